@@ -1,0 +1,3 @@
+from sora_cli.cli import main
+
+main()

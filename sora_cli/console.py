@@ -1,0 +1,66 @@
+"""Where output goes: results on stdout, logs and progress on stderr (a Rich console)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from rich.console import Console
+
+# Rich writes to stderr so that stdout carries only results (paths, JSON) for scripts.
+err = Console(stderr=True, highlight=False)
+_quiet = False
+
+
+def set_quiet(quiet: bool) -> None:
+    global _quiet
+    _quiet = quiet
+
+
+def is_quiet() -> bool:
+    return _quiet
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("SORA_DEBUG", "") not in ("", "0", "false", "no")
+
+
+def log(message: str) -> None:
+    """A progress or status line for a person; silenced by --quiet."""
+    if not _quiet:
+        err.print(message)
+
+
+def warn(message: str) -> None:
+    """Warnings are shown even with --quiet: they describe something the user should know."""
+    err.print(f"[yellow]warning:[/] {message}")
+
+
+def result(text: str) -> None:
+    """A result line on stdout (a path, a figure): plain text, never styled."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def result_json(obj: Any) -> None:
+    """Exactly one JSON object on stdout, for --json."""
+    sys.stdout.write(json.dumps(obj, default=str) + "\n")
+    sys.stdout.flush()
+
+
+@contextmanager
+def progress(description: str, total: float | None) -> Iterator:
+    """A Rich progress bar on stderr; yields `advance(n=1)`. Silent under --quiet."""
+    if _quiet:
+        yield lambda n=1: None
+        return
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n=1: bar.advance(task, n)
