@@ -8,11 +8,26 @@ import sys
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from rich.console import Console
-
-# Rich writes to stderr so that stdout carries only results (paths, JSON) for scripts.
-err = Console(stderr=True, highlight=False)
 _quiet = False
+_err = None
+
+
+def _console():
+    """The Rich console on stderr, made on first use: importing rich costs ~0.1 s, which
+    `sora --help` should not pay. Rich writes to stderr so that stdout carries only results
+    (paths, JSON) for scripts; soft_wrap keeps an error on one line in any terminal width."""
+    global _err
+    if _err is None:
+        from rich.console import Console
+
+        _err = Console(stderr=True, highlight=False, soft_wrap=True)
+    return _err
+
+
+def __getattr__(name: str):  # `console.err` keeps working for every caller
+    if name == "err":
+        return _console()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def set_quiet(quiet: bool) -> None:
@@ -31,12 +46,12 @@ def debug_enabled() -> bool:
 def log(message: str) -> None:
     """A progress or status line for a person; silenced by --quiet."""
     if not _quiet:
-        err.print(message)
+        _console().print(message)
 
 
 def warn(message: str) -> None:
     """Warnings are shown even with --quiet: they describe something the user should know."""
-    err.print(f"[yellow]warning:[/] {message}")
+    _console().print(f"[yellow]warning:[/] {message}")
 
 
 def result(text: str) -> None:
@@ -54,13 +69,13 @@ def result_json(obj: Any) -> None:
 @contextmanager
 def progress(description: str, total: float | None) -> Iterator:
     """A Rich progress bar on stderr; yields `advance(n=1)`. Silent under --quiet."""
-    if _quiet:
+    if _quiet or not _console().is_terminal:  # a bar redrawn into a log file or pipe is only noise
         yield lambda n=1: None
         return
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeElapsedColumn, TimeRemainingColumn)
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True) as bar:
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=_console(), transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n=1: bar.advance(task, n)

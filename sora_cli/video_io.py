@@ -7,10 +7,12 @@ a killed process never leaves a truncated file under the name the user asked for
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
 import subprocess
+from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,17 +33,38 @@ def ffmpeg_exe() -> str:
 
 
 def run_ffmpeg(args: list[str], what: str) -> subprocess.CompletedProcess:
-    """Run the bundled ffmpeg; a failure becomes one line naming `what` and ffmpeg's last words."""
+    """Run the bundled ffmpeg; a failure becomes one line naming `what` and ffmpeg's reason."""
     proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *args],
                           capture_output=True)
     if proc.returncode != 0:
-        raise SoraError(f"{what} failed: {_last_line(proc.stderr)}")
+        raise SoraError(f"{what} failed: {ffmpeg_reason(proc.stderr)}")
     return proc
 
 
-def _last_line(stderr: bytes) -> str:
-    lines = [ln.strip() for ln in stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
-    return lines[-1] if lines else "ffmpeg gave no reason"
+# ffmpeg's own words for common problems, most specific first, and what they mean to a user.
+_REASONS = [
+    ("moov atom not found", "truncated or unfinished MP4 (moov atom not found)"),
+    ("partial file", "truncated file (the video data ends early)"),
+    ("No space left on device", "no space left on device"),
+    ("Permission denied", "permission denied"),
+    ("Invalid data found when processing input", "invalid data found when processing input"),
+    ("does not contain any stream", "the file holds no audio or video stream"),
+]
+
+
+def ffmpeg_reason(stderr: bytes | str) -> str:
+    """The most telling line of an ffmpeg error log ("Conversion failed!" says nothing)."""
+    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
+    for needle, meaning in _REASONS:
+        if needle in text:
+            return meaning
+    boring = ("Conversion failed", "Error opening input file", "Error opening output file",
+              "Error opening input files", "Error opening output files", "frame=", "size=",
+              "video:", "[out#")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.startswith(boring) and "Conversion failed" not in ln]
+    line = (useful or lines or ["ffmpeg gave no reason"])[-1]
+    return re.sub(r"^\[[^\]]*@ 0x[0-9a-f]+\]\s*", "", line)
 
 
 @dataclass
@@ -58,6 +81,8 @@ class VideoInfo:
     has_audio: bool
     audio_codec: str | None = None
     metadata: dict = field(default_factory=dict)
+    audio_rate: int | None = None
+    audio_channels: int | None = None
 
     @property
     def sora(self) -> dict | None:
@@ -73,7 +98,8 @@ class VideoInfo:
     def to_dict(self) -> dict:
         d = {k: getattr(self, k) for k in ("path", "width", "height", "fps", "frames",
                                            "duration", "codec", "pix_fmt", "bitrate_kbps",
-                                           "has_audio", "audio_codec")}
+                                           "has_audio", "audio_codec", "audio_rate",
+                                           "audio_channels")}
         d["metadata"] = {k: v for k, v in self.metadata.items() if k != SORA_TAG}
         d["sora"] = self.sora
         return d
@@ -97,55 +123,88 @@ def require_file(path: str | os.PathLike) -> Path:
         raise SoraError(f"no such file: {p}")
     if p.is_dir():
         raise SoraError(f"{p} is a folder, not a video file")
+    if not os.access(p, os.R_OK):
+        raise SoraError(f"cannot read {p}: permission denied")
+    if p.stat().st_size == 0:
+        raise SoraError(f"{p} is empty (0 bytes), not a video")
     return p
 
 
 _STREAM_VIDEO = re.compile(r"Stream #\S+.*?: Video: (\w+)[^,]*,\s*([^,(\s]+)")
-_SIZE = re.compile(r",\s*(\d{2,5})x(\d{2,5})")
+_SIZE = re.compile(r",\s*(\d{1,5})x(\d{1,5})")
 _FPS = re.compile(r"([\d.]+)\s*fps")
 _TBR = re.compile(r"([\d.]+k?)\s*tbr")
 _DURATION = re.compile(r"Duration:\s*(\d+):(\d+):([\d.]+)")
 _BITRATE = re.compile(r"bitrate:\s*([\d.]+)\s*kb/s")
-_STREAM_AUDIO = re.compile(r"Stream #\S+.*?: Audio: (\w+)")
+_STREAM_AUDIO = re.compile(r"Stream #\S+.*?: Audio: (\w+)[^,]*(?:,\s*(\d+) Hz)?(?:,\s*([^,]+))?")
+_FRAME = re.compile(r"frame=\s*(\d+)")
+_CHANNELS = {"mono": 1, "stereo": 2, "2.1": 3, "quad": 4, "5.0": 5, "5.1": 6, "7.1": 8}
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
-    """Describe a video file: size, fps, exact frame count, codec, audio and metadata."""
-    import imageio_ffmpeg
+    """Describe a video file: size, fps, frame count, codec, audio and metadata.
+
+    One ffmpeg run reads the headers and the container tags. An MP4/MOV's frame count comes
+    from its sample table (exact and instant, `sora_cli.mp4`); other files' from counting
+    packets without decoding them. Truncated files are named as such.
+    """
+    from sora_cli.mp4 import Mp4Truncated, looks_like_mp4, read_mp4
 
     p = require_file(path)
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(p)],
-                          capture_output=True)
+    try:
+        table = read_mp4(p)
+    except Mp4Truncated as exc:
+        raise SoraError(f"cannot read {p}: truncated MP4 ({exc})")
+    track = table.first("video") if table is not None and not table.fragmented else None
+    # The sample table counts the frames of an MP4 exactly; elsewhere ffmpeg counts packets.
+    known = track.samples if track is not None and track.samples and track.whole_edit else None
+    count = [] if known else ["-map", "0:v:0", "-c", "copy", "-f", "null", "-"]
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(p), *count,
+                           "-f", "ffmetadata", "pipe:1"], capture_output=True)
     text = proc.stderr.decode("utf-8", "replace")
     vmatch = _STREAM_VIDEO.search(text)
-    if vmatch is None:
-        reason = _last_line(proc.stderr)
-        raise SoraError(f"not a readable video: {p} ({reason})")
+    if proc.returncode != 0 or vmatch is None:
+        if proc.returncode == 0 or "matches no streams" in text:
+            raise SoraError(f"{p} has no video stream")
+        reason = ffmpeg_reason(text)
+        if looks_like_mp4(p):
+            if not reason.startswith("truncated"):
+                reason = f"damaged or truncated MP4 ({reason})"
+        elif "moov atom not found" in text or "Invalid data found" in text:
+            reason = "not a video file (ffmpeg found no audio or video in it)"
+        raise SoraError(f"cannot read {p}: {reason}")
+    if "partial file" in text:
+        raise SoraError(f"cannot read {p}: {ffmpeg_reason('partial file')}")
     vline = text[vmatch.start():].splitlines()[0]
     size = _SIZE.search(vline)
     fps_m = _FPS.search(vline) or _TBR.search(vline)
     if size is None or fps_m is None:
-        raise SoraError(f"not a readable video: {p} (no frame size or rate)")
+        raise SoraError(f"cannot read {p}: no frame size or frame rate in its video stream")
     fps_s = fps_m.group(1)
     fps = float(fps_s[:-1]) * 1000 if fps_s.endswith("k") else float(fps_s)
-    try:
-        frames, _secs = imageio_ffmpeg.count_frames_and_secs(str(p))
-    except Exception as exc:  # ffmpeg fails on truncated or damaged files
-        raise SoraError(f"not a readable video: {p} (damaged or truncated: "
-                        f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else exc})")
+    counted = _FRAME.findall(text)
+    frames = known or (int(counted[-1]) if counted else 0)
     if frames <= 0:
-        raise SoraError(f"not a readable video: {p} (no frames decodable)")
+        raise SoraError(f"cannot read {p}: no video frames in it (damaged or truncated)")
     dur = _DURATION.search(text)
     duration = (int(dur.group(1)) * 3600 + int(dur.group(2)) * 60 + float(dur.group(3))
                 if dur else frames / fps)
+    if table is not None and table.duration:  # exact, where ffmpeg prints 2 decimals
+        duration = table.duration
     bitrate = _BITRATE.search(text)
     audio = _STREAM_AUDIO.search(text)
+    layout = (audio.group(3) or "").strip() if audio else ""
+    channels = _CHANNELS.get(layout.split("(")[0].strip())
+    if channels is None and audio and re.match(r"(\d+) channels", layout):
+        channels = int(layout.split()[0])
     return VideoInfo(
         path=str(p), width=int(size.group(1)), height=int(size.group(2)), fps=fps,
-        frames=int(frames), duration=round(duration, 3), codec=vmatch.group(1),
+        frames=frames, duration=round(duration, 3), codec=vmatch.group(1),
         pix_fmt=vmatch.group(2), bitrate_kbps=float(bitrate.group(1)) if bitrate else None,
         has_audio=audio is not None, audio_codec=audio.group(1) if audio else None,
-        metadata=read_metadata(p),
+        metadata=parse_ffmetadata(proc.stdout.decode("utf-8", "replace")),
+        audio_rate=int(audio.group(2)) if audio and audio.group(2) else None,
+        audio_channels=channels,
     )
 
 
@@ -201,7 +260,8 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None,
     import imageio_ffmpeg
 
     p = require_file(path)
-    frames: list[np.ndarray] = []
+    frames: deque[np.ndarray] = deque(maxlen=last_frames)
+    reader = None
     try:
         reader = imageio_ffmpeg.read_frames(str(p), pix_fmt="rgb24")
         meta = next(reader)
@@ -210,15 +270,15 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None,
         for raw in reader:
             frames.append(np.frombuffer(raw, np.uint8).reshape(h, w, 3))
             if max_frames is not None and len(frames) >= max_frames:
-                reader.close()
                 break
-            if last_frames is not None and len(frames) > last_frames:
-                frames.pop(0)
     except (OSError, RuntimeError, StopIteration, KeyError) as exc:
-        msg = str(exc).strip().splitlines()
-        raise SoraError(f"not a readable video: {p} ({msg[-1] if msg else type(exc).__name__})")
+        probe(p)  # names the problem (not a video, truncated, no video stream) when it can
+        raise SoraError(f"cannot read {p}: {ffmpeg_reason(str(exc)) if str(exc) else 'no video'}")
+    finally:
+        if reader is not None:
+            reader.close()
     if not frames:
-        raise SoraError(f"not a readable video: {p} (no frames decodable)")
+        raise SoraError(f"cannot read {p}: no video frames in it (damaged or truncated)")
     return Video(np.stack(frames), fps)
 
 
@@ -245,10 +305,13 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False,
                   finalize: Callable[[Path], None] | None = None) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success finalise it and rename it into place.
 
-    On any error (or a kill) the temporary file is removed or left hidden, and the target keeps
-    its previous content or stays absent.
+    The temporary name is hidden and keeps the target's suffix (ffmpeg picks the format from
+    it): `.NAME.PID.tmp.SUFFIX`. On any error the temporary file is removed; after a hard kill
+    it stays hidden (and the next write to the same name removes it), and the target keeps its
+    previous content or stays absent.
     """
     target = check_output_path(path, overwrite, suffixes=())
+    _remove_stale_temps(target)
     tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp{target.suffix}")
     try:
         yield tmp
@@ -257,9 +320,26 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False,
         if finalize is not None:
             finalize(tmp)
         os.replace(tmp, target)
+    except OSError as exc:  # disk full, folder removed meanwhile, ...
+        raise SoraError(f"cannot write {target}: {exc.strerror or exc}") from exc
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _remove_stale_temps(target: Path) -> None:
+    """Delete temporaries of `target` left by writers that were killed (their pid is gone)."""
+    pattern = f".{glob.escape(target.stem)}.*.tmp{glob.escape(target.suffix)}"
+    for old in target.parent.glob(pattern):
+        pid = old.name[len(target.stem) + 2:-len(f".tmp{target.suffix}")]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            old.unlink(missing_ok=True)
+        except OSError:
+            pass  # alive under another user: not ours to touch
 
 
 def even_frame(frame: np.ndarray) -> np.ndarray:
@@ -332,7 +412,8 @@ def write_video(path: str | os.PathLike, frames: np.ndarray | Iterable[np.ndarra
                 writer.close()
         if count == 0:
             raise SoraError("no frames to write")
-        written, _ = imageio_ffmpeg.count_frames_and_secs(str(tmp))
-        if written != count:
-            raise SoraError(f"encoder wrote {written} of {count} frames to {target}")
-    return probe(target)
+        info = probe(tmp)
+        if info.frames != count:
+            raise SoraError(f"encoder wrote {info.frames} of {count} frames to {target}")
+    info.path = str(target)
+    return info

@@ -1,0 +1,182 @@
+"""Looking at a video without playing it: a description, a contact sheet, a preview GIF.
+
+(Named `inspection`, not `inspect`, so that it never shadows the standard library module.)
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from sora_cli.errors import SoraError, SoraUsageError
+from sora_cli.video_io import (atomic_output, check_output_path, ffmpeg_exe, ffmpeg_reason,
+                               probe, run_ffmpeg)
+
+
+def inspect_video(path: str | os.PathLike) -> dict:
+    """Duration, frame rate, frame count, size, codec, bitrate, audio and sora metadata."""
+    info = probe(path)
+    d = info.to_dict()
+    audio = ({"codec": info.audio_codec, "sample_rate": info.audio_rate,
+              "channels": info.audio_channels} if info.has_audio else None)
+    return {"path": d["path"], "duration": d["duration"], "fps": d["fps"],
+            "frames": d["frames"], "width": d["width"], "height": d["height"],
+            "codec": d["codec"], "pix_fmt": d["pix_fmt"], "bitrate_kbps": d["bitrate_kbps"],
+            "audio": audio, "metadata": d["metadata"], "sora": d["sora"]}
+
+
+def format_timestamp(seconds: float) -> str:
+    """0:01.25 style (H:MM:SS.ss past an hour)."""
+    minutes, secs = divmod(max(0.0, seconds), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    if hours:
+        return f"{hours}:{minutes:02d}:{secs:05.2f}"
+    return f"{minutes}:{secs:05.2f}"
+
+
+# --- contact sheet ----------------------------------------------------------------------
+
+# A 3x5 pixel font for timestamps: no font files, no drawtext (not every ffmpeg build has it).
+_GLYPHS = {
+    "0": "111101101101111", "1": "010110010010111", "2": "111001111100111",
+    "3": "111001111001111", "4": "101101111001001", "5": "111100111001111",
+    "6": "111100111101111", "7": "111001001001001", "8": "111101111101111",
+    "9": "111101111001111", ":": "000010000010000", ".": "000000000000010",
+    " ": "000000000000000",
+}
+
+
+def draw_text(image: np.ndarray, text: str, x: int, y: int, scale: int = 2,
+              color: tuple[int, int, int] = (255, 255, 255)) -> None:
+    """Draw digits, ':' and '.' into an (H, W, 3) uint8 image in place, clipped at its edges."""
+    h, w = image.shape[:2]
+    for ch in text:
+        glyph = np.array([int(c) for c in _GLYPHS.get(ch, _GLYPHS[" "])], bool).reshape(5, 3)
+        big = np.kron(glyph, np.ones((scale, scale), bool))
+        y0, x0 = max(y, 0), max(x, 0)
+        y1, x1 = min(y + big.shape[0], h), min(x + big.shape[1], w)
+        if y1 > y0 and x1 > x0:
+            image[y0:y1, x0:x1][big[y0 - y:y1 - y, x0 - x:x1 - x]] = color
+        x += 4 * scale
+
+
+def text_width(text: str, scale: int = 2) -> int:
+    return max(0, len(text) * 4 * scale - scale)
+
+
+def contact_sheet(path: str | os.PathLike, out_png: str | os.PathLike, cols: int = 4,
+                  rows: int = 3, *, tile_width: int = 240, overwrite: bool = False) -> Path:
+    """A PNG grid of evenly spaced frames (first to last), each with its timestamp."""
+    if cols <= 0 or rows <= 0:
+        raise SoraUsageError(f"contact sheet needs a positive grid, got {cols}x{rows}")
+    if tile_width <= 0:
+        raise SoraUsageError(f"tile width must be positive, got {tile_width}")
+    target = check_output_path(out_png, overwrite, suffixes=(".png",))
+    info = probe(path)
+    count = min(cols * rows, info.frames)
+    picks = sorted({int(round(i)) for i in np.linspace(0, info.frames - 1, count)})
+    tw = min(tile_width, info.width) // 2 * 2 or 2
+    th = max(2, int(round(info.height * tw / info.width / 2)) * 2)
+    frames = _frames_at(Path(info.path), picks, tw, th)
+    if len(frames) < len(picks):  # a variable frame rate file can count frames differently
+        picks = picks[:len(frames)]
+    if not frames:
+        raise SoraError(f"cannot read frames of {info.path}")
+    cols = min(cols, len(frames))
+    rows = -(-len(frames) // cols)
+    scale = 2 if tw >= 96 else 1
+    pad, label_h = 4, 5 * scale + 6
+    sheet = np.full((pad + rows * (th + label_h + pad), pad + cols * (tw + pad), 3), 24, np.uint8)
+    for n, (index, frame) in enumerate(zip(picks, frames)):
+        r, c = divmod(n, cols)
+        y, x = pad + r * (th + label_h + pad), pad + c * (tw + pad)
+        sheet[y:y + th, x:x + tw] = frame
+        draw_text(sheet, format_timestamp(index / info.fps), x + 2, y + th + 3, scale)
+    with atomic_output(target, overwrite) as tmp:
+        tmp.write_bytes(encode_png(sheet))
+    return target
+
+
+def _frames_at(path: Path, indices: list[int], width: int, height: int) -> list[np.ndarray]:
+    """Decode only the frames at `indices`, scaled: one pass, small memory."""
+    pick = "+".join(f"eq(n\\,{i})" for i in indices)
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(path),
+         "-map", "0:v:0", "-vf", f"select='{pick}',scale={width}:{height}:flags=area",
+         "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
+        capture_output=True)
+    if proc.returncode != 0:
+        raise SoraError(f"cannot read frames of {path}: {ffmpeg_reason(proc.stderr)}")
+    size = width * height * 3
+    data = proc.stdout
+    return [np.frombuffer(data[i:i + size], np.uint8).reshape(height, width, 3)
+            for i in range(0, len(data) - size + 1, size)]
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """An (H, W, 3) uint8 RGB image as PNG bytes (zlib only, no imaging library)."""
+    h, w = image.shape[:2]
+    raw = np.concatenate([np.zeros((h, 1), np.uint8), image.reshape(h, w * 3)], axis=1)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)) + chunk(b"IEND", b""))
+
+
+# --- preview GIF ------------------------------------------------------------------------
+
+def preview_gif(path: str | os.PathLike, out_gif: str | os.PathLike, width: int = 256,
+                fps: float = 8, *, overwrite: bool = False) -> Path:
+    """A small looping GIF of the whole clip (one palette per clip, ordered dithering)."""
+    if width <= 0:
+        raise SoraUsageError(f"GIF width must be positive, got {width}")
+    if not fps or fps <= 0:
+        raise SoraUsageError(f"GIF frame rate must be positive, got {fps}")
+    target = check_output_path(out_gif, overwrite, suffixes=(".gif",))
+    info = probe(path)
+    width = min(width, info.width)
+    graph = (f"fps={fps:g},scale={width}:-2:flags=lanczos,split[a][b];"
+             "[a]palettegen=max_colors=128:stats_mode=diff[p];"
+             "[b][p]paletteuse=dither=bayer:bayer_scale=4:diff_mode=rectangle")
+    with atomic_output(target, overwrite) as tmp:
+        run_ffmpeg(["-loglevel", "error", "-y", "-i", info.path, "-map", "0:v:0",
+                    "-vf", graph, "-loop", "0", "-f", "gif", str(tmp)],
+                   f"writing {target}")
+    return target
+
+
+def describe(report: dict) -> list[str]:
+    """`inspect_video`'s report (plus any extras such as "sheet") as aligned lines."""
+    import json
+
+    audio = report.get("audio")
+    bitrate = report.get("bitrate_kbps")
+    lines = [
+        ("file", report["path"]),
+        ("duration", f"{report['duration']:.3f} s ({report['frames']} frames at "
+                     f"{report['fps']:g} fps)"),
+        ("size", f"{report['width']}x{report['height']}"),
+        ("video", f"{report['codec']}, {report['pix_fmt']}"
+                  + (f", {bitrate:g} kb/s" if bitrate else "")),
+        ("audio", (f"{audio['codec']}, {audio['sample_rate']} Hz, {audio['channels']} ch"
+                   if audio else "none")),
+    ]
+    tags = {k: v for k, v in report.get("metadata", {}).items()
+            if k not in ("major_brand", "minor_version", "compatible_brands")}
+    for key, value in tags.items():
+        lines.append((key, str(value).replace("\n", " ")))
+    if report.get("sora"):
+        lines.append(("sora", json.dumps(report["sora"], ensure_ascii=False)))
+    for key in ("sheet", "gif"):
+        if report.get(key):
+            lines.append((key, report[key]))
+    width = max(len(k) for k, _ in lines)
+    return [f"{k.ljust(width)}  {v}" for k, v in lines]

@@ -1,0 +1,147 @@
+"""The `sora` command itself, run as a user runs it (a subprocess): help without heavy
+imports, --version, results on stdout, exit codes 0/1/2, one-line errors, nothing left behind."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conftest import ffmpeg_clip, run_cli
+from sora_cli import __version__
+
+HEAVY = ("torch", "torchvision", "open_clip")
+
+HELP_PROBE = textwrap.dedent("""
+    import json, sys
+    import typer
+    from sora_cli.cli import app, main
+
+    def paths(cmd, prefix):
+        yield prefix
+        for name, sub in sorted(getattr(cmd, "commands", {}).items()):
+            yield from paths(sub, prefix + [name])
+
+    heavy = {}
+    for argv in paths(typer.main.get_command(app), []):
+        try:
+            main(argv + ["--help"])
+        except SystemExit as exc:
+            assert exc.code == 0, (argv, exc.code)
+        loaded = sorted(m for m in sys.modules if m.split(".")[0] in %r)
+        if loaded:
+            heavy[" ".join(argv) or "sora"] = loaded[:3]
+    print(json.dumps(heavy))
+""" % (HEAVY,))
+
+
+def test_help_of_every_command_loads_no_torch_or_open_clip():
+    proc = subprocess.run([sys.executable, "-c", HELP_PROBE], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    heavy = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert heavy == {}, f"--help imported heavy modules: {heavy}"
+
+
+def test_help_and_version(sora):
+    top = sora("--help")
+    assert top.returncode == 0 and "stitch" in top.stdout and "inspect" in top.stdout
+    assert sora().returncode == 0  # bare `sora` shows help
+    version = sora("--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"sora-cli {__version__}"
+    for cmd in ("stitch", "inspect"):
+        assert sora(cmd, "--help").returncode == 0
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    """Inputs shared by the CLI tests (made once: every test checks it writes nothing)."""
+    tmp_path = tmp_path_factory.mktemp("clips")
+    ffmpeg_clip(tmp_path / "a.mp4", seconds=1, fps=10, audio=True)
+    ffmpeg_clip(tmp_path / "b.mp4", seconds=1, fps=10, size="80x80", source="testsrc2")
+    (tmp_path / "notes.mp4").write_text("meeting notes, not a video\n")
+    whole = ffmpeg_clip(tmp_path / "whole.mp4", seconds=2, size="128x96",
+                        extra=["-crf", "0"]).read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(whole[: len(whole) // 2])
+    (tmp_path / "whole.mp4").unlink()
+    (tmp_path / "afile").write_text("a file where a folder should be")
+    (tmp_path / "exists.mp4").write_bytes((tmp_path / "a.mp4").read_bytes())
+    return tmp_path
+
+
+def test_stitch_and_inspect_succeed(clips, sora, tmp_path):
+    for name in ("a.mp4", "b.mp4"):
+        (tmp_path / name).write_bytes((clips / name).read_bytes())
+    clips = tmp_path
+    done = sora("stitch", "a.mp4", "b.mp4", "-o", "out.mp4", cwd=clips)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "out.mp4  (2.00 s)"
+    as_json = sora("stitch", "a.mp4", "b.mp4", "a.mp4", "-o", "x.mp4", "--transition",
+                   "crossfade", "--overlap", "0.5", "--json", "-q", cwd=clips)
+    assert as_json.returncode == 0 and as_json.stderr == ""
+    result = json.loads(as_json.stdout)
+    assert result["output"] == "x.mp4" and result["frames"] == 30 - 2 * 5
+    assert result["duration"] == pytest.approx(2.0, abs=0.1)
+    report = sora("inspect", "x.mp4", "--json", "--sheet", "s.png", "--gif", "p.gif",
+                  cwd=clips)
+    assert report.returncode == 0, report.stderr
+    assert len(report.stdout.strip().splitlines()) == 1
+    data = json.loads(report.stdout)
+    assert data["frames"] == 20 and data["sora"]["transition"] == "crossfade"
+    assert (clips / "s.png").stat().st_size > 0 and (clips / "p.gif").stat().st_size > 0
+    human = sora("inspect", "a.mp4", cwd=clips)
+    assert human.returncode == 0 and "10 frames at 10 fps" in human.stdout
+    assert "aac" in human.stdout
+
+
+BAD = [
+    # (arguments, exit code, words the one-line message must contain)
+    (["stitch", "a.mp4", "missing.mp4", "-o", "out.mp4"], 1, "no such file"),
+    (["stitch", "a.mp4", "notes.mp4", "-o", "out.mp4"], 1, "not a video"),
+    (["stitch", "a.mp4", "cut.mp4", "-o", "out.mp4"], 1, "truncated"),
+    (["stitch", "a.mp4", "b.mp4", "-o", "nodir/out.mp4"], 1, "folder"),
+    (["stitch", "a.mp4", "b.mp4", "-o", "afile/out.mp4"], 1, "folder"),
+    (["stitch", "a.mp4", "b.mp4", "-o", "exists.mp4"], 1, "already exists"),
+    (["stitch", "a.mp4", "-o", "out.mp4"], 2, "two clips"),
+    (["stitch", "a.mp4", "b.mp4", "-o", "out.mp4", "-t", "crossfade", "--overlap", "1.5"],
+     1, "overlap"),
+    (["stitch", "a.mp4", "b.mp4", "-o", "out.mp4", "-t", "crossfade", "--overlap", "0"],
+     2, "overlap"),
+    (["stitch", "a.mp4", "b.mp4", "-o", "out.mp4", "--size", "0x48"], 2, "size"),
+    (["stitch", "a.mp4", "b.mp4", "-o", "out.mp4", "--size", "-64x48"], 2, "size"),
+    (["stitch", "a.mp4", "b.mp4", "-o", "out.mp4", "--size", "big"], 2, "size"),
+    (["stitch", "a.mp4", "b.mp4", "-o", "out.mp4", "--fps", "0"], 2, "fps"),
+    (["stitch", "a.mp4", "b.mp4", "-o", "out.mp4", "--fps", "-3"], 2, "fps"),
+    (["stitch", "a.mp4", "b.mp4", "-o", "out.mp4", "--crf", "99"], 2, "crf"),
+    (["stitch", "a.mp4", "b.mp4", "-o", "out.mp4", "-t", "wipe"], 2, "transition"),
+    (["stitch", "a.mp4", "b.mp4", "-o", "out.avi"], 2, ".mp4"),
+    (["stitch", "a.mp4", "b.mp4", "-o", "out.mp4", "--overlap", "abc"], 2, "overlap"),
+    (["stitch", "a.mp4", "b.mp4"], 2, "output"),
+    (["inspect", "missing.mp4"], 1, "no such file"),
+    (["inspect", "notes.mp4"], 1, "not a video"),
+    (["inspect", "cut.mp4"], 1, "truncated"),
+    (["inspect", "a.mp4", "--sheet", "nodir/s.png"], 1, "folder"),
+    (["inspect", "a.mp4", "--sheet", "s.png", "--gif", "nodir/p.gif"], 1, "folder"),
+    (["inspect", "a.mp4", "--gif", "p.png"], 2, ".gif"),
+    (["no-such-command"], 2, "no-such-command"),
+]
+
+
+@pytest.mark.parametrize("args,code,words", BAD, ids=[" ".join(b[0])[:60] for b in BAD])
+def test_bad_input_is_one_line_and_leaves_nothing(clips, args, code, words):
+    before = sorted(p.name for p in clips.iterdir())
+    proc = run_cli(*args, cwd=clips)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode == code, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert words.lower() in lines[0].lower()
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert sorted(p.name for p in clips.iterdir()) == before  # nothing written, no temp
+
+
+def test_debug_shows_the_traceback(clips):
+    proc = run_cli("--debug", "stitch", "a.mp4", "missing.mp4", "-o", "o.mp4", cwd=clips)
+    assert proc.returncode == 1 and "Traceback" in proc.stderr

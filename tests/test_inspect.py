@@ -1,0 +1,104 @@
+"""`inspect`: the report, the contact sheet and the preview GIF, on real files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import ffmpeg_clip
+from sora_cli.errors import SoraError, SoraUsageError
+from sora_cli.inspection import (contact_sheet, draw_text, encode_png, format_timestamp,
+                                 inspect_video, preview_gif)
+from sora_cli.video_io import probe, read_video, sora_metadata, write_video
+
+
+def ramp_clip(path, frames=20, fps=10, size=(48, 64)):
+    """Frame i is a flat gray of level 10 * i: a tile's brightness tells which frame it is."""
+    data = np.empty((frames, *size, 3), np.uint8)
+    data[:] = (np.arange(frames) * 10).reshape(-1, 1, 1, 1)
+    write_video(path, data, fps=fps, crf=5,
+                metadata=sora_metadata({"prompt": "a gray ramp", "seed": 1}))
+    return path
+
+
+def read_png(path) -> np.ndarray:
+    return read_video(path).frames[0]  # ffmpeg reads a PNG as a one-frame video
+
+
+def test_inspect_report(tmp_path):
+    clip = ffmpeg_clip(tmp_path / "a.mp4", seconds=1.5, size="80x60", fps=12, audio=True)
+    report = inspect_video(clip)
+    assert report["frames"] == 18 and report["fps"] == 12
+    assert (report["width"], report["height"]) == (80, 60)
+    assert report["duration"] == pytest.approx(1.5, abs=1 / 12)
+    assert report["codec"] == "h264" and report["bitrate_kbps"] > 0
+    assert report["audio"] == {"codec": "aac", "sample_rate": 44100, "channels": 1}
+    assert report["sora"] is None
+    json.dumps(report)  # all plain JSON types
+    made = inspect_video(ramp_clip(tmp_path / "r.mp4"))
+    assert made["sora"] == {"prompt": "a gray ramp", "seed": 1} and made["audio"] is None
+
+
+def test_contact_sheet_grid_of_evenly_spaced_frames(tmp_path):
+    clip = ramp_clip(tmp_path / "r.mp4", frames=23)
+    out = contact_sheet(clip, tmp_path / "sheet.png", cols=4, rows=3)
+    assert out == tmp_path / "sheet.png"
+    sheet = read_png(out).astype(int)
+    pad, tw, th, label = 4, 64, 48, 5 * 1 + 6  # tiles under 96 px get the 1x font
+    assert sheet.shape == (pad + 3 * (th + label + pad), pad + 4 * (tw + pad), 3)
+    levels = []
+    for n in range(12):
+        r, c = divmod(n, 4)
+        y, x = pad + r * (th + label + pad), pad + c * (tw + pad)
+        levels.append(sheet[y + 4:y + th - 4, x + 4:x + tw - 4].mean())
+        assert sheet[y + th:y + th + label, x:x + tw].max() > 200  # a timestamp is drawn
+    expected = np.round(np.linspace(0, 22, 12)) * 10  # first to last frame, evenly spaced
+    assert np.abs(np.array(levels) - expected).max() < 6
+
+
+def test_contact_sheet_of_a_short_clip_and_bad_requests(tmp_path):
+    clip = ramp_clip(tmp_path / "r.mp4", frames=3)
+    sheet = read_png(contact_sheet(clip, tmp_path / "s.png"))
+    assert sheet.shape[1] == 4 + 3 * (64 + 4)  # three frames: one row of three
+    with pytest.raises(SoraUsageError):
+        contact_sheet(clip, tmp_path / "t.png", cols=0)
+    with pytest.raises(SoraUsageError, match=".png"):
+        contact_sheet(clip, tmp_path / "t.jpg")
+    with pytest.raises(SoraError, match="already exists"):
+        contact_sheet(clip, tmp_path / "s.png")
+    (tmp_path / "bad.mp4").write_text("nope")
+    with pytest.raises(SoraError, match="not a video"):
+        contact_sheet(tmp_path / "bad.mp4", tmp_path / "u.png")
+    assert not (tmp_path / "t.png").exists() and not (tmp_path / "u.png").exists()
+
+
+def test_preview_gif(tmp_path):
+    clip = ffmpeg_clip(tmp_path / "a.mp4", seconds=2, size="320x240", fps=24)
+    out = preview_gif(clip, tmp_path / "p.gif", width=128, fps=8)
+    info = probe(out)
+    assert info.codec == "gif" and (info.width, info.height) == (128, 96)
+    assert abs(info.frames - 16) <= 1
+    frames = read_video(out).frames
+    assert frames.std() > 30  # real picture content, not a blank palette
+    with pytest.raises(SoraUsageError):
+        preview_gif(clip, tmp_path / "q.gif", width=0)
+    assert not (tmp_path / "q.gif").exists()
+
+
+def test_timestamps_and_font():
+    assert format_timestamp(0) == "0:00.00"
+    assert format_timestamp(61.25) == "1:01.25"
+    assert format_timestamp(3725.5) == "1:02:05.50"
+    one, seven = np.zeros((5, 3, 3), np.uint8), np.zeros((5, 3, 3), np.uint8)
+    draw_text(one, "1", 0, 0, scale=1)
+    draw_text(seven, "7", 0, 0, scale=1)
+    assert one.any() and seven.any() and not np.array_equal(one, seven)
+    draw_text(one, "0:00", -2, 3, scale=2)  # clipped at the edges, no error
+
+
+def test_png_encoder_round_trip(tmp_path):
+    image = (np.random.default_rng(0).random((7, 9, 3)) * 255).astype(np.uint8)
+    (tmp_path / "x.png").write_bytes(encode_png(image))
+    assert np.array_equal(read_png(tmp_path / "x.png"), image)

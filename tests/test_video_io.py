@@ -1,0 +1,174 @@
+"""Video I/O: real MP4s written by our writer or by ffmpeg itself, read back and checked."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from conftest import ffmpeg_clip
+from sora_cli.errors import SoraError, SoraUsageError
+from sora_cli.mp4 import read_mp4
+from sora_cli.video_io import (probe, read_video, sora_metadata, write_video)
+
+
+def gradient_frames(t: int = 6, h: int = 24, w: int = 32) -> np.ndarray:
+    """Smooth frames (H.264 keeps them almost exactly) that differ from frame to frame."""
+    y, x = np.mgrid[0:h, 0:w]
+    frames = [np.stack([x * 255 // (w - 1), y * 255 // (h - 1),
+                        np.full_like(x, 30 * i)], -1) for i in range(t)]
+    return np.asarray(frames, np.uint8)
+
+
+def test_write_read_round_trip(tmp_path):
+    frames = gradient_frames()
+    info = write_video(tmp_path / "a.mp4", frames, fps=8, crf=10)
+    assert (info.width, info.height, info.frames, info.fps) == (32, 24, 6, 8.0)
+    assert info.codec == "h264" and info.pix_fmt == "yuv420p"
+    assert info.duration == pytest.approx(6 / 8, abs=1 / 8)
+    back = read_video(tmp_path / "a.mp4")
+    assert back.frames.shape == frames.shape and back.fps == 8.0
+    err = np.abs(back.frames.astype(int) - frames.astype(int)).mean()
+    assert err < 4, err
+    # Frame order is kept: the blue ramp rises frame by frame.
+    assert np.all(np.diff(back.frames[..., 2].mean(axis=(1, 2))) > 20)
+    assert read_video(tmp_path / "a.mp4", max_frames=2).frames.shape[0] == 2
+    tail = read_video(tmp_path / "a.mp4", last_frames=2).frames
+    assert np.abs(tail.astype(int) - back.frames[-2:].astype(int)).max() == 0
+
+
+def test_faststart_moov_before_mdat(tmp_path):
+    write_video(tmp_path / "a.mp4", gradient_frames(), fps=8)
+    data = (tmp_path / "a.mp4").read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat")
+
+
+def test_odd_sizes_are_padded_to_even(tmp_path):
+    frames = gradient_frames(t=3, h=25, w=33)
+    info = write_video(tmp_path / "odd.mp4", frames, fps=10)
+    assert (info.width, info.height) == (34, 26)
+    back = read_video(tmp_path / "odd.mp4").frames
+    assert back.shape == (3, 26, 34, 3)
+    # The padding repeats the edge, it does not add a black border.
+    assert np.abs(back[:, :, -1].astype(int) - back[:, :, -2].astype(int)).mean() < 8
+    assert back[:, -1].mean() > 60
+
+
+def test_metadata_round_trip_with_sora_settings(tmp_path):
+    settings = {"prompt": 'a "red" ball; = # \\ and\na new line', "seed": 7, "steps": 12,
+                "guidance": 4.5, "mode": "generate"}
+    meta = {**sora_metadata(settings), "title": "beach ball"}
+    info = write_video(tmp_path / "m.mp4", gradient_frames(), fps=8, metadata=meta)
+    again = probe(tmp_path / "m.mp4")
+    assert again.sora == settings == info.sora
+    assert again.metadata["title"] == "beach ball"
+    assert "AI-generated" in again.metadata["comment"]
+    assert probe(ffmpeg_clip(tmp_path / "plain.mp4")).sora is None
+
+
+def test_bad_metadata_key_and_bad_frames_write_nothing(tmp_path):
+    with pytest.raises(SoraError, match="metadata key"):
+        write_video(tmp_path / "k.mp4", gradient_frames(), fps=8, metadata={"bad key": "x"})
+    with pytest.raises(SoraError, match="uint8"):
+        write_video(tmp_path / "f.mp4", gradient_frames().astype(np.float32), fps=8)
+    with pytest.raises(SoraUsageError):
+        write_video(tmp_path / "r.mp4", gradient_frames(), fps=0)
+    with pytest.raises(SoraError, match="no frames"):
+        write_video(tmp_path / "e.mp4", [], fps=8)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_overwrite_refused_unless_asked(tmp_path):
+    target = tmp_path / "o.mp4"
+    write_video(target, gradient_frames(t=2), fps=8)
+    before = target.read_bytes()
+    with pytest.raises(SoraError, match="already exists"):
+        write_video(target, gradient_frames(t=4), fps=8)
+    assert target.read_bytes() == before
+    assert write_video(target, gradient_frames(t=4), fps=8, overwrite=True).frames == 4
+
+
+def test_probe_counts_frames_of_files_made_by_ffmpeg(tmp_path):
+    # libx264's defaults use B-frames (an edit list); VP9/WebM and GIF have no sample table.
+    mp4 = ffmpeg_clip(tmp_path / "b.mp4", seconds=1.2, fps=10, audio=True)
+    info = probe(mp4)
+    assert (info.frames, info.fps, info.width, info.height) == (12, 10.0, 64, 48)
+    assert info.has_audio and info.audio_codec == "aac" and info.audio_rate == 44100
+    assert read_mp4(mp4).first("video").samples == 12
+    webm = ffmpeg_clip(tmp_path / "c.webm", seconds=1, fps=10, codec="libvpx-vp9",
+                       extra=["-deadline", "realtime", "-cpu-used", "8"])
+    assert probe(webm).frames == 10 and probe(webm).codec == "vp9"
+    gif = ffmpeg_clip(tmp_path / "d.gif", seconds=1, fps=10, codec="gif", pix_fmt="rgb8")
+    assert probe(gif).frames == 10
+    assert read_video(gif).frames.shape == (10, 48, 64, 3)
+
+
+def test_bad_inputs_give_clear_errors(tmp_path):
+    with pytest.raises(SoraError, match="no such file"):
+        probe(tmp_path / "missing.mp4")
+    (tmp_path / "text.mp4").write_text("hello, not a video\n")
+    with pytest.raises(SoraError, match="not a video"):
+        probe(tmp_path / "text.mp4")
+    with pytest.raises(SoraError, match="not a video"):
+        read_video(tmp_path / "text.mp4")
+    clip = ffmpeg_clip(tmp_path / "full.mp4", seconds=2, size="128x96", extra=["-crf", "0"])
+    data = clip.read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])
+    with pytest.raises(SoraError, match="truncated"):
+        probe(tmp_path / "cut.mp4")
+    with pytest.raises(SoraError, match="truncated"):
+        read_video(tmp_path / "cut.mp4")
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(SoraError, match="empty"):
+        probe(tmp_path / "empty.mp4")
+
+
+WRITER = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    from sora_cli.video_io import write_video
+
+    def frames():
+        for i in range(10_000):
+            if i == 3:
+                print("writing", flush=True)
+            time.sleep(0.01)
+            yield np.full((32, 32, 3), i % 255, np.uint8)
+
+    write_video(sys.argv[1], frames(), fps=8, overwrite=True)
+""")
+
+
+def _kill_mid_write(target) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(target)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    deadline = time.time() + 10
+    while not list(target.parent.glob(f".{target.stem}.*.tmp.mp4")):
+        assert time.time() < deadline, "the writer never created its temporary file"
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait()
+
+
+def test_killed_writer_leaves_target_absent(tmp_path):
+    target = tmp_path / "k.mp4"
+    _kill_mid_write(target)
+    assert not target.exists()
+    assert list(tmp_path.glob(".k.*.tmp.mp4")), "expected the killed writer's hidden temp"
+    # The next write to that name removes the dead writer's temporary file.
+    write_video(target, gradient_frames(t=2), fps=8)
+    assert [p.name for p in tmp_path.iterdir()] == ["k.mp4"]
+
+
+def test_killed_writer_keeps_previous_content(tmp_path):
+    target = tmp_path / "k.mp4"
+    write_video(target, gradient_frames(t=3), fps=8)
+    before = target.read_bytes()
+    _kill_mid_write(target)
+    assert target.read_bytes() == before
+    assert probe(target).frames == 3
