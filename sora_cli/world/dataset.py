@@ -1,0 +1,130 @@
+"""Datasets for training: world clips rendered on the fly, and a user's folder of videos.
+
+`WorldClips` renders clip i from seed (seed, i), so every data-loader worker and DDP rank
+takes its own indices (rank-major, then worker) and the stream is the same however it is
+split: deterministic given the seed, no disk needed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, IterableDataset, get_worker_info
+
+from sora_cli.errors import SoraError
+from sora_cli.world.render import frame_size, render_scene
+from sora_cli.world.sampler import clip_caption, clip_scene
+
+
+def _shard() -> tuple[int, int]:
+    """(this consumer's number, how many consumers) over DDP ranks x data-loader workers."""
+    rank, world = 0, 1
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+    info = get_worker_info()
+    wid, nw = (info.id, info.num_workers) if info is not None else (0, 1)
+    return rank * nw + wid, world * nw
+
+
+class WorldClips(IterableDataset):
+    """Random clips of the built-in world, rendered on the fly.
+
+    Yields {"video": uint8 tensor (T, H, W, 3), "caption": str, "scene": dict (captions.jsonl
+    fields), "index": int}. `length=None` streams forever; `start` skips the first indices
+    (to resume a run at its data position).
+    """
+
+    def __init__(self, size: int | tuple[int, int] = 256, num_frames: int = 17, fps: float = 8.0,
+                 seed: int = 0, length: int | None = None, start: int = 0):
+        super().__init__()
+        self.size, self.num_frames, self.fps = frame_size(size), int(num_frames), float(fps)
+        self.seed, self.length, self.start = int(seed), length, int(start)
+
+    def item(self, index: int) -> dict:
+        scene = clip_scene(self.seed, index)
+        frames = render_scene(scene, self.size, self.num_frames, self.fps)
+        return {"video": torch.from_numpy(frames), "caption": clip_caption(self.seed, index, scene),
+                "scene": scene.canonical(), "index": index}
+
+    def __iter__(self):
+        me, n = _shard()
+        i = self.start + me
+        while self.length is None or i < self.start + self.length:
+            yield self.item(i)
+            i += n
+
+
+def _resize_video(frames: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
+    """Centre-crop to the target aspect, then resize (antialiased) to (H, W): uint8 (T,H,W,3)."""
+    h, w = size
+    t = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    src_h, src_w = t.shape[-2:]
+    if src_h * w > src_w * h:           # too tall: crop rows
+        ch = round(src_w * h / w)
+        y0 = (src_h - ch) // 2
+        t = t[..., y0:y0 + ch, :]
+    elif src_h * w < src_w * h:         # too wide: crop columns
+        cw = round(src_h * w / h)
+        x0 = (src_w - cw) // 2
+        t = t[..., x0:x0 + cw]
+    if tuple(t.shape[-2:]) != (h, w):
+        t = torch.nn.functional.interpolate(t, size=(h, w), mode="bilinear", antialias=True,
+                                            align_corners=False)
+    return t.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+
+class VideoFolder(Dataset):
+    """A folder of videos with `captions.jsonl` (rows with "id" and "caption"; other fields are
+    kept in "scene" when they are the world's, otherwise ignored): `<id>.mp4` per row.
+
+    Clips longer than `num_frames` give their first frames; shorter ones repeat their last
+    frame. Frames are centre-cropped and resized to `size`.
+    """
+
+    def __init__(self, folder: str | Path, num_frames: int = 17, size: int | tuple[int, int] = 256):
+        self.folder = Path(folder)
+        self.num_frames, self.size = int(num_frames), frame_size(size)
+        index = self.folder / "captions.jsonl"
+        if not index.is_file():
+            raise SoraError(f"no captions.jsonl in {self.folder}")
+        self.rows = []
+        for n, line in enumerate(index.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                raise SoraError(f"{index}:{n} is not valid JSON")
+            if "id" not in row or "caption" not in row:
+                raise SoraError(f"{index}:{n} needs an \"id\" and a \"caption\"")
+            path = self._path(row)
+            if path is None:
+                raise SoraError(f"{index}:{n}: no video file for id {row['id']!r} in {self.folder}")
+            self.rows.append((row, path))
+
+    def _path(self, row: dict) -> Path | None:
+        rid = str(row["id"])
+        for name in ([row["file"]] if "file" in row else []) + [rid + ext for ext in
+                                                               (".mp4", ".mov", ".webm", ".gif", ".mkv")]:
+            p = self.folder / name
+            if p.is_file():
+                return p
+        return None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict:
+        from sora_cli.video_io import read_video
+
+        row, path = self.rows[i]
+        frames = read_video(path, max_frames=self.num_frames).frames
+        if len(frames) < self.num_frames:
+            pad = np.repeat(frames[-1:], self.num_frames - len(frames), axis=0)
+            frames = np.concatenate([frames, pad])
+        scene = {k: row[k] for k in ("setting", "subjects", "weather", "camera") if k in row}
+        return {"video": _resize_video(frames, self.size), "caption": str(row["caption"]),
+                "scene": scene, "index": i}

@@ -1,0 +1,145 @@
+"""Datasets and commands of the world: WorldClips streams, VideoFolder, `sora world show`,
+`sora world vocab`, `sora data render` (captions.jsonl rows, resume)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from sora_cli.video_io import probe, read_video, write_video
+from sora_cli.world.dataset import VideoFolder, WorldClips
+from sora_cli.world.parse import parse_prompt
+from sora_cli.world.render import render_scene
+from sora_cli.world.scene import COLORS, MOTIONS, SETTINGS, SHAPES
+
+ROW_FIELDS = ["id", "caption", "setting", "subjects", "weather", "camera"]
+SUBJECT_FIELDS = ["color", "shape", "size", "motion", "speed"]
+
+
+def test_world_clips_items_and_determinism():
+    ds = WorldClips(size=32, num_frames=5, fps=8, seed=4, length=4)
+    items = list(ds)
+    assert [x["index"] for x in items] == [0, 1, 2, 3]
+    x = items[0]
+    assert x["video"].dtype == torch.uint8 and tuple(x["video"].shape) == (5, 32, 32, 3)
+    assert isinstance(x["caption"], str) and set(x["scene"]) == {"setting", "subjects",
+                                                                "weather", "camera"}
+    again = list(WorldClips(size=32, num_frames=5, fps=8, seed=4, length=4))
+    assert all(torch.equal(a["video"], b["video"]) and a["caption"] == b["caption"]
+               for a, b in zip(items, again))
+    other = list(WorldClips(size=32, num_frames=5, fps=8, seed=5, length=4))
+    assert [a["caption"] for a in items] != [b["caption"] for b in other]
+
+
+def test_world_clips_workers_get_distinct_streams():
+    ds = WorldClips(size=16, num_frames=2, seed=1, length=8)
+    loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)
+    got = sorted(x["index"] for x in loader)
+    assert got == list(range(8))                      # every clip once, none twice
+    single = {x["index"]: x["caption"] for x in ds}
+    assert all(single[x["index"]] == x["caption"] for x in loader)
+
+
+def test_world_clips_ddp_ranks(monkeypatch):
+    import torch.distributed as dist
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    seen = []
+    for rank in (0, 1):
+        monkeypatch.setattr(dist, "get_rank", lambda r=rank: r)
+        monkeypatch.setattr(dist, "get_world_size", lambda: 2)
+        seen.append([x["index"] for x in WorldClips(size=16, num_frames=1, seed=0, length=6)])
+    assert seen == [[0, 2, 4], [1, 3, 5]]
+
+
+def test_sora_world_show_writes_the_reference_clip(sora, tmp_path):
+    out = tmp_path / "ref.mp4"
+    r = sora("world", "show", "A small yellow star falls through outer space.", "-o", out,
+             "--size", "64", "--seconds", "2", "--fps", "8", "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["scene"]["setting"] == "space" and info["frames"] == 17
+    meta = probe(out)
+    assert (meta.width, meta.height, meta.frames) == (64, 64, 17) and meta.fps == 8
+    assert meta.sora["scene"]["subjects"][0]["shape"] == "star"
+    frames = read_video(out).frames.astype(int)
+    expect = render_scene(parse_prompt("A small yellow star falls through outer space."), 64, 17, 8)
+    assert np.abs(frames - expect).mean() < 3          # H.264 of the same frames
+    # exists -> refused, -y replaces; nonsense prompt -> one line, exit 1, nothing written
+    r = sora("world", "show", "a red ball", "-o", out, "--size", "64")
+    assert r.returncode == 1 and "already exists" in r.stderr
+    assert sora("world", "show", "a red ball", "-o", out, "--size", "64", "-y").returncode == 0
+    bad = tmp_path / "bad.mp4"
+    r = sora("world", "show", "a magenta ball", "-o", bad, "--size", "64")
+    assert r.returncode == 1 and "magenta" in r.stderr and "Traceback" not in r.stderr
+    assert not bad.exists()
+    r = sora("world", "show", "a red ball", "-o", bad, "--size", "63")
+    assert r.returncode == 2 and not bad.exists()
+
+
+def test_sora_world_vocab(sora):
+    r = sora("world", "vocab", "--json")
+    assert r.returncode == 0
+    v = json.loads(r.stdout)
+    assert list(v["settings"]) == list(SETTINGS) and set(v["shapes"]) == set(SHAPES)
+    assert {c: tuple(d["rgb"]) for c, d in v["colors"].items()} == COLORS
+    assert set(v["motions"]) == set(MOTIONS)
+    text = sora("world", "vocab").stdout
+    assert "outer space" in text and "grey" in text and "zoom_in" in text
+
+
+def test_sora_data_render_writes_clips_and_resumes(sora, tmp_path):
+    out = tmp_path / "data"
+    r = sora("data", "render", "--count", "3", "--seed", "7", "--size", "32", "--fps", "4",
+             "--seconds", "1", "--out", out, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["written"] == 3
+    rows = [json.loads(line) for line in (out / "captions.jsonl").read_text().splitlines()]
+    assert len(rows) == 3
+    for row in rows:
+        assert list(row) == ROW_FIELDS
+        assert all(list(s) == SUBJECT_FIELDS for s in row["subjects"])
+        assert parse_prompt(row["caption"]).canonical() == {k: row[k] for k in ROW_FIELDS[2:]}
+        info = probe(out / f"{row['id']}.mp4")
+        assert (info.width, info.height, info.frames) == (32, 32, 5)
+    first = (out / f"{rows[0]['id']}.mp4").stat().st_mtime_ns
+
+    # A kill mid-way: the last clip lost, a torn line at the end of captions.jsonl.
+    (out / f"{rows[2]['id']}.mp4").unlink()
+    with open(out / "captions.jsonl", "a") as fh:
+        fh.write('{"id": "0000')
+    r = sora("data", "render", "--count", "5", "--seed", "7", "--size", "32", "--fps", "4",
+             "--seconds", "1", "--out", out, "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert (info["written"], info["skipped"]) == (3, 2)
+    again = [json.loads(line) for line in (out / "captions.jsonl").read_text().splitlines()]
+    assert sorted(x["id"] for x in again) == [f"{i:06d}" for i in range(5)]
+    assert {x["id"]: x for x in again}[rows[2]["id"]] == rows[2]     # deterministic
+    assert (out / f"{rows[0]['id']}.mp4").stat().st_mtime_ns == first  # not re-rendered
+    # Other settings into the same folder are refused.
+    r = sora("data", "render", "--count", "5", "--seed", "8", "--size", "32", "--out", out)
+    assert r.returncode == 1 and "other settings" in r.stderr
+    # The folder loads as a dataset.
+    ds = VideoFolder(out, num_frames=5, size=32)
+    assert len(ds) == 5 and tuple(ds[0]["video"].shape) == (5, 32, 32, 3)
+
+
+def test_video_folder_of_user_videos(tmp_path):
+    rng = np.random.default_rng(0)
+    write_video(tmp_path / "a.mp4", rng.integers(0, 255, (6, 48, 80, 3), dtype=np.uint8), 8)
+    write_video(tmp_path / "b.mp4", rng.integers(0, 255, (3, 64, 64, 3), dtype=np.uint8), 8)
+    (tmp_path / "captions.jsonl").write_text(
+        json.dumps({"id": "a", "caption": "noise", "source": "camera", "extra": 1}) + "\n"
+        + json.dumps({"id": "b", "caption": "more noise"}) + "\n")
+    ds = VideoFolder(tmp_path, num_frames=4, size=(32, 48))
+    a, b = ds[0], ds[1]
+    assert tuple(a["video"].shape) == (4, 32, 48, 3) and a["caption"] == "noise"
+    assert tuple(b["video"].shape) == (4, 32, 48, 3)
+    assert torch.equal(b["video"][2], b["video"][3])      # short clip: last frame repeated
+    (tmp_path / "captions.jsonl").write_text(json.dumps({"id": "zzz", "caption": "x"}) + "\n")
+    from sora_cli.errors import SoraError
+    with pytest.raises(SoraError, match="zzz"):
+        VideoFolder(tmp_path, 4, 32)
