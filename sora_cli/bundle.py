@@ -1,0 +1,360 @@
+"""Model bundles: one folder holding everything needed to generate, loaded strictly.
+
+    models/<name>/config.json        format version, every architecture field, fps, sizes,
+                                     latent statistics, text-encoder config, sampler defaults
+                  vae.safetensors    the video VAE (encoder + decoder)
+                  text.safetensors   the whole open_clip CLIP (text tower for the DiT, vision
+                                     tower for CLIP scores)
+                  dit.safetensors    the DiT's EMA weights
+                  MODEL_CARD.md
+
+Tensors are stored in bf16 and never pickled. Loading rebuilds each module from config.json
+and checks every tensor's name, shape and dtype against it before copying, so a truncated,
+mismatched or hand-edited bundle fails with one line naming the file and the tensor.
+
+A bundle is named by a path, or by a name looked up in order in: the package's own
+`sora_cli/models/` (ships inside a wheel, so a plain `pip install .` finds it), the
+checkout's top-level `models/` (editable installs and training runs), then
+`$SORA_HOME/models` (default ~/.sora/models).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sora_cli.errors import SoraError
+
+FORMAT_VERSION = 1
+FILES = {"vae": "vae.safetensors", "text": "text.safetensors", "dit": "dit.safetensors"}
+STORE_DTYPE = "bfloat16"
+
+
+def _default(factory_path: str):
+    def make():
+        import importlib
+
+        mod, name = factory_path.rsplit(".", 1)
+        return getattr(importlib.import_module(mod), name)()
+    return make
+
+
+@dataclass
+class BundleConfig:
+    name: str = "default"
+    format_version: int = FORMAT_VERSION
+    fps: float = 8.0                         # native frame rate of the model
+    frame_size: tuple = (256, 256)           # (height, width) it was trained at
+    clip_frames: int = 17                    # training clip length (4k+1)
+    vae: Any = field(default_factory=_default("sora_cli.nn.vae.VAEConfig"))
+    text: Any = field(default_factory=_default("sora_cli.nn.text.TextEncoderConfig"))
+    dit: Any = field(default_factory=_default("sora_cli.nn.dit.DiTConfig"))
+    flow: Any = field(default_factory=_default("sora_cli.sampling.FlowConfig"))
+    dtype: str = STORE_DTYPE
+    description: str = ""
+    training: dict = field(default_factory=dict)   # free-form: commands, steps, data
+
+    def to_dict(self) -> dict:
+        d = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            d[f.name] = dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v
+        d["frame_size"] = list(self.frame_size)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "BundleConfig":
+        from sora_cli.nn.dit import DiTConfig
+        from sora_cli.nn.text import TextEncoderConfig
+        from sora_cli.nn.vae import VAEConfig
+        from sora_cli.sampling import FlowConfig
+
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown fields {unknown}")
+        d = dict(d)
+        for key, typ in (("vae", VAEConfig), ("text", TextEncoderConfig), ("dit", DiTConfig),
+                         ("flow", FlowConfig)):
+            if key in d:
+                d[key] = typ(**d[key])
+        if "frame_size" in d:
+            d["frame_size"] = tuple(d["frame_size"])
+        return cls(**d)
+
+
+@dataclass
+class Bundle:
+    config: BundleConfig
+    vae: Any      # VideoVAE
+    text: Any     # TextEncoder (frozen; .clip is the whole CLIP)
+    dit: Any      # DiT (EMA weights)
+    path: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def hash(self) -> str:
+        # Hashing reads every weight file: do it once per loaded bundle.
+        if self.path and "_hash" not in self.__dict__:
+            self.__dict__["_hash"] = bundle_hash(self.path)
+        return self.__dict__.get("_hash", "")
+
+
+# --- lookup -------------------------------------------------------------------------------------
+
+def sora_home() -> Path:
+    return Path(os.environ.get("SORA_HOME") or Path.home() / ".sora").expanduser()
+
+
+def bundle_dirs() -> list[Path]:
+    """Folders searched for bundles by name, in order."""
+    pkg = Path(__file__).resolve().parent
+    dirs = [pkg / "models"]
+    repo_models = pkg.parent / "models"
+    if (pkg.parent / "pyproject.toml").is_file() or repo_models.is_dir():
+        dirs.append(repo_models)  # a source checkout (editable install)
+    dirs.append(sora_home() / "models")
+    return dirs
+
+
+def _looks_like_path(s: str) -> bool:
+    return os.sep in s or "/" in s or s.startswith((".", "~"))
+
+
+def find_bundle(name_or_path: str | os.PathLike) -> Path:
+    """The folder of a bundle given by path or by name; SoraError when there is none."""
+    s = str(name_or_path)
+    p = Path(s).expanduser()
+    if p.is_dir() and (p / "config.json").is_file():
+        return p
+    if _looks_like_path(s):  # a bare name that happens to be a folder here is still a name
+        if p.is_dir():
+            raise SoraError(f"{p} is not a model bundle: config.json is missing")
+        raise SoraError(f"no model bundle at {p}")
+    for d in bundle_dirs():
+        cand = d / s
+        if (cand / "config.json").is_file():
+            return cand
+    where = ", ".join(str(d) for d in bundle_dirs())
+    raise SoraError(f"model {s!r} not found (looked in {where}); give a bundle folder path "
+                    "or export one with `sora train ... --export models/NAME`")
+
+
+def list_bundles() -> list[dict]:
+    """Every bundle found by name, first match per name (as find_bundle resolves it)."""
+    seen: dict[str, dict] = {}
+    for d in bundle_dirs():
+        if not d.is_dir():
+            continue
+        for sub in sorted(d.iterdir()):
+            if sub.name in seen or not (sub / "config.json").is_file():
+                continue
+            try:
+                cfg = json.loads((sub / "config.json").read_text())
+            except (OSError, ValueError):
+                cfg = {}
+            seen[sub.name] = {"name": sub.name, "path": str(sub), "fps": cfg.get("fps"),
+                              "frame_size": cfg.get("frame_size"),
+                              "format_version": cfg.get("format_version"),
+                              "description": cfg.get("description", "")}
+    return list(seen.values())
+
+
+def bundle_hash(name_or_path: str | os.PathLike) -> str:
+    """sha256 (first 16 hex digits) over config.json and the weight files, in a fixed order."""
+    path = find_bundle(name_or_path)
+    h = hashlib.sha256()
+    for fname in ["config.json", *FILES.values()]:
+        f = path / fname
+        if not f.is_file():
+            raise SoraError(f"bundle {path}: {fname} is missing")
+        h.update(fname.encode())
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
+# --- export -------------------------------------------------------------------------------------
+
+def _state_for_export(module) -> dict:
+    import torch
+
+    dtype = getattr(torch, STORE_DTYPE)
+    return {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous().clone()
+            for k, v in module.state_dict().items()}
+
+
+def default_card(config: BundleConfig, counts: dict[str, int]) -> str:
+    lines = [f"# Model card: {config.name}", "",
+             config.description or "A sora-cli text-to-video model bundle.", "",
+             "## Architecture", ""]
+    for comp, n in counts.items():
+        lines.append(f"- {comp}: {n / 1e6:.2f}M parameters")
+    h, w = config.frame_size
+    lines += [f"- native {config.fps:g} fps, {w}x{h} frames, {config.clip_frames}-frame training clips",
+              f"- text encoder: open_clip `{config.text.name}`", "",
+              "See config.json for every architecture field."]
+    if config.training:
+        lines += ["", "## Training", "", "```json", json.dumps(config.training, indent=2), "```"]
+    return "\n".join(lines) + "\n"
+
+
+def export_bundle(folder: str | os.PathLike, vae, text, dit_ema, config: BundleConfig,
+                  card_text: str | None = None) -> Path:
+    """Write a bundle folder atomically (built beside it, then renamed into place; an existing
+    bundle there is replaced). `text` is a TextEncoder or the CLIP itself; `dit_ema` the DiT
+    whose weights to ship (the EMA copy). The modules' own configs go into config.json."""
+    from safetensors.torch import save_file
+
+    from sora_cli.nn.text import TextEncoder
+
+    clip = text.clip if isinstance(text, TextEncoder) else text
+    config = dataclasses.replace(config, vae=vae.cfg, dit=dit_ema.cfg,
+                                 text=getattr(clip, "sora_text_cfg", config.text),
+                                 dtype=STORE_DTYPE, format_version=FORMAT_VERSION)
+    _check_compatible(config)
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        counts = {}
+        meta = {"format": "sora-bundle", "format_version": str(FORMAT_VERSION)}
+        for comp, module in (("vae", vae), ("text", clip), ("dit", dit_ema)):
+            state = _state_for_export(module)
+            counts[comp] = sum(v.numel() for v in state.values())
+            save_file(state, str(tmp / FILES[comp]), metadata={**meta, "component": comp})
+        (tmp / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        (tmp / "MODEL_CARD.md").write_text(card_text if card_text is not None
+                                           else default_card(config, counts))
+        old = folder.parent / f".{folder.name}.old-{os.getpid()}"
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+        if old.exists():
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def _check_compatible(config: BundleConfig) -> None:
+    if config.dit.in_channels != config.vae.z_channels:
+        raise SoraError(f"DiT in_channels {config.dit.in_channels} != VAE z_channels {config.vae.z_channels}")
+    if config.dit.text_dim != config.text.width or config.dit.pooled_dim != config.text.embed_dim:
+        raise SoraError(f"DiT text dims ({config.dit.text_dim}, {config.dit.pooled_dim}) do not match "
+                        f"the text encoder ({config.text.width}, {config.text.embed_dim})")
+
+
+# --- load ---------------------------------------------------------------------------------------
+
+def read_config(path: Path) -> BundleConfig:
+    f = path / "config.json"
+    if not f.is_file():
+        raise SoraError(f"bundle {path}: config.json is missing")
+    try:
+        raw = json.loads(f.read_text())
+    except (OSError, ValueError) as exc:
+        raise SoraError(f"bundle {path}: config.json is not valid JSON ({exc})") from None
+    version = raw.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise SoraError(f"bundle {path}: format version {version!r} is not supported "
+                        f"(this sora-cli reads up to {FORMAT_VERSION}; upgrade sora-cli)")
+    try:
+        return BundleConfig.from_dict(raw)
+    except (TypeError, ValueError) as exc:
+        raise SoraError(f"bundle {path}: config.json does not match this sora-cli ({exc})") from None
+
+
+def _load_strict(module, file: Path, what: str, expected_dtype: str, device, dtype) -> None:
+    import torch
+    from safetensors import safe_open
+
+    if not file.is_file():
+        raise SoraError(f"bundle {file.parent}: {file.name} is missing")
+    want = module.state_dict()
+    try:
+        with safe_open(str(file), framework="pt", device="cpu") as fh:
+            names = set(fh.keys())
+            missing = sorted(set(want) - names)
+            extra = sorted(names - set(want))
+            if missing:
+                raise SoraError(f"bundle {file.parent}: {file.name} lacks {len(missing)} {what} tensors "
+                                f"named by config.json (first: {missing[0]})")
+            if extra:
+                raise SoraError(f"bundle {file.parent}: {file.name} has {len(extra)} tensors config.json "
+                                f"does not describe (first: {extra[0]})")
+            state = {}
+            for name in sorted(names):
+                sl = fh.get_slice(name)
+                shape = list(sl.get_shape())
+                exp = list(want[name].shape)
+                if shape != exp:
+                    raise SoraError(f"bundle {file.parent}: {file.name}: tensor {name!r} has shape "
+                                    f"{shape}, config.json gives {exp}")
+                t = fh.get_tensor(name)
+                if want[name].is_floating_point() and str(t.dtype).replace("torch.", "") != expected_dtype:
+                    raise SoraError(f"bundle {file.parent}: {file.name}: tensor {name!r} is "
+                                    f"{str(t.dtype).replace('torch.', '')}, config.json says {expected_dtype}")
+                state[name] = t
+    except SoraError:
+        raise
+    except Exception as exc:  # truncated or foreign file
+        raise SoraError(f"bundle {file.parent}: {file.name} is not a readable safetensors file "
+                        f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    module.load_state_dict(state, strict=True)
+    module.to(device=device, dtype=dtype)
+
+
+def load_bundle(name_or_path: str | os.PathLike, device: str = "cpu", dtype=None) -> Bundle:
+    """Load a bundle by name or path, strictly. Weights are cast to `dtype` (default float32:
+    CPUs without native bf16 run float32 much faster) on `device`. -> Bundle(config, vae, text,
+    dit, path), all in eval mode."""
+    import torch
+
+    from sora_cli.nn.dit import DiT
+    from sora_cli.nn.text import TextEncoder, build_clip
+    from sora_cli.nn.vae import VideoVAE
+
+    path = find_bundle(name_or_path)
+    config = read_config(path)
+    dtype = dtype or torch.float32
+    try:
+        _check_compatible(config)
+        vae, clip, dit = VideoVAE(config.vae), build_clip(config.text), DiT(config.dit)
+    except SoraError:
+        raise
+    except Exception as exc:
+        raise SoraError(f"bundle {path}: config.json describes a model this sora-cli cannot build ({exc})") from None
+    for comp, module in (("vae", vae), ("text", clip), ("dit", dit)):
+        _load_strict(module, path / FILES[comp], comp, config.dtype, device, dtype)
+    vae.eval()
+    dit.eval()
+    return Bundle(config=config, vae=vae, text=TextEncoder(clip, config.text), dit=dit, path=path)
+
+
+def describe_bundle(name_or_path: str | os.PathLike) -> dict:
+    """Load a bundle strictly (every tensor checked) and summarise it."""
+    find_bundle(name_or_path)  # fail fast, before the heavy imports
+    b = load_bundle(name_or_path)
+    cfg = b.config
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    return {"name": cfg.name, "path": str(b.path), "hash": b.hash, "format_version": cfg.format_version,
+            "fps": cfg.fps, "frame_size": list(cfg.frame_size), "clip_frames": cfg.clip_frames,
+            "text_encoder": cfg.text.name,
+            "params": {"vae": count(b.vae), "text": count(b.text.clip), "dit": count(b.dit)},
+            "sampler": {"steps": cfg.flow.steps, "guidance": cfg.flow.guidance,
+                        "shift": cfg.flow.shift, "sampler": cfg.flow.sampler}}

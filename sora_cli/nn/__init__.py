@@ -1,0 +1,1 @@
+"""The neural networks: video VAE (vae.py), CLIP text encoder (text.py), diffusion transformer (dit.py)."""

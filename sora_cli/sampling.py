@@ -1,0 +1,180 @@
+"""Rectified flow: the training objective, the conditioning masks, and the sampler.
+
+x_t = (1 - t)·x0 + t·noise runs from data (t=0) to noise (t=1); the DiT predicts the velocity
+noise - x0. Time is per latent frame: frames the user gives (an image to animate, the end of
+a clip to extend, both ends of a bridge) are held clean at t=0 and excluded from the loss, the
+others are noised. Training draws such masks at random so one model learns every mode.
+
+Conditioning `cond` everywhere is the TextEncoder's output tuple (tokens, mask, pooled).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+
+
+@dataclass
+class FlowConfig:
+    logit_mean: float = 0.0     # logit-normal t: sigmoid(N(mean, std)), SD3's choice
+    logit_std: float = 1.0
+    caption_dropout: float = 0.1
+    # Sampling defaults (stored in the bundle; the lead tunes them on `sora eval`).
+    steps: int = 20
+    guidance: float = 4.0
+    shift: float = 2.0          # >1 spends more steps at high noise, where layout is decided
+    sampler: str = "euler"
+
+
+# Probabilities of the conditioning masks drawn in training: none (text to video), the first
+# frame (animate), the first k frames (extend), the first and last frames (bridge).
+MASK_PROBS = (("none", 0.4), ("first", 0.25), ("first_k", 0.2), ("first_last", 0.15))
+
+
+def _rand(generator: torch.Generator | None, *shape) -> torch.Tensor:
+    return torch.rand(shape, generator=generator)
+
+
+def sample_conditioning_mask(B: int, T: int, rng: torch.Generator | None = None) -> torch.Tensor:
+    """(B, T) bool, True where the latent frame is given clean. At least one frame per row stays
+    unknown; T=1 (an image) always gets no known frame."""
+    mask = torch.zeros(B, T, dtype=torch.bool)
+    if T < 2:
+        return mask
+    cum = torch.tensor([p for _, p in MASK_PROBS]).cumsum(0)
+    u = _rand(rng, B)
+    kinds = torch.searchsorted(cum / cum[-1], u, right=True).clamp(max=len(MASK_PROBS) - 1)
+    ks = (_rand(rng, B) * (T - 1)).long() + 1  # 1..T-1 known frames for first_k
+    for i in range(B):
+        kind = MASK_PROBS[int(kinds[i])][0]
+        if kind == "first":
+            mask[i, 0] = True
+        elif kind == "first_k":
+            mask[i, : int(ks[i])] = True
+        elif kind == "first_last" and T >= 3:
+            mask[i, 0] = mask[i, -1] = True
+        elif kind == "first_last":
+            mask[i, 0] = True
+    return mask
+
+
+def drop_captions(prompts: Sequence[str], p: float = 0.1,
+                  rng: torch.Generator | None = None) -> list[str]:
+    """Replace each caption by "" with probability p (the unconditional branch of CFG)."""
+    u = _rand(rng, len(prompts))
+    return ["" if float(u[i]) < p else s for i, s in enumerate(prompts)]
+
+
+def sample_timesteps(B: int, cfg: FlowConfig, generator: torch.Generator | None = None,
+                     device=None) -> torch.Tensor:
+    n = torch.randn(B, generator=generator) * cfg.logit_std + cfg.logit_mean
+    return torch.sigmoid(n).to(device)
+
+
+def flow_loss(dit, x0: torch.Tensor, cond, known_mask: torch.Tensor | None = None,
+              generator: torch.Generator | None = None, cfg: FlowConfig | None = None) -> torch.Tensor:
+    """Rectified-flow loss on normalised latents x0 (B,C,T,h,w). `known_mask` (B,T) bool marks
+    frames given clean (t=0) and left out of the loss. Noise and t come from `generator` (CPU)
+    so a resumed run draws the same numbers."""
+    cfg = cfg or FlowConfig()
+    B, C, T, h, w = x0.shape
+    dev = x0.device
+    known = (torch.zeros(B, T, dtype=torch.bool) if known_mask is None else known_mask.cpu().bool()).to(dev)
+    t = sample_timesteps(B, cfg, generator, dev)[:, None].expand(B, T)
+    t = torch.where(known, torch.zeros_like(t), t)
+    noise = torch.randn(x0.shape, generator=generator).to(dev, x0.dtype)
+    tt = t[:, None, :, None, None].to(x0.dtype)
+    xt = (1 - tt) * x0 + tt * noise
+    tokens, mask, pooled = cond
+    v = dit(xt, t, tokens, mask, pooled)
+    err = (v.float() - (noise - x0).float()).pow(2).mean(dim=(1, 3, 4))  # (B, T)
+    weight = (~known).float()
+    return (err * weight).sum() / weight.sum().clamp(min=1.0)
+
+
+def schedule(steps: int, shift: float = 1.0) -> torch.Tensor:
+    """steps+1 times from 1 to 0, warped by the SD3 shift t' = s·t / (1 + (s-1)·t)."""
+    t = torch.linspace(1.0, 0.0, steps + 1)
+    return shift * t / (1 + (shift - 1) * t)
+
+
+def _pad_cat(a: torch.Tensor, b: torch.Tensor, value=0) -> torch.Tensor:
+    # Concatenate along batch, padding dim 1 (text length) to the longer of the two.
+    L = max(a.shape[1], b.shape[1])
+
+    def pad(x):
+        if x.shape[1] == L:
+            return x
+        shape = list(x.shape)
+        shape[1] = L - x.shape[1]
+        return torch.cat([x, torch.full(shape, value, dtype=x.dtype, device=x.device)], dim=1)
+    return torch.cat([pad(a), pad(b)], dim=0)
+
+
+def _expand(cond, B: int):
+    tokens, mask, pooled = cond
+    if tokens.shape[0] == B:
+        return tokens, mask, pooled
+    if tokens.shape[0] != 1:
+        raise ValueError(f"conditioning batch {tokens.shape[0]} does not match the sample batch {B}")
+    return tokens.expand(B, -1, -1), mask.expand(B, -1), pooled.expand(B, -1)
+
+
+def velocity(dit, x: torch.Tensor, t: torch.Tensor, cond, uncond=None, guidance: float = 1.0) -> torch.Tensor:
+    """The guided velocity: cond and uncond run as one batch of 2B (one forward, not two)."""
+    B = x.shape[0]
+    tokens, mask, pooled = _expand(cond, B)
+    if uncond is None or guidance == 1.0:
+        return dit(x, t, tokens, mask, pooled)
+    ut, um, up = _expand(uncond, B)
+    v = dit(torch.cat([x, x]), torch.cat([t, t]), _pad_cat(tokens, ut), _pad_cat(mask, um, False),
+            torch.cat([pooled, up]))
+    vc, vu = v.chunk(2)
+    return vu + guidance * (vc - vu)
+
+
+@torch.no_grad()
+def sample(dit, shape: Sequence[int], cond, uncond=None, known: torch.Tensor | None = None,
+           known_mask: torch.Tensor | None = None, steps: int = 20, guidance: float = 4.0,
+           shift: float = 2.0, sampler: str = "euler", generator: torch.Generator | None = None,
+           progress: Callable[[int, int], None] | None = None, device=None) -> torch.Tensor:
+    """Generate normalised latents of `shape` (B,C,T,h,w).
+
+    cond / uncond: (tokens, mask, pooled) with batch B or 1; uncond is the empty prompt or the
+    negative prompt (the CFG branch to steer away from). known (B,C,T,h,w) and known_mask (B,T)
+    give frames held clean every step. The initial noise comes from `generator` on the CPU, so
+    a seed gives the same latents on any device. progress(i, steps) is called after each step.
+    """
+    if sampler not in ("euler", "heun"):
+        raise ValueError(f"unknown sampler {sampler!r} (euler or heun)")
+    device = device or next(dit.parameters()).device
+    B, C, T = shape[0], shape[1], shape[2]
+    x = torch.randn(tuple(shape), generator=generator).to(device)
+    km = None
+    if known_mask is not None and known_mask.any():
+        km = known_mask.to(device).bool()
+        known = known.to(device, x.dtype)
+        sel = km[:, None, :, None, None]
+        x = torch.where(sel, known, x)
+
+    def hold(x):
+        return torch.where(km[:, None, :, None, None], known, x) if km is not None else x
+
+    def times(tv: float) -> torch.Tensor:
+        t = torch.full((B, T), float(tv), device=device)
+        return t.masked_fill(km, 0.0) if km is not None else t
+
+    ts = schedule(steps, shift).tolist()
+    for i in range(steps):
+        t0, t1 = ts[i], ts[i + 1]
+        v = velocity(dit, x, times(t0), cond, uncond, guidance).to(x.dtype)
+        x_next = x + (t1 - t0) * v
+        if sampler == "heun" and t1 > 0:
+            v2 = velocity(dit, hold(x_next), times(t1), cond, uncond, guidance).to(x.dtype)
+            x_next = x + (t1 - t0) * 0.5 * (v + v2)
+        x = hold(x_next)
+        if progress is not None:
+            progress(i + 1, steps)
+    return x

@@ -1,0 +1,180 @@
+"""`sora train clip`: a small open_clip CLIP trained contrastively on single world frames and
+their captions, and its zero-shot test: colour, setting and shape of held-out frames, classified
+by prompts built from the world's vocabulary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import torch
+
+from sora_cli import console
+from sora_cli.nn.text import TextEncoderConfig
+from sora_cli.train import data, distributed
+from sora_cli.train.loop import (Task, TrainConfig, autocast, fit, make_config,
+                                 run_model_config, seed_for_init)
+
+def class_prompts() -> dict[str, dict[str, list[str]]]:
+    """Prompt ensembles per class, in the world's words: each attribute's word is averaged over
+    the other words, so "red" is "a red ball", "a red car", ..., and "desert" is "a ball in
+    the desert", "a car in the desert", ..."""
+    from sora_cli.world.scene import COLORS, SETTINGS, SHAPES
+    from sora_cli.world.words import SETTING_PP
+
+    return {
+        "color": {c: [f"a {c} {s}" for s in SHAPES] for c in COLORS},
+        "shape": {s: [f"a {c} {s}" for c in COLORS] for s in SHAPES},
+        "setting": {k: [f"a {s} {SETTING_PP[k][0]}" for s in SHAPES] for k in SETTINGS},
+    }
+
+
+def _single_subject(scene) -> bool:
+    return len(scene.subjects) == 1
+
+
+@torch.no_grad()
+def encode_texts(model, prompts: list[str]) -> torch.Tensor:
+    """Unit-norm text embeddings of a CLIP from build_clip."""
+    ids = model.tokenizer(list(prompts)).to(next(model.parameters()).device)
+    return torch.nn.functional.normalize(model.encode_text(ids).float(), dim=-1)
+
+
+@torch.no_grad()
+def encode_images(model, images: torch.Tensor) -> torch.Tensor:
+    """Unit-norm image embeddings of frames (B, 3, H, W) in [-1, 1]."""
+    from sora_cli.nn.text import prepare_images
+
+    x = prepare_images(images, model.sora_text_cfg.image_size)
+    return torch.nn.functional.normalize(model.encode_image(x).float(), dim=-1)
+
+
+@torch.no_grad()
+def _text_classes(model, prompts: dict[str, list[str]], device: str, bf16: bool | None):
+    names = list(prompts)
+    rows = []
+    for name in names:
+        with autocast(device, bf16):
+            f = encode_texts(model, prompts[name])
+        rows.append(torch.nn.functional.normalize(f.mean(0), dim=0))
+    return names, torch.stack(rows)
+
+
+@torch.no_grad()
+def evaluate_clip(model, image_size: int, count: int = 270, seed: int = 0, device: str = "cpu",
+                  bf16: bool | None = None, fps: float = 8) -> dict:
+    """Zero-shot accuracy on colour, setting and shape of `count` held-out single-subject frames
+    (the first frame of each clip, where the subject is always in view)."""
+    model = model.to(device).eval()
+    ds = data.WorldRenders(image_size, 1, fps, seed=seed, heldout=True,
+                           scene_filter=_single_subject)
+    images, truth = [], {"color": [], "shape": [], "setting": []}
+    for i in range(count):
+        item = ds[i]
+        images.append(item["video"][0])
+        row = item["scene"]
+        truth["setting"].append(row["setting"])
+        truth["color"].append(row["subjects"][0]["color"])
+        truth["shape"].append(row["subjects"][0]["shape"])
+    x = data.to_model(torch.stack(images)[:, None], device)[:, :, 0]   # (N, 3, H, W)
+    feats = []
+    for chunk in x.split(64):
+        with autocast(device, bf16):
+            feats.append(encode_images(model, chunk))
+    img = torch.cat(feats)
+    out = {}
+    for attr, prompts in class_prompts().items():
+        names, cls = _text_classes(model, prompts, device, bf16)
+        guess = (img @ cls.T).argmax(-1).tolist()
+        hits = sum(names[g] == t for g, t in zip(guess, truth[attr]))
+        out[attr] = round(hits / count, 4)
+    out["chance"] = {a: round(1 / len(p), 4) for a, p in class_prompts().items()}
+    out["frames"] = count
+    return out
+
+
+def format_eval(figures: dict) -> str:
+    return (f"CLIP zero-shot on {figures['frames']} held-out frames: colour {figures['color']:.1%}"
+            f", setting {figures['setting']:.1%}, shape {figures['shape']:.1%}")
+
+
+def clip_config(arch: dict, size: int | None = None) -> dict:
+    """The CLIP architecture: the built-in sora-clip-tiny, a full TextEncoderConfig
+    ({"name", "model_cfg"}) or a custom size by the keywords of nn.text.tiny_text_config
+    ({"width": 64, "layers": 2, "image_size": 32, ...}); `size` sets the vision input size."""
+    import copy
+    import inspect
+
+    from sora_cli.nn.text import tiny_text_config
+
+    tiny = set(inspect.signature(tiny_text_config).parameters)
+    if arch and set(arch) <= tiny and not set(arch) <= {"name"}:
+        conf = asdict(tiny_text_config(**arch))
+    else:
+        conf = asdict(make_config(TextEncoderConfig, arch))
+    if size:
+        conf = copy.deepcopy(conf)
+        conf["model_cfg"]["vision_cfg"]["image_size"] = size
+    return conf
+
+
+def build_task(cfg: TrainConfig, dist, size: int | None = None, frames: int = 5, fps: float = 2,
+               arch: dict | None = None, folder: str | None = None, resume: bool = False,
+               eval_frames: int = 270) -> Task:
+    from sora_cli.nn.text import build_clip, clip_loss
+
+    conf = run_model_config(cfg.out, "clip", resume, clip_config(arch or {}, size))
+    tcfg = TextEncoderConfig(**conf)
+    seed_for_init(cfg.seed)
+    model = build_clip(tcfg)
+    device = dist.device
+    workers = cfg.workers if cfg.workers >= 0 else data.auto_workers(dist.world_size)
+    if folder:
+        ds = data.FolderClips(folder, frames, tcfg.image_size)
+        length = len(ds)
+    else:
+        ds = data.WorldRenders(tcfg.image_size, frames, fps, seed=cfg.seed, single_frame=True)
+        length = None
+
+    def batches(start: int):
+        return data.loader(ds, start, dist, cfg.batch_size, cfg.seed, workers, length)
+
+    def loss(m, batch):
+        if "image" in batch:
+            images = batch["image"][:, None]
+        else:  # a user folder gives clips: take their middle frame
+            v = batch["video"]
+            images = v[:, v.shape[1] // 2][:, None]
+        x = data.to_model(images, device)[:, :, 0]
+        out = clip_loss(m, x, list(batch["caption"]))
+        return out if isinstance(out, tuple) else (out, {})
+
+    def finish(m):
+        figures = evaluate_clip(m, tcfg.image_size, eval_frames, cfg.seed, device, cfg.bf16)
+        console.log(format_eval(figures))
+        return {"zero_shot": figures}
+
+    return Task("clip", model, loss, batches, conf, finish=finish if eval_frames else None,
+                extra={"size": tcfg.image_size})
+
+
+def train_clip(cfg: TrainConfig, size: int | None = None, frames: int = 5, fps: float = 2,
+               arch: dict | None = None, folder: str | None = None, resume: bool = False,
+               eval_frames: int = 270) -> dict:
+    """Train (or continue) a CLIP run in cfg.out; returns the summary with zero-shot figures."""
+    dist = distributed.setup(cfg.device)
+    try:
+        task = build_task(cfg, dist, size, frames, fps, arch, folder, resume, eval_frames)
+        return fit(task, cfg, dist, resume=resume)
+    finally:
+        distributed.teardown(dist)
+
+
+def eval_clip_run(run_dir: str, count: int = 270, seed: int = 0, device: str = "auto",
+                  bf16: bool | None = None) -> dict:
+    """`sora train clip --eval-only`: zero-shot figures of a trained CLIP run (EMA weights)."""
+    from sora_cli.train.runs import load_clip_run
+
+    dev = distributed.resolve_device(device)
+    model, tcfg = load_clip_run(run_dir, dev)
+    return evaluate_clip(model, tcfg.image_size, count, seed, dev, bf16)

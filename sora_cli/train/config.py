@@ -1,0 +1,71 @@
+"""What a training run is: its settings (TrainConfig) and the component it trains (Task).
+
+Plain dataclasses with no heavy imports, so the CLI can check a command line before torch loads.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from sora_cli.errors import SoraUsageError
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 1000
+    max_minutes: float | None = None      # stop (with a checkpoint) after this much wall time
+    stop_at: int | None = None            # stop (with a checkpoint) at this step; --resume later
+    batch_size: int = 8                   # per process
+    lr: float = 3e-4
+    warmup: int = 100
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    checkpoint_every_minutes: float = 5.0
+    sample_every: int = 0                 # steps between sample clips; 0 = only at the end
+    log_every: int = 10                   # steps between lines in log.jsonl
+    seed: int = 0
+    device: str = "auto"
+    bf16: bool | None = None              # bf16 autocast; None = where the hardware has it
+    workers: int = -1                     # data-loader processes; -1 = automatic
+    out: str = "runs/run"
+
+    def check(self) -> None:
+        if self.steps < 1:
+            raise SoraUsageError(f"--steps must be at least 1, got {self.steps}")
+        if self.batch_size < 1:
+            raise SoraUsageError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if not self.lr > 0:
+            raise SoraUsageError(f"--lr must be positive, got {self.lr}")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise SoraUsageError(f"--max-minutes must be positive, got {self.max_minutes}")
+
+
+@dataclass
+class Task:
+    name: str                                              # vae | clip | dit
+    model: Any                                             # the nn.Module being trained
+    loss: Callable[[Any, dict], tuple[Any, dict]]          # (model, batch) -> (loss, metrics)
+    batches: Callable[[int], Iterator[dict]]               # batches of this rank from a step on
+    config: dict                                           # model architecture, saved with the run
+    sample: Callable[[Any, Path], Path | None] | None = None  # writes a sample clip (EMA model)
+    finish: Callable[[Any], dict] | None = None            # end-of-run figures (EMA model)
+    tokens_per_sample: int = 0                             # for tokens/s in the summary
+    extra: dict = field(default_factory=dict)              # anything else saved in model.json
+
+
+def parse_arch(text: str | None) -> dict:
+    """`--arch` value: inline JSON ('{"width": 128}') or the path of a .json file."""
+    if not text:
+        return {}
+    src = Path(text).read_text() if text.strip().endswith(".json") else text
+    try:
+        obj = json.loads(src)
+    except (ValueError, OSError) as exc:
+        raise SoraUsageError(f"--arch must be a JSON object or a .json file: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise SoraUsageError("--arch must be a JSON object, e.g. '{\"width\": 128}'")
+    return obj

@@ -1,0 +1,148 @@
+"""Index-addressed training data: the batch of step s on rank r is a pure function of
+(seed, s, r), so resuming at step s needs no replay of the stream and DDP ranks never overlap.
+
+Procedural world data has no end: sample i is the world's clip (seed, i). Finite sources
+(cached latents, a user's video folder) are walked in a fresh seeded permutation per epoch.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Iterator
+
+import numpy as np
+
+HELDOUT = 7_919_993  # mixed into the seed of held-out samples so they never equal training ones
+
+
+def step_indices(step: int, rank: int, world: int, batch_size: int,
+                 length: int | None = None, seed: int = 0) -> list[int]:
+    """Dataset indices of one rank's batch at a step."""
+    first = (step * world + rank) * batch_size
+    positions = range(first, first + batch_size)
+    if length is None:
+        return list(positions)
+    out = []
+    perms: dict[int, np.ndarray] = {}
+    for pos in positions:
+        epoch = pos // length
+        if epoch not in perms:
+            perms[epoch] = np.random.default_rng([seed, epoch]).permutation(length)
+        out.append(int(perms[epoch][pos % length]))
+    return out
+
+
+class StepBatches:
+    """Batch sampler for a DataLoader: one list of indices per step, from `start` on, forever."""
+
+    def __init__(self, start: int, rank: int, world: int, batch_size: int,
+                 length: int | None, seed: int):
+        self.start, self.rank, self.world = start, rank, world
+        self.batch_size, self.length, self.seed = batch_size, length, seed
+
+    def __iter__(self):
+        step = self.start
+        while True:
+            yield step_indices(step, self.rank, self.world, self.batch_size, self.length,
+                               self.seed)
+            step += 1
+
+
+def collate(samples: list[dict]) -> dict:
+    """Stack tensors, keep everything else (captions, scene dicts) as lists."""
+    import torch
+
+    out = {}
+    for key in samples[0]:
+        values = [s[key] for s in samples]
+        out[key] = torch.stack(values) if torch.is_tensor(values[0]) else values
+    return out
+
+
+def auto_workers(world_size: int = 1) -> int:
+    # keep one core for the training process itself
+    return max(0, min(4, (os.cpu_count() or 1) // max(1, world_size) - 1))
+
+
+def loader(dataset, start_step: int, dist, batch_size: int, seed: int, workers: int,
+           length: int | None = None) -> Iterator[dict]:
+    """An endless iterator of collated batches for this rank, starting at `start_step`."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    sampler = StepBatches(start_step, dist.rank, dist.world_size, batch_size, length, seed)
+    # its own generator: creating the iterator must not draw from the global RNG, or a resumed
+    # run's random stream would be one draw off the uninterrupted one
+    gen = torch.Generator().manual_seed(seed * 7919 + start_step)
+    dl = DataLoader(dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
+                    persistent_workers=False, prefetch_factor=4 if workers else None,
+                    generator=gen)
+    return iter(dl)
+
+
+class WorldRenders:
+    """Map-style view of the built-in world's clip stream: item i is `WorldClips.item(i)`, the
+    very clip `WorldClips` and `sora data render` give for (seed, i). Held-out items come from
+    another seed; `scene_filter` keeps only the clips whose scene passes it (for evaluation).
+
+    Yields {"video": uint8 (T, H, W, 3), "caption", "scene", "index"}; with `single_frame` it
+    keeps one random frame of the clip as "image" (H, W, 3) instead.
+    """
+
+    def __init__(self, size: int, num_frames: int, fps: float, seed: int = 0,
+                 heldout: bool = False, single_frame: bool = False,
+                 scene_filter: Callable | None = None):
+        from sora_cli.world.dataset import WorldClips
+
+        self.seed = (seed + HELDOUT) if heldout else seed
+        self.clips = WorldClips(size=size, num_frames=num_frames, fps=fps, seed=self.seed)
+        self.single_frame, self.scene_filter = single_frame, scene_filter
+        self._kept: list[int] = []
+
+    def _index(self, i: int) -> int:
+        if self.scene_filter is None:
+            return i
+        from sora_cli.world.sampler import clip_scene
+
+        j = self._kept[-1] + 1 if self._kept else 0
+        while len(self._kept) <= i:
+            if self.scene_filter(clip_scene(self.seed, j)):
+                self._kept.append(j)
+            j += 1
+        return self._kept[i]
+
+    def __getitem__(self, i: int) -> dict:
+        item = self.clips.item(self._index(i))
+        if self.single_frame:
+            video = item.pop("video")
+            pick = np.random.default_rng([self.seed & 0xFFFFFFFF, item["index"], 2])
+            item["image"] = video[int(pick.integers(len(video)))].contiguous()
+        return item
+
+
+class FolderClips:
+    """A user's `VideoFolder` (captions.jsonl + <id>.mp4) as a finite map-style dataset."""
+
+    def __init__(self, folder: str, num_frames: int, size: int):
+        from sora_cli.world.dataset import VideoFolder
+
+        self.inner = VideoFolder(folder, num_frames=num_frames, size=size)
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __getitem__(self, index: int) -> dict:
+        item = self.inner[index]
+        return {k: item[k] for k in ("video", "caption", "scene") if k in item}
+
+
+def to_model(video, device: str):
+    """uint8 (B, T, H, W, 3) -> float (B, 3, T, H, W) in [-1, 1] on `device`."""
+    x = video.to(device, non_blocking=True).permute(0, 4, 1, 2, 3).float()
+    return x / 127.5 - 1.0
+
+
+def to_frames(x) -> np.ndarray:
+    """float (3, T, H, W) in [-1, 1] -> uint8 (T, H, W, 3) for write_video."""
+    x = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to("cpu")
+    return x.permute(1, 2, 3, 0).numpy().astype(np.uint8)

@@ -1,0 +1,148 @@
+"""`sora train dit`: the diffusion transformer on frozen VAE latents and frozen text tokens.
+
+Rectified-flow loss with per-token timesteps: each clip gets a conditioning mask (none, first
+frame, first k frames, first and last) whose latent frames stay clean and carry no loss, and
+10% of captions are dropped for classifier-free guidance. Latents come from a cache made by
+`sora data encode` (fast) or from world clips encoded on the fly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from sora_cli.errors import SoraError, SoraUsageError
+from sora_cli.train import data, distributed
+from sora_cli.train.loop import (Task, TrainConfig, autocast, fit, make_config,
+                                 run_model_config, seed_for_init)
+
+SAMPLE_PROMPT = "a red ball bouncing on a grass field"
+
+
+def load_text(clip: str | None, text_encoder: str | None, text_weights: str | None,
+              device: str):
+    """The frozen text tower: a CLIP run/bundle, or any open_clip config + local weights."""
+    from sora_cli.train.runs import frozen, load_text_run
+
+    if text_encoder:
+        from sora_cli.nn.text import load_text_encoder
+
+        enc = load_text_encoder(text_encoder, text_weights)
+        return frozen(enc.to(device)), getattr(enc, "cfg", None)
+    if not clip:
+        raise SoraUsageError("give the text encoder: --clip RUN (a `sora train clip` run or a "
+                             "bundle) or --text-encoder OPENCLIP_CONFIG [--text-weights FILE]")
+    enc, tcfg = load_text_run(clip, device)
+    return frozen(enc), tcfg
+
+
+@torch.no_grad()
+def encode_text(text, prompts: list[str], device: str, bf16: bool | None):
+    with autocast(device, bf16):
+        tokens, mask, pooled = text(list(prompts))
+    return tokens.float(), mask, pooled.float()
+
+
+def _flow_loss(dit, x0, cond, known):
+    from sora_cli.sampling import flow_loss
+
+    out = flow_loss(dit, x0, cond, known)
+    return out if isinstance(out, tuple) else (out, {})
+
+
+def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
+               text_encoder: str | None = None, text_weights: str | None = None,
+               latents: str | None = None, size: int = 256, frames: int = 17, fps: float = 8,
+               arch: dict | None = None, folder: str | None = None, resume: bool = False,
+               caption_dropout: float = 0.1, sample_prompt: str = SAMPLE_PROMPT,
+               sample_steps: int = 20) -> Task:
+    from sora_cli.nn.dit import DiT, DiTConfig
+    from sora_cli.sampling import drop_captions, sample_conditioning_mask
+    from sora_cli.train.latents import LatentShards, vae_id
+    from sora_cli.train.runs import frozen, load_vae_run
+    from sora_cli.train.vae import check_frames, check_size
+
+    device = dist.device
+    vae_model, vcfg, _ = load_vae_run(vae, device)
+    vae_model = frozen(vae_model)
+    text, tcfg = load_text(clip, text_encoder, text_weights, device)
+    tokens, _, pooled = encode_text(text, [""], device, cfg.bf16)
+    workers = cfg.workers if cfg.workers >= 0 else data.auto_workers(dist.world_size)
+    if latents:
+        ds = LatentShards(latents)
+        ix = ds.index
+        if ix["vae"]["id"] != vae_id(vae_model):
+            raise SoraError(f"{latents} was encoded with another VAE ({ix['vae']['source']}) "
+                            f"than --vae {vae}; encode again or pass that VAE")
+        size, frames, fps = ix["size"], ix["frames"], ix["fps"]
+        length = len(ds)
+        workers = 0  # in memory already: workers would only copy it
+    elif folder:
+        ds = data.FolderClips(folder, frames, size)
+        length = len(ds)
+    else:
+        ds, length = data.WorldRenders(size, frames, fps, seed=cfg.seed), None
+    check_frames(frames, vcfg.temporal_factor)
+    check_size(size, vcfg.spatial_factor)
+
+    fresh = {"in_channels": vcfg.z_channels, "text_dim": tokens.shape[-1],
+             "pooled_dim": pooled.shape[-1], **(arch or {})}
+    conf = run_model_config(cfg.out, "dit", resume, asdict(make_config(DiTConfig, fresh)))
+    dcfg = DiTConfig(**conf)
+    seed_for_init(cfg.seed)
+    dit = DiT(dcfg)
+    lat_t = 1 + (frames - 1) // vcfg.temporal_factor
+    lat_hw = size // vcfg.spatial_factor
+    tokens_per_clip = lat_t * (lat_hw // dcfg.patch_size) ** 2
+
+    def batches(start: int):
+        return data.loader(ds, start, dist, cfg.batch_size, cfg.seed, workers, length)
+
+    def loss(model, batch):
+        if "latents" in batch:
+            z = batch["latents"].to(device)
+        else:
+            x = data.to_model(batch["video"], device)
+            with torch.no_grad():
+                _, z, _ = vae_model.encode(x)
+        x0 = vae_model.normalize_latents(z.float())
+        prompts = drop_captions(list(batch["caption"]), p=caption_dropout)
+        cond = encode_text(text, prompts, device, cfg.bf16)
+        known = sample_conditioning_mask(x0.shape[0], x0.shape[2]).to(device)
+        return _flow_loss(model, x0, cond, known)
+
+    def sample(model, path: Path):
+        from sora_cli.sampling import sample as run_sampler
+        from sora_cli.video_io import write_video
+
+        # its own generator: a sample clip must not move the training random stream
+        gen = torch.Generator().manual_seed(cfg.seed)  # the sampler draws noise on the CPU
+        cond = encode_text(text, [sample_prompt], device, cfg.bf16)
+        uncond = encode_text(text, [""], device, cfg.bf16)
+        shape = (1, dcfg.in_channels, lat_t, lat_hw, lat_hw)
+        with torch.no_grad(), autocast(device, cfg.bf16):
+            z = run_sampler(model, shape, cond, uncond=uncond, steps=sample_steps,
+                            generator=gen)
+            video = vae_model.decode(vae_model.denormalize_latents(z.float()))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_video(path, data.to_frames(video[0]), fps, overwrite=True)
+        return path
+
+    return Task("dit", dit, loss, batches, conf, sample=sample,
+                tokens_per_sample=tokens_per_clip,
+                extra={"size": size, "frames": frames, "fps": fps,
+                       "vae": str(vae), "vae_id": vae_id(vae_model),
+                       "clip": str(clip or text_encoder),
+                       "latents": str(latents) if latents else None})
+
+
+def train_dit(cfg: TrainConfig, vae: str, clip: str | None = None, **kw) -> dict:
+    """Train (or continue) a DiT run in cfg.out on a frozen VAE and text tower."""
+    dist = distributed.setup(cfg.device)
+    try:
+        task = build_task(cfg, dist, vae, clip, **kw)
+        return fit(task, cfg, dist, resume=kw.get("resume", False))
+    finally:
+        distributed.teardown(dist)

@@ -1,0 +1,153 @@
+"""Latent caching (`sora data encode`): world clips (or a user's folder) through the frozen VAE
+once, into safetensors shards, so DiT training does not run the VAE every step.
+
+DIR/index.json describes the set (VAE identity, size, frames, fps, seed, latent shape);
+DIR/shard-NNNNN.safetensors hold "latents" (n, C, T, h, w) float16 (the raw latent means; the
+DiT normalises them with the VAE's stats) with captions and scenes as JSON in the metadata.
+Shards appear atomically, so an interrupted encode resumes by skipping the finished ones; under
+torchrun the shards are shared out across ranks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from sora_cli import console
+from sora_cli.errors import SoraError, SoraUsageError
+from sora_cli.train import data, distributed
+from sora_cli.train.checkpoint import write_json_atomic
+
+FORMAT = 1
+
+
+def vae_id(vae) -> str:
+    """A short fingerprint of a VAE's weights and latent stats: cached latents name the VAE
+    they came from, and a DiT trained on them must decode with the same one."""
+    h = hashlib.sha256()
+    for k, v in sorted(vae.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().float().cpu().numpy().tobytes())
+    h.update(json.dumps([list(vae.cfg.latent_mean), list(vae.cfg.latent_std)]).encode())
+    return h.hexdigest()[:16]
+
+
+def _shard_name(i: int) -> str:
+    return f"shard-{i:05d}.safetensors"
+
+
+def encode_latents(out: str | os.PathLike, vae_source: str, count: int, size: int = 256,
+                   frames: int = 17, fps: float = 8, seed: int = 0, batch_size: int = 8,
+                   shard_size: int = 256, device: str = "auto", folder: str | None = None,
+                   bf16: bool | None = None) -> dict:
+    """Encode `count` clips into `out`; returns a summary (also the content of index.json)."""
+    from safetensors.torch import save_file
+
+    from sora_cli.train.loop import autocast
+    from sora_cli.train.runs import load_vae_run
+    from sora_cli.train.vae import check_frames, check_size
+
+    if count < 1:
+        raise SoraUsageError(f"--count must be at least 1, got {count}")
+    if batch_size < 1 or shard_size < 1:
+        raise SoraUsageError("--batch-size and --shard-size must be at least 1")
+    dist = distributed.setup(device)
+    try:
+        vae, vcfg, _ = load_vae_run(vae_source, dist.device)
+        check_frames(frames, vcfg.temporal_factor)
+        check_size(size, vcfg.spatial_factor)
+        ds = data.FolderClips(folder, frames, size) if folder else \
+            data.WorldRenders(size, frames, fps, seed=seed)
+        if folder:
+            count = min(count, len(ds))
+        ident = vae_id(vae)
+        outdir = Path(out)
+        shards = [_shard_name(i) for i in range((count + shard_size - 1) // shard_size)]
+        index = {"format": FORMAT, "count": count, "shard_size": shard_size, "size": size,
+                 "frames": frames, "fps": fps, "seed": seed, "source": folder or "world",
+                 "vae": {"source": str(vae_source), "id": ident}, "shards": shards}
+        if dist.is_main:
+            outdir.mkdir(parents=True, exist_ok=True)
+            old = outdir / "index.json"
+            if old.exists():
+                prev = json.loads(old.read_text())
+                keys = ("count", "shard_size", "size", "frames", "fps", "seed", "source")
+                if any(prev.get(k) != index[k] for k in keys) or prev["vae"]["id"] != ident:
+                    raise SoraError(f"{outdir} holds latents made with other settings or "
+                                    "another VAE; choose another --out")
+            write_json_atomic(outdir / "index.json", {**index, "complete": False})
+        distributed.barrier(dist)
+        mine = [i for i in range(len(shards)) if i % dist.world_size == dist.rank
+                and not (outdir / shards[i]).exists()]
+        todo = sum(min(shard_size, count - i * shard_size) for i in mine)
+        shape = None
+        with console.progress("encode latents", todo if dist.is_main else None) as advance:
+            for i in mine:
+                lo, hi = i * shard_size, min(count, (i + 1) * shard_size)
+                lat, caps, scenes = [], [], []
+                for b in range(lo, hi, batch_size):
+                    items = [ds[j] for j in range(b, min(hi, b + batch_size))]
+                    x = data.to_model(torch.stack([it["video"] for it in items]), dist.device)
+                    with torch.no_grad(), autocast(dist.device, bf16):
+                        _, mean, _ = vae.encode(x)
+                    lat.append(mean.float().cpu().to(torch.float16))
+                    caps += [it["caption"] for it in items]
+                    scenes += [it.get("scene", {}) for it in items]
+                    if dist.is_main:
+                        advance(len(items))
+                z = torch.cat(lat)
+                shape = list(z.shape[1:])
+                tmp = outdir / f".{shards[i]}.{os.getpid()}.tmp"
+                save_file({"latents": z.contiguous()}, str(tmp),
+                          metadata={"captions": json.dumps(caps), "scenes": json.dumps(scenes)})
+                os.replace(tmp, outdir / shards[i])
+        distributed.barrier(dist)
+        if dist.is_main:
+            if shape is None:
+                shape = LatentShards(outdir, check_complete=False).latents.shape[1:]
+            index.update({"latent_shape": list(shape), "complete": True})
+            write_json_atomic(outdir / "index.json", index)
+        return {**index, "out": str(outdir), "encoded_now": todo}
+    finally:
+        distributed.teardown(dist)
+
+
+class LatentShards:
+    """All shards of a latent cache in memory (~40 KB a 17-frame clip at 256 px, float16),
+    as a finite map-style dataset of {"latents": (C, T, h, w) float32, "caption": str}."""
+
+    def __init__(self, folder: str | os.PathLike, check_complete: bool = True):
+        from safetensors import safe_open
+
+        self.folder = Path(folder)
+        p = self.folder / "index.json"
+        if not p.exists():
+            raise SoraError(f"{self.folder} is not a latent cache (no index.json); make one "
+                            "with `sora data encode`")
+        self.index = json.loads(p.read_text())
+        if check_complete and not self.index.get("complete"):
+            raise SoraError(f"{self.folder} is incomplete: run the same `sora data encode` "
+                            "command again to finish it")
+        lat, self.captions = [], []
+        for name in self.index["shards"]:
+            f = self.folder / name
+            if not f.exists():
+                if check_complete:
+                    raise SoraError(f"latent shard missing: {f}")
+                continue
+            with safe_open(str(f), framework="pt") as st:
+                lat.append(st.get_tensor("latents"))
+                self.captions += json.loads(st.metadata()["captions"])
+        if not lat:
+            raise SoraError(f"{self.folder} holds no latent shards")
+        self.latents = torch.cat(lat)
+
+    def __len__(self) -> int:
+        return len(self.latents)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"latents": self.latents[i].float(), "caption": self.captions[i]}

@@ -1,0 +1,308 @@
+"""The one training loop every component uses (VAE, CLIP, DiT): AdamW, warmup + cosine,
+gradient clipping, EMA, bf16 autocast, DDP, time-based atomic checkpoints and bit-exact resume.
+
+A component is a `Task`: a model, a loss on a batch, and a way to get the batch of any step.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from sora_cli import console
+from sora_cli.errors import SoraError, SoraUsageError
+from sora_cli.train.config import Task, TrainConfig, parse_arch  # noqa: F401 (public API)
+
+
+class LossModule(torch.nn.Module):
+    """A task's loss as a module's forward, so DDP's gradient hooks see the call even when the
+    loss goes through model methods other than forward (e.g. `vae.loss`)."""
+
+    def __init__(self, model, fn):
+        super().__init__()
+        self.model = model
+        self.fn = fn
+
+    def forward(self, batch):
+        return self.fn(self.model, batch)
+
+
+def _param_groups(model, weight_decay: float) -> list[dict]:
+    # no decay on biases, norms, scalars (logit scale): decaying them only hurts
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.ndim >= 2 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _seed_everything(seed: int) -> None:
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def native_bf16(device: str) -> bool:
+    """Whether bf16 matmuls are fast here: CUDA GPUs that support it, CPUs with AVX512-BF16 or
+    AMX. Elsewhere (e.g. AVX2-only CPUs) bf16 is emulated, ~30x slower than fp32."""
+    if device.startswith("cuda"):
+        return torch.cuda.is_bf16_supported()
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((ln for ln in f if ln.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def autocast(device: str, enabled: bool | None = None):
+    """bf16 autocast on CPU or CUDA; enabled=None turns it on only where it is native."""
+    if enabled is None:
+        enabled = native_bf16(device)
+    return torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu",
+                          dtype=torch.bfloat16, enabled=enabled)
+
+
+def ema_model(model, ema):
+    """A copy of `model` holding the EMA weights, in eval mode."""
+    m = copy.deepcopy(model)
+    ema.copy_to(m)
+    return m.eval()
+
+
+def _trim_log(path: Path, upto: int) -> None:
+    # after a resume the steps past the checkpoint are replayed: drop their old lines
+    if not path.exists():
+        return
+    keep = [ln for ln in path.read_text().splitlines()
+            if ln.strip() and json.loads(ln).get("step", 0) <= upto]
+    path.write_text("".join(ln + "\n" for ln in keep))
+
+
+def run_config_path(run_dir: str | Path) -> Path:
+    return Path(run_dir) / "model.json"
+
+
+def read_run_config(run_dir: str | Path) -> dict | None:
+    """The run's model.json ({"task", "config", ...}) or None when the run has none yet."""
+    p = run_config_path(run_dir)
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def fit(task: Task, cfg: TrainConfig, dist, resume: bool = False) -> dict:
+    """Train `task` for cfg.steps (or cfg.max_minutes); return a summary dict (on every rank)."""
+    from sora_cli.train import checkpoint as ck
+    from sora_cli.train import distributed
+    from sora_cli.train.schedule import EMA, lr_at
+
+    cfg.check()
+    run = Path(cfg.out)
+    device = dist.device
+    main = dist.is_main
+    if main:
+        run.mkdir(parents=True, exist_ok=True)
+    distributed.barrier(dist)
+    latest = ck.refuse_existing(run, resume)
+
+    model = task.model.to(device)
+    ema = EMA(model, cfg.ema_decay)
+    opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr,
+                            betas=(0.9, 0.99), eps=1e-8)
+    step, elapsed_before = 0, 0.0
+    if latest is not None:
+        state = ck.load_checkpoint(latest, model=model, ema=ema, optimizer=opt, dist=dist,
+                                   device=device)
+        step, elapsed_before = state["step"], state.get("elapsed_s", 0.0)
+        if main:
+            console.log(f"resuming {run} at step {step}")
+    else:
+        # a distinct random stream per rank (noise, timesteps, masks); weights come from rank 0
+        _seed_everything(cfg.seed * 1000 + 17 + dist.rank)
+    if main:
+        ck.write_json_atomic(run / "train.json", asdict(cfg))
+        if latest is None or not run_config_path(run).exists():
+            ck.write_json_atomic(run_config_path(run),
+                                 {"task": task.name, "config": task.config, **task.extra})
+        _trim_log(run / "log.jsonl", step)
+
+    net = distributed.wrap_ddp(LossModule(model, task.loss), dist)
+    params = [p for p in model.parameters() if p.requires_grad]
+    batches = task.batches(step)
+    start_step = step
+    t_start = time.monotonic()
+    last_ckpt = t_start
+    deadline = t_start + cfg.max_minutes * 60 if cfg.max_minutes else None
+    samples_global = cfg.batch_size * dist.world_size
+    recent: list[float] = []
+    log_file = (run / "log.jsonl").open("a") if main else None
+    rate = 0.0
+    saved_at = step if latest is not None else -1  # a finished run resumed: nothing new to save
+    timed_out = False
+
+    def save() -> None:
+        nonlocal last_ckpt, saved_at
+        ck.save_checkpoint(run, step, model=model, ema=ema, optimizer=opt, dist=dist,
+                           state={"elapsed_s": elapsed_before + time.monotonic() - t_start,
+                                  "data": {"step": step, "seed": cfg.seed,
+                                           "batch_size": cfg.batch_size}})
+        last_ckpt, saved_at = time.monotonic(), step
+
+    bar_ctx = _progress(task.name, cfg.steps, start_step, enabled=main and not console.is_quiet())
+    try:
+        with bar_ctx as bar:
+            model.train()
+            end = min(cfg.steps, cfg.stop_at) if cfg.stop_at else cfg.steps
+            while step < end:
+                t0 = time.monotonic()
+                batch = next(batches)
+                lr = lr_at(step, cfg.lr, cfg.warmup, cfg.steps)
+                for g in opt.param_groups:
+                    g["lr"] = lr
+                with autocast(device, cfg.bf16):
+                    loss, metrics = net(batch)
+                loss.backward()
+                gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+                ema.update(model)
+                step += 1
+                value = distributed.mean_across(dist, float(loss.detach()))
+                if not math.isfinite(value):
+                    raise SoraError(f"the {task.name} loss became {value} at step {step}; "
+                                    "try a lower --lr")
+                dt = time.monotonic() - t0
+                rate = samples_global / dt if step == start_step + 1 else \
+                    0.9 * rate + 0.1 * samples_global / dt
+                recent = (recent + [value])[-50:]
+                if main:
+                    bar(step, value, rate)
+                    if step % cfg.log_every == 0 or step == cfg.steps:
+                        row = {**{k: float(v) for k, v in metrics.items()},
+                               "step": step, "loss": value, "lr": lr, "grad_norm": float(gnorm),
+                               "samples_per_s": rate}
+                        log_file.write(json.dumps(row) + "\n")
+                        log_file.flush()
+                if cfg.sample_every and step % cfg.sample_every == 0 and task.sample and main:
+                    task.sample(ema_model(model, ema), run / "samples" / f"step-{step:08d}.mp4")
+                now = time.monotonic()
+                stop, due = distributed.broadcast_flags(
+                    dist, deadline is not None and now >= deadline,
+                    now - last_ckpt >= cfg.checkpoint_every_minutes * 60)
+                if stop or due:
+                    save()
+                if stop:
+                    timed_out = True
+                    if main:
+                        console.log(f"--max-minutes reached at step {step}; continue with "
+                                    "--resume")
+                    break
+            if saved_at != step:
+                save()
+            if main and step < cfg.steps and not timed_out:
+                console.log(f"stopped at step {step} (--stop-at); continue with --resume")
+    finally:
+        if log_file is not None:
+            log_file.close()
+        del batches  # shuts down data-loader workers
+
+    seconds = time.monotonic() - t_start
+    done = step - start_step
+    params_hash = ck.state_hash(model.state_dict())
+    if dist.enabled:  # every rank records its weights: DDP must keep them identical
+        ck.write_json_atomic(run / f"rank-{dist.rank}.json",
+                             {"rank": dist.rank, "step": step, "params_sha256": params_hash})
+    summary = {"task": task.name, "run": str(run), "step": step, "steps_this_run": done,
+               "loss": sum(recent) / len(recent) if recent else None,
+               "seconds": round(seconds, 2),
+               "samples_per_s": round(done * samples_global / seconds, 3) if seconds else None,
+               "world_size": dist.world_size, "device": device, "params_sha256": params_hash,
+               "checkpoint": str(ck.latest_checkpoint(run) or "")}
+    if task.tokens_per_sample and summary["samples_per_s"]:
+        summary["tokens_per_s"] = round(summary["samples_per_s"] * task.tokens_per_sample, 1)
+    if main and step >= cfg.steps:  # the end of training, not a pause
+        final = ema_model(model, ema)
+        if task.sample:
+            clip = task.sample(final, run / "samples" / f"step-{step:08d}.mp4")
+            if clip:
+                summary["sample"] = str(clip)
+        if task.finish:
+            figures = task.finish(final)
+            update = figures.pop("config_update", None)
+            if update:  # e.g. the VAE's latent statistics, measured once training is over
+                saved = read_run_config(run) or {"task": task.name, "config": task.config}
+                saved["config"].update(update)
+                ck.write_json_atomic(run_config_path(run), saved)
+            summary.update(figures)
+        ck.write_json_atomic(run / "summary.json", summary)
+    distributed.barrier(dist)
+    return summary
+
+
+class _progress:
+    """Rich progress with loss and samples/s on stderr (rank 0 only); a no-op otherwise."""
+
+    def __init__(self, name: str, total: int, start: int, enabled: bool):
+        self.name, self.total, self.start, self.enabled = name, total, start, enabled
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda *a: None
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        self.bar = Progress(TextColumn(f"train {self.name}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
+                            TimeRemainingColumn(), console=console.err, transient=False)
+        self.bar.__enter__()
+        self.task = self.bar.add_task(self.name, total=self.total, completed=self.start,
+                                      info="")
+
+        def update(step: int, loss: float, rate: float) -> None:
+            self.bar.update(self.task, completed=step,
+                            info=f"loss {loss:.4f} · {rate:.1f} samples/s")
+        return update
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.bar.__exit__(*exc)
+        return False
+
+
+# --- helpers the task modules share ---
+
+def make_config(cls, overrides: dict):
+    """A config dataclass from its defaults plus overrides; unknown fields are a usage error."""
+    from dataclasses import fields
+
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise SoraUsageError(f"unknown {cls.__name__} field(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(sorted(names))}")
+    return cls(**overrides)
+
+
+def run_model_config(run_dir: str | Path, task: str, resume: bool, fresh: dict) -> dict:
+    """The architecture to build: the run's own when resuming, else `fresh`."""
+    saved = read_run_config(run_dir)
+    if resume and saved is not None:
+        if saved.get("task") != task:
+            raise SoraError(f"{run_dir} is a {saved.get('task')} run, not a {task} run")
+        return saved["config"]
+    return fresh
+
+
+def seed_for_init(seed: int) -> None:
+    """Same initial weights on every rank and every run of the same seed."""
+    _seed_everything(seed)

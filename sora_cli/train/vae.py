@@ -1,0 +1,130 @@
+"""`sora train vae`: the causal video VAE on world clips (or a user's video folder).
+
+At the end it measures reconstruction PSNR on held-out clips and the per-channel latent
+mean/std that the DiT normalises with; both go into the run's model.json.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from sora_cli import console
+from sora_cli.errors import SoraUsageError
+from sora_cli.train import data, distributed
+from sora_cli.train.loop import (Task, TrainConfig, autocast, fit, make_config,
+                                 run_model_config, seed_for_init)
+
+
+def check_frames(frames: int, temporal: int = 4) -> None:
+    if frames < 1 or (frames - 1) % temporal:
+        raise SoraUsageError(f"--frames must be {temporal}k+1 (1, 5, 9, 17, 33, ...), "
+                             f"got {frames}")
+
+
+def check_size(size: int, factor: int) -> None:
+    if size < factor or size % factor:
+        raise SoraUsageError(f"--size must be a multiple of {factor} (the VAE's spatial "
+                             f"factor), got {size}")
+
+
+@torch.no_grad()
+def reconstruct(vae, video: torch.Tensor) -> torch.Tensor:
+    """Encode to the latent mean and decode: (B, 3, T, H, W) -> same shape."""
+    _, mean, _ = vae.encode(video)
+    return vae.decode(mean)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB of two videos in [-1, 1], measured on 8-bit values as a viewer sees them."""
+    a8 = ((a.float().clamp(-1, 1) + 1) * 127.5).round()
+    b8 = ((b.float().clamp(-1, 1) + 1) * 127.5).round()
+    mse = float(((a8 - b8) ** 2).mean())
+    return 99.0 if mse == 0 else 10 * torch.log10(torch.tensor(255.0 ** 2 / mse)).item()
+
+
+@torch.no_grad()
+def evaluate_vae(vae, size: int, frames: int, fps: float, count: int = 16, seed: int = 0,
+                 device: str = "cpu", bf16: bool | None = None) -> dict:
+    """Held-out reconstruction PSNR and the latent statistics (per channel, of the mean)."""
+    ds = data.WorldRenders(size, frames, fps, seed=seed, heldout=True)
+    vae = vae.to(device).eval()
+    scores, latents = [], []
+    for i in range(count):
+        x = data.to_model(ds[i]["video"][None], device)
+        with autocast(device, bf16):
+            _, mean, _ = vae.encode(x)
+            y = vae.decode(mean)
+        scores.append(psnr(x, y))
+        latents.append(mean.float().transpose(0, 1).reshape(mean.shape[1], -1))
+    z = torch.cat(latents, dim=1)
+    return {"psnr": round(sum(scores) / len(scores), 2), "eval_clips": count,
+            "latent_mean": [round(float(v), 5) for v in z.mean(1)],
+            "latent_std": [round(float(v), 5) for v in z.std(1).clamp_min(1e-3)]}
+
+
+def build_task(cfg: TrainConfig, dist, size: int = 256, frames: int = 17, fps: float = 8,
+               arch: dict | None = None, folder: str | None = None, resume: bool = False,
+               eval_clips: int = 16) -> Task:
+    from sora_cli.nn.vae import VAEConfig, VideoVAE
+
+    conf = run_model_config(cfg.out, "vae", resume, asdict(make_config(VAEConfig, arch or {})))
+    vcfg = VAEConfig(**conf)
+    check_frames(frames, vcfg.temporal_factor)
+    check_size(size, vcfg.spatial_factor)
+    seed_for_init(cfg.seed)
+    vae = VideoVAE(vcfg)
+    device = dist.device
+    workers = cfg.workers if cfg.workers >= 0 else data.auto_workers(dist.world_size)
+    if folder:
+        ds = data.FolderClips(folder, frames, size)
+        length = len(ds)
+    else:
+        ds, length = data.WorldRenders(size, frames, fps, seed=cfg.seed), None
+
+    def batches(start: int):
+        return data.loader(ds, start, dist, cfg.batch_size, cfg.seed, workers, length)
+
+    def loss(model, batch):
+        out = model.loss(data.to_model(batch["video"], device))
+        return out if isinstance(out, tuple) else (out, {})
+
+    probe = data.WorldRenders(size, frames, fps, seed=cfg.seed, heldout=True)
+
+    def sample(model, path: Path):
+        from sora_cli.video_io import write_video
+
+        x = data.to_model(probe[0]["video"][None], device)
+        with autocast(device, cfg.bf16):
+            y = reconstruct(model, x)
+        # original | reconstruction, side by side
+        both = torch.cat([x[0], y[0].float()], dim=-1)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_video(path, data.to_frames(both), fps, overwrite=True)
+        return path
+
+    def finish(model):
+        figures = evaluate_vae(model, size, frames, fps, count=eval_clips, seed=cfg.seed,
+                               device=device, bf16=cfg.bf16)
+        console.log(f"VAE held-out reconstruction: {figures['psnr']:.2f} dB PSNR "
+                    f"over {eval_clips} clips at {size}px")
+        return {"psnr": figures["psnr"],
+                "config_update": {"latent_mean": figures["latent_mean"],
+                                  "latent_std": figures["latent_std"]}}
+
+    return Task("vae", vae, loss, batches, conf, sample=sample, finish=finish,
+                extra={"size": size, "frames": frames, "fps": fps})
+
+
+def train_vae(cfg: TrainConfig, size: int = 256, frames: int = 17, fps: float = 8,
+              arch: dict | None = None, folder: str | None = None, resume: bool = False,
+              eval_clips: int = 16) -> dict:
+    """Train (or continue) a video VAE run in cfg.out; returns the run summary."""
+    dist = distributed.setup(cfg.device)
+    try:
+        task = build_task(cfg, dist, size, frames, fps, arch, folder, resume, eval_clips)
+        return fit(task, cfg, dist, resume=resume)
+    finally:
+        distributed.teardown(dist)

@@ -1,0 +1,212 @@
+"""Rectified flow at tiny sizes: the loss (known frames clean and excluded), masks, caption
+dropout, and the sampler (known frames exact, batched CFG, seeds, Heun)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from sora_cli.nn.dit import DiT, DiTConfig
+from sora_cli.sampling import (FlowConfig, drop_captions, flow_loss, sample,
+                               sample_conditioning_mask, schedule, velocity)
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Tiny models gain nothing from a second thread, and on a busy machine OpenMP's waits for
+    # it make each small op ~10x slower.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+CFG = DiTConfig(in_channels=4, patch_size=2, width=32, depth=2, heads=2, text_dim=16, pooled_dim=16)
+
+
+def tiny_dit(seed=0, randomise=True):
+    torch.manual_seed(seed)
+    dit = DiT(CFG)
+    if randomise:  # past adaLN-zero's identity start, so every input matters
+        with torch.no_grad():
+            for p in dit.parameters():
+                p.add_(torch.randn_like(p) * 0.05)
+    return dit
+
+
+def cond(B, seed=1, L=4):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(B, L, 16, generator=g), torch.ones(B, L, dtype=torch.bool),
+            torch.randn(B, 16, generator=g))
+
+
+class Recorder(nn.Module):
+    """The real DiT, recording what it was given and optionally adding `bump` to frame 0."""
+
+    def __init__(self, dit, bump=0.0):
+        super().__init__()
+        self.dit, self.bump, self.calls = dit, bump, []
+
+    def forward(self, x, t, *text):
+        self.calls.append((x.clone(), t.clone()))
+        v = self.dit(x, t, *text)
+        v[:, :, 0] += self.bump
+        return v
+
+
+def test_known_frames_clean_and_out_of_the_loss():
+    dit = tiny_dit()
+    x0 = torch.randn(2, 4, 3, 4, 4)
+    known = torch.tensor([[True, False, False], [True, False, True]])
+    rec = Recorder(dit)
+    base = flow_loss(rec, x0, cond(2), known, generator=torch.Generator().manual_seed(5))
+    xt, t = rec.calls[0]
+    assert torch.equal(t[known], torch.zeros(int(known.sum())))
+    assert (t[~known] > 0).all() and (t[~known] < 1).all()
+    assert torch.equal(xt[:, :, 0], x0[:, :, 0]) and torch.equal(xt[1, :, 2], x0[1, :, 2])
+    assert not torch.allclose(xt[0, :, 1], x0[0, :, 1])
+    # a wrong prediction on the known frame 0 costs nothing ...
+    bumped = flow_loss(Recorder(dit, bump=10.0), x0, cond(2), known,
+                       generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(bumped, base)
+    # ... but does when frame 0 is to be generated
+    unmasked = flow_loss(Recorder(dit, bump=10.0), x0, cond(2), torch.zeros(2, 3, dtype=torch.bool),
+                         generator=torch.Generator().manual_seed(5))
+    assert unmasked > base + 10
+
+
+def test_flow_training_lowers_loss():
+    dit = tiny_dit(randomise=False)
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.randn(4, 4, 2, 4, 4, generator=g) * 0.5 + torch.linspace(-1, 1, 4).view(1, 4, 1, 1, 1)
+    c = cond(4)
+    known = torch.tensor([[False, False], [True, False], [False, False], [True, False]])
+
+    def eval_loss():  # same t and noise every time: a fair before/after comparison
+        with torch.no_grad():
+            return float(sum(flow_loss(dit, x0, c, known, torch.Generator().manual_seed(s)) for s in range(4)))
+    before = eval_loss()
+    opt = torch.optim.AdamW(dit.parameters(), lr=3e-3)
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(40):
+        loss = flow_loss(dit, x0, c, known, generator=gen)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert eval_loss() < 0.7 * before
+
+
+def test_flow_loss_deterministic_with_generator():
+    dit = tiny_dit()
+    x0 = torch.randn(2, 4, 2, 4, 4)
+    a = flow_loss(dit, x0, cond(2), None, generator=torch.Generator().manual_seed(3))
+    b = flow_loss(dit, x0, cond(2), None, generator=torch.Generator().manual_seed(3))
+    c = flow_loss(dit, x0, cond(2), None, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_conditioning_masks():
+    g = torch.Generator().manual_seed(0)
+    masks = sample_conditioning_mask(4000, 5, g)
+    assert masks.shape == (4000, 5) and masks.dtype == torch.bool
+    assert (~masks).any(1).all()                         # something is always generated
+    kinds = {"none": ~masks.any(1),
+             "first": masks[:, 0] & ~masks[:, 1:].any(1),
+             "first_last": masks[:, 0] & masks[:, -1] & ~masks[:, 1:-1].any(1),
+             "first_k": masks[:, :2].all(1) & ~masks[:, -1]}
+    for name, sel in kinds.items():
+        assert 0.05 < sel.float().mean() < 0.6, name
+    # every mask is one of the four kinds
+    prefix = torch.tensor([masks[i].equal(torch.arange(5) < masks[i].sum()) for i in range(4000)])
+    assert (prefix | kinds["first_last"]).all()
+    assert not sample_conditioning_mask(50, 1, g).any()   # an image: nothing known
+    a = sample_conditioning_mask(64, 9, torch.Generator().manual_seed(7))
+    assert torch.equal(a, sample_conditioning_mask(64, 9, torch.Generator().manual_seed(7)))
+
+
+def test_caption_dropout():
+    prompts = [f"prompt {i}" for i in range(2000)]
+    out = drop_captions(prompts, 0.1, torch.Generator().manual_seed(0))
+    dropped = sum(o == "" for o in out)
+    assert 140 < dropped < 260
+    assert all(o in ("", p) for o, p in zip(out, prompts))
+    assert out == drop_captions(prompts, 0.1, torch.Generator().manual_seed(0))
+    assert FlowConfig().caption_dropout == 0.1
+
+
+def test_shifted_schedule():
+    plain, shifted = schedule(10, 1.0), schedule(10, 3.0)
+    assert plain[0] == shifted[0] == 1 and plain[-1] == shifted[-1] == 0
+    assert (shifted[1:] - shifted[:-1] < 0).all()
+    assert (shifted[1:-1] > plain[1:-1]).all()   # more of the steps at high noise
+
+
+def test_sampling_keeps_known_frames_exact():
+    dit = tiny_dit().eval()
+    known = torch.randn(2, 4, 4, 4, 4)
+    mask = torch.tensor([[True, False, False, False], [True, True, False, True]])
+    out = sample(dit, (2, 4, 4, 4, 4), cond(2), cond(1, seed=9), known=known, known_mask=mask,
+                 steps=4, guidance=3.0, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out[0, :, 0], known[0, :, 0])
+    assert torch.equal(out[1][:, mask[1]], known[1][:, mask[1]])
+    assert not torch.allclose(out[0, :, 1], known[0, :, 1])
+    # the DiT is told t=0 for them at every step
+    rec = Recorder(dit)
+    sample(rec, (2, 4, 4, 4, 4), cond(2), None, known=known, known_mask=mask, steps=3, guidance=1.0,
+           generator=torch.Generator().manual_seed(0), sampler="heun")
+    assert len(rec.calls) == 5  # heun: 2 evaluations per step except the last
+    for x, t in rec.calls:
+        assert torch.equal(t[mask], torch.zeros(int(mask.sum())))
+        assert torch.equal(x[0, :, 0], known[0, :, 0])
+
+
+def test_batched_cfg_equals_separate():
+    dit = tiny_dit().eval()
+    x = torch.randn(2, 4, 2, 4, 4)
+    t = torch.tensor([[0.0, 0.6], [0.3, 0.3]])
+    c = cond(2)
+    u = cond(1, seed=5, L=2)  # negative prompt of another length, batch 1
+    with torch.no_grad():
+        batched = velocity(dit, x, t, c, u, guidance=4.0)
+        vc = dit(x, t, *c)
+        vu = dit(x, t, u[0].expand(2, -1, -1), u[1].expand(2, -1), u[2].expand(2, -1))
+    torch.testing.assert_close(batched, vu + 4.0 * (vc - vu), atol=1e-5, rtol=1e-4)
+    with torch.no_grad():
+        torch.testing.assert_close(velocity(dit, x, t, c, u, guidance=1.0), vc)
+
+
+def test_sampler_determinism_and_options():
+    dit = tiny_dit().eval()
+    shape = (1, 4, 2, 4, 4)
+    kw = dict(steps=4, guidance=2.0, shift=2.0)
+    a = sample(dit, shape, cond(1), cond(1, seed=2), generator=torch.Generator().manual_seed(11), **kw)
+    b = sample(dit, shape, cond(1), cond(1, seed=2), generator=torch.Generator().manual_seed(11), **kw)
+    c = sample(dit, shape, cond(1), cond(1, seed=2), generator=torch.Generator().manual_seed(12), **kw)
+    assert torch.equal(a, b) and not torch.allclose(a, c)
+    neg = sample(dit, shape, cond(1), cond(1, seed=3), generator=torch.Generator().manual_seed(11), **kw)
+    assert not torch.allclose(a, neg)     # the negative prompt is the uncond branch
+    heun = sample(dit, shape, cond(1), cond(1, seed=2), generator=torch.Generator().manual_seed(11),
+                  sampler="heun", **kw)
+    assert heun.shape == shape and not torch.allclose(a, heun)
+    seen = []
+    sample(dit, shape, cond(1), None, steps=3, generator=torch.Generator().manual_seed(0),
+           progress=lambda i, n: seen.append((i, n)))
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_sampler_solves_a_known_flow():
+    """With the exact velocity field of a point mass at x* the Euler sampler lands on x*."""
+    target = torch.randn(1, 4, 2, 4, 4)
+
+    class Exact(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.p = nn.Parameter(torch.zeros(1))
+
+        def forward(self, x, t, *text):
+            tt = t[:, None, :, None, None].clamp(min=1e-6)
+            return (x - target) / tt    # v = noise - x0 with x0 = target
+
+    out = sample(Exact(), target.shape, cond(1), None, steps=8, guidance=1.0,
+                 generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(out, target, atol=1e-4, rtol=1e-4)

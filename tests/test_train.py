@@ -1,0 +1,246 @@
+"""Training: every component learns on rendered world clips, resume is bit-exact, a bundle
+exported from tiny runs loads and samples in a fresh process, and a real 2-process torchrun
+keeps DDP ranks identical. Tiny models at 32-64 px so the file runs in a minute or two."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from conftest import run_cli as _run_cli  # noqa: E402
+
+# Tiny models run fastest on one thread, and this machine is shared: no thread oversubscription.
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}
+
+
+def run_cli(*args, **kw):
+    return _run_cli(*args, env=ONE_THREAD, **kw)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+TINY_VAE = {"z_channels": 4, "channels": [8, 16, 16], "temporal_channels": 16,
+            "temporal_blocks": 1}
+TINY_CLIP = {"width": 32, "layers": 1, "heads": 2, "embed_dim": 32, "image_size": 32,
+             "vision_width": 32, "vision_layers": 1, "patch_size": 8}
+TINY_DIT = {"width": 32, "depth": 2, "heads": 2, "mlp_ratio": 2.0}
+SIZE, FRAMES, FPS = 64, 5, 4
+
+
+def losses(run: Path) -> list[float]:
+    rows = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines() if x.strip()]
+    return [r["loss"] for r in rows]
+
+
+def falls(values: list[float], k: int = 5) -> bool:
+    head, tail = values[:k], values[-k:]
+    return sum(tail) / len(tail) < 0.8 * sum(head) / len(head)
+
+
+def cfg(out: Path, steps: int, batch: int, lr: float, **kw):
+    from sora_cli.train.loop import TrainConfig
+
+    return TrainConfig(steps=steps, batch_size=batch, lr=lr, warmup=3, out=str(out), log_every=1,
+                       device="cpu", workers=0, checkpoint_every_minutes=60, **kw)
+
+
+@pytest.fixture(scope="module")
+def vae_run(tmp_path_factory):
+    from sora_cli.train.vae import train_vae
+
+    out = tmp_path_factory.mktemp("runs") / "vae"
+    summary = train_vae(cfg(out, 40, 2, 3e-3), size=SIZE, frames=FRAMES, fps=FPS,
+                        arch=TINY_VAE, eval_clips=2)
+    return out, summary
+
+
+@pytest.fixture(scope="module")
+def clip_run(tmp_path_factory):
+    from sora_cli.train.clip import train_clip
+
+    out = tmp_path_factory.mktemp("runs") / "clip"
+    summary = train_clip(cfg(out, 40, 32, 2e-3), arch=TINY_CLIP, eval_frames=40)
+    return out, summary
+
+
+@pytest.fixture(scope="module")
+def latents(vae_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cache") / "latents"
+    r = run_cli("data", "encode", "--vae", vae_run[0], "--count", 24, "--size", SIZE,
+                "--frames", FRAMES, "--fps", FPS, "--shard-size", 10, "--device", "cpu",
+                "--out", out, "--json")
+    assert r.returncode == 0, r.stderr
+    return out, json.loads(r.stdout)
+
+
+def test_vae_loss_falls_and_stats_are_recorded(vae_run):
+    out, summary = vae_run
+    assert falls(losses(out)), losses(out)
+    assert summary["step"] == 40 and summary["psnr"] > 10
+    saved = json.loads((out / "model.json").read_text())
+    assert len(saved["config"]["latent_mean"]) == TINY_VAE["z_channels"]
+    assert all(s > 0 for s in saved["config"]["latent_std"])
+    # the periodic/final sample: original | reconstruction side by side, a real MP4
+    from sora_cli.video_io import probe
+
+    info = probe(summary["sample"])
+    assert (info.width, info.height, info.frames) == (2 * SIZE, SIZE, FRAMES)
+
+
+def test_clip_loss_falls_and_zero_shot_is_reported(clip_run, tmp_path):
+    out, summary = clip_run
+    assert falls(losses(out)), losses(out)
+    zs = summary["zero_shot"]
+    assert zs["frames"] == 40
+    for attr in ("color", "setting", "shape"):
+        assert 0.0 <= zs[attr] <= 1.0
+    # settings are whole-frame colours: even 40 tiny steps beat chance (1/9) clearly
+    assert zs["setting"] > 2 * zs["chance"]["setting"]
+    r = run_cli("train", "clip", "--eval-only", "--out", out, "--eval-frames", 40,
+                "--device", "cpu", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == zs  # same held-out frames, same EMA weights
+
+
+def test_latent_cache_is_complete_and_resumable(latents, vae_run):
+    out, s = latents
+    assert s["count"] == 24 and s["complete"] and len(s["shards"]) == 3
+    assert s["latent_shape"] == [TINY_VAE["z_channels"], 2, SIZE // 16, SIZE // 16]
+    from sora_cli.train.latents import LatentShards
+
+    ds = LatentShards(out)
+    assert len(ds) == 24 and isinstance(ds[5]["caption"], str) and ds[5]["caption"]
+    # an interrupted encode: a shard lost -> the same command redoes only that one
+    (out / "shard-00001.safetensors").unlink()
+    from sora_cli.train.latents import encode_latents
+
+    again = encode_latents(out, str(vae_run[0]), 24, size=SIZE, frames=FRAMES, fps=FPS,
+                           shard_size=10, device="cpu")
+    assert again["encoded_now"] == 10
+    assert torch.equal(LatentShards(out).latents, ds.latents)
+
+
+def dit_args(vae, clip, lat, out, steps, *extra):
+    return ["train", "dit", "--vae", vae, "--clip", clip, "--latents", lat, "--out", out,
+            "--steps", steps, "--batch-size", 4, "--lr", 3e-3, "--warmup", 3, "--device", "cpu",
+            "--arch", json.dumps(TINY_DIT), "--workers", 0, "--log-every", 1, "--json", *extra]
+
+
+def train_dit_here(vae, clip, lat, out, **kw):
+    from sora_cli.train.dit import train_dit
+
+    return train_dit(cfg(out, 40, 4, 3e-3, **kw), str(vae), str(clip), latents=str(lat),
+                     arch=TINY_DIT)
+
+
+def test_dit_loss_falls_resume_is_bit_exact_and_export_loads_in_a_fresh_process(
+        vae_run, clip_run, latents, tmp_path):
+    vae, clip, lat = vae_run[0], clip_run[0], latents[0]
+    straight, paused = tmp_path / "straight", tmp_path / "paused"
+    whole = train_dit_here(vae, clip, lat, straight)
+    assert falls(losses(straight), k=8), losses(straight)  # flow-matching loss is noisy
+    assert Path(whole["sample"]).exists()  # the end-of-run sample clip
+
+    half = train_dit_here(vae, clip, lat, paused, stop_at=20)
+    assert half["step"] == 20 and "sample" not in half  # a pause, not the end
+    # without --resume an existing run is refused (before any model loads), not overwritten
+    r = run_cli(*dit_args(vae, clip, lat, paused, 40))
+    assert r.returncode == 1 and "--resume" in r.stderr and "Traceback" not in r.stderr
+    bundle = tmp_path / "models" / "tiny"
+    r = run_cli(*dit_args(vae, clip, lat, paused, 40, "--resume", "--export", bundle))
+    assert r.returncode == 0, r.stderr
+    resumed = json.loads(r.stdout)
+    assert resumed["steps_this_run"] == 20
+    assert losses(paused) == losses(straight)  # every step's loss, bit for bit
+    assert resumed["params_sha256"] == whole["params_sha256"]
+    for name in ("model", "ema", "optimizer"):
+        a = (straight / "ckpt-00000040" / f"{name}.safetensors").read_bytes()
+        b = (paused / "ckpt-00000040" / f"{name}.safetensors").read_bytes()
+        assert a == b, name
+
+    # --export wrote a bundle; a fresh process loads it strictly, samples, writes an MP4
+    assert resumed["bundle"] == str(bundle)
+    for name in ("config.json", "vae.safetensors", "text.safetensors", "dit.safetensors",
+                 "MODEL_CARD.md"):
+        assert (bundle / name).exists(), name
+    assert "sora train dit" in (bundle / "MODEL_CARD.md").read_text()
+    clip_out = tmp_path / "sample.mp4"
+    code = f"""
+import torch
+from sora_cli.bundle import load_bundle
+from sora_cli.sampling import sample
+from sora_cli.video_io import write_video
+from sora_cli.nn.vae import tensor_to_video
+b = load_bundle({str(bundle)!r})
+cond = b.text(["a red ball bouncing on a grass field"])
+uncond = b.text([""])
+C = b.vae.cfg.z_channels
+z = sample(b.dit, (1, C, 2, {SIZE // 16}, {SIZE // 16}), cond, uncond, steps=3,
+           generator=torch.Generator().manual_seed(0))
+video = b.vae.decode(b.vae.denormalize_latents(z))
+write_video({str(clip_out)!r}, tensor_to_video(video)[0], {FPS})
+"""
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=300, env={**os.environ, **ONE_THREAD})
+    assert p.returncode == 0, p.stderr
+    from sora_cli.video_io import probe
+
+    info = probe(clip_out)
+    assert (info.width, info.height, info.frames) == (SIZE, SIZE, FRAMES)
+
+
+def test_ddp_two_processes_keep_identical_parameters(tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **ONE_THREAD}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "sora_cli", "train", "vae", "--out", str(out), "--steps", "4",
+           "--batch-size", "1", "--size", "32", "--frames", "5", "--fps", "4",
+           "--device", "cpu", "--workers", "0", "--arch", json.dumps(TINY_VAE),
+           "--eval-clips", "1", "--json"]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stderr
+    summary = json.loads(p.stdout.strip().splitlines()[-1])  # rank 0 alone prints
+    assert summary["world_size"] == 2 and summary["step"] == 4
+    ranks = [json.loads((out / f"rank-{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["params_sha256"] == ranks[1]["params_sha256"] == summary["params_sha256"]
+    assert (out / "ckpt-00000004" / "rng-1.safetensors").exists()  # each rank's RNG is kept
+
+
+def test_ddp_ranks_get_disjoint_batches():
+    from sora_cli.train.data import step_indices
+
+    seen = [set(step_indices(s, r, 2, 3)) for s in range(4) for r in range(2)]
+    assert len(set().union(*seen)) == 24
+    finite = [step_indices(s, r, 2, 3, length=12, seed=1) for s in range(2) for r in range(2)]
+    assert sorted(i for b in finite for i in b) == list(range(12))  # one epoch, no repeats
+
+
+def test_bad_training_requests_are_one_line_errors(tmp_path):
+    r = run_cli("train", "vae", "--out", tmp_path / "v", "--frames", 6, "--steps", 1,
+                "--device", "cpu")
+    assert r.returncode == 2 and "4k+1" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("train", "dit", "--vae", tmp_path / "nothing", "--clip", tmp_path / "none",
+                "--out", tmp_path / "d", "--device", "cpu")
+    assert r.returncode == 1 and "not a training run" in r.stderr
+    from sora_cli.errors import SoraUsageError
+    from sora_cli.nn.vae import VAEConfig
+    from sora_cli.train.loop import make_config, parse_arch
+
+    with pytest.raises(SoraUsageError, match="no_such_field"):
+        make_config(VAEConfig, parse_arch('{"no_such_field": 1}'))
+    with pytest.raises(SoraUsageError, match="JSON"):
+        parse_arch("{width: 1")
+    r = run_cli("data", "encode", "--out", tmp_path / "lat")
+    assert r.returncode == 2 and "--vae" in r.stderr
