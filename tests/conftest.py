@@ -47,3 +47,43 @@ def run_cli(*args: str, cwd: str | os.PathLike | None = None, env: dict | None =
 @pytest.fixture
 def sora():
     return run_cli
+
+
+# A tiny bundle, really trained for a few steps on world clips (vae -> clip -> dit -> export),
+# shared by the generation tests: it exercises every component the default model has.
+TINY_VAE = {"z_channels": 4, "channels": [8, 16, 16], "temporal_channels": 16,
+            "temporal_blocks": 1}
+TINY_CLIP = {"width": 32, "layers": 1, "heads": 2, "embed_dim": 32, "image_size": 32,
+             "vision_width": 32, "vision_layers": 1, "patch_size": 8}
+TINY_DIT = {"width": 32, "depth": 2, "heads": 2, "mlp_ratio": 2.0}
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory) -> Path:
+    import torch
+
+    from sora_cli.train.clip import train_clip
+    from sora_cli.train.dit import train_dit
+    from sora_cli.train.export import export_runs
+    from sora_cli.train.loop import TrainConfig
+    from sora_cli.train.vae import train_vae
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("tiny-bundle")
+
+    def cfg(name, steps, batch, lr):
+        return TrainConfig(steps=steps, batch_size=batch, lr=lr, warmup=3, out=str(root / name),
+                           log_every=5, device="cpu", workers=0, checkpoint_every_minutes=60)
+
+    try:
+        train_vae(cfg("vae", 30, 2, 3e-3), size=64, frames=9, fps=8, arch=TINY_VAE,
+                  eval_clips=1)
+        train_clip(cfg("clip", 20, 16, 2e-3), arch=TINY_CLIP, eval_frames=20)
+        train_dit(cfg("dit", 20, 2, 3e-3), str(root / "vae"), str(root / "clip"), size=64,
+                  frames=9, fps=8, arch=TINY_DIT)
+        bundle = export_runs(root / "models" / "tiny", vae=str(root / "vae"),
+                             clip=str(root / "clip"), dit=str(root / "dit"))
+    finally:
+        torch.set_num_threads(threads)
+    return Path(bundle)

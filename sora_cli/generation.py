@@ -1,0 +1,538 @@
+"""What `sora generate/animate/extend/story/batch` do, as functions a Python user can call.
+
+Each one: checks every prompt against the content policy and the output path before any model
+work, loads the pipeline (or takes one already loaded), streams frames out of it, watermarks
+them, and writes one MP4 whose metadata carries the settings that reproduce it, signed with
+content credentials as the last step before the file is renamed into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from sora_cli import __version__, console
+from sora_cli.errors import SoraError, SoraUsageError
+
+ASPECTS = {"16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1), "4:3": (4, 3), "3:4": (3, 4)}
+MAX_DURATION = 3600.0
+
+
+@dataclass
+class GenerateOptions:
+    """Options shared by every generation mode (the CLI flags of `sora generate`)."""
+
+    duration: float = 4.0
+    size: str | None = None          # "WxH"
+    aspect: str | None = None        # "16:9", ...
+    fps: float | None = None         # output fps; above the model's it is interpolated
+    seed: int | None = None
+    steps: int | None = None
+    guidance: float | None = None
+    negative: str = ""
+    sampler: str | None = None
+    model: str = "default"
+    device: str = "auto"
+    crf: int = 18
+    overwrite: bool = False
+    credentials: bool = True
+    sign_cert: str | None = None
+    sign_key: str | None = None
+    policy: str | None = None
+    watermark: bool = True
+
+    def validate(self) -> None:
+        if not (isinstance(self.duration, (int, float)) and math.isfinite(self.duration)):
+            raise SoraUsageError("--duration must be a number of seconds")
+        if not 0 < self.duration <= MAX_DURATION:
+            raise SoraUsageError(f"--duration must be more than 0 and at most {MAX_DURATION:g} "
+                                 f"seconds, got {self.duration:g}")
+        if self.fps is not None and not 0 < self.fps <= 120:
+            raise SoraUsageError(f"--fps must be between 0 and 120, got {self.fps:g}")
+        if self.steps is not None and not 1 <= self.steps <= 1000:
+            raise SoraUsageError(f"--steps must be between 1 and 1000, got {self.steps}")
+        if self.guidance is not None and not 0 <= self.guidance <= 50:
+            raise SoraUsageError(f"--guidance must be between 0 and 50, got {self.guidance:g}")
+        if self.size and self.aspect:
+            raise SoraUsageError("give --size or --aspect, not both")
+        if self.aspect and self.aspect not in ASPECTS:
+            raise SoraUsageError(f"--aspect must be one of {', '.join(ASPECTS)}, got {self.aspect}")
+        if self.sampler is not None and self.sampler not in ("euler", "heun"):
+            raise SoraUsageError(f"--sampler must be euler or heun, got {self.sampler}")
+        if self.seed is not None and not 0 <= self.seed < 2**63:
+            raise SoraUsageError("--seed must be a non-negative integer")
+        if self.size:
+            parse_wh(self.size)
+
+
+def parse_wh(text: str) -> tuple[int, int]:
+    """'WxH' -> (height, width)."""
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        w, h = (int(v) for v in parts)
+    except ValueError:
+        raise SoraUsageError(f"--size must look like WIDTHxHEIGHT (e.g. 256x256), got {text!r}")
+    if not (16 <= w <= 4096 and 16 <= h <= 4096):
+        raise SoraUsageError(f"--size must be between 16 and 4096 pixels a side, got {text}")
+    return h, w
+
+
+def working_size(pipe, opts: GenerateOptions) -> tuple[int, int]:
+    """(height, width) the model generates at: --size, or --aspect around the model's area."""
+    if opts.size:
+        hw = parse_wh(opts.size)
+    elif opts.aspect:
+        aw, ah = ASPECTS[opts.aspect]
+        area = pipe.height * pipe.width
+        h = math.sqrt(area * ah / aw)
+        hw = (h, h * aw / ah)
+    else:
+        hw = (pipe.height, pipe.width)
+    out = pipe.frame_size(hw)
+    if opts.size and out != hw:
+        console.log(f"size {hw[1]}x{hw[0]} rounded to {out[1]}x{out[0]} "
+                    f"(a multiple of {pipe.align} is needed)")
+    return out
+
+
+def default_output(prompt: str, seed: int, folder: Path = Path("."), suffix: str = "") -> Path:
+    from sora_cli.batch import slugify
+
+    return folder / f"{slugify(prompt)}-s{seed}{suffix}.mp4"
+
+
+def new_seed() -> int:
+    return int.from_bytes(os.urandom(4), "big")
+
+
+def load_pipeline(opts: GenerateOptions):
+    from sora_cli.pipeline import SamplerSettings, VideoPipeline
+
+    pipe = VideoPipeline.load(opts.model, opts.device)
+    s = pipe.settings
+    pipe.settings = SamplerSettings(
+        steps=opts.steps or s.steps, guidance=s.guidance if opts.guidance is None else opts.guidance,
+        shift=s.shift, sampler=opts.sampler or s.sampler, drift_correction=s.drift_correction)
+    return pipe
+
+
+def check_prompts(prompts: dict[str, str] | list[str], opts: GenerateOptions) -> None:
+    """Refuse before any model work; `prompts` names each text ({"the prompt": ..., ...})."""
+    from sora_cli.guard import check_prompts as guard_check, policy_from_option
+
+    guard_check(prompts, policy_from_option(opts.policy))
+
+
+def _settings(mode: str, pipe, prompt: str, opts: GenerateOptions, seed: int,
+              size: tuple[int, int], frames: int, extra: dict | None = None) -> dict:
+    return {"tool": f"sora-cli {__version__}", "mode": mode, "prompt": prompt,
+            "negative": opts.negative, "seed": seed, "steps": pipe.settings.steps,
+            "guidance": pipe.settings.guidance, "sampler": pipe.settings.sampler,
+            "model": pipe.bundle.name, "model_hash": pipe.bundle.hash,
+            "width": size[1], "height": size[0], "fps": pipe.fps, "frames": frames,
+            "duration": round(frames / pipe.fps, 3), "device": str(pipe.device), **(extra or {})}
+
+
+def signing_identity(opts: GenerateOptions):
+    """The C2PA signing identity, resolved up front so a bad --sign-cert fails before any
+    model work; None with --no-credentials."""
+    if not opts.credentials:
+        return None
+    from sora_cli.provenance import resolve_identity
+
+    return resolve_identity(opts.sign_cert, opts.sign_key)
+
+
+def write_generated(frames: Iterable[np.ndarray], output: Path, pipe, settings: dict,
+                    opts: GenerateOptions, action: str = "c2pa.created",
+                    ingredients: list[Path] = (), identity=None) -> dict:
+    """Watermark, encode (interpolating to --fps if higher), sign and rename into place."""
+    from sora_cli.video_io import sora_metadata, write_video
+
+    payload = None
+    if opts.watermark:
+        from sora_cli.watermark import embed_watermark, payload_for
+
+        payload = payload_for(json.dumps(settings, sort_keys=True, default=str))
+        settings = {**settings, "watermark": f"{payload:012x}"}
+        frames = (embed_watermark(chunk, payload) for chunk in frames)
+    metadata = sora_metadata(settings)
+    finalize = None
+    if opts.credentials:
+        from sora_cli.provenance import make_finalizer
+
+        finalize = make_finalizer(action, settings, list(ingredients),
+                                  identity or signing_identity(opts))
+    out_fps = opts.fps or pipe.fps
+    flat = (frame for chunk in frames for frame in chunk)
+    if out_fps > pipe.fps + 1e-6:
+        info = _write_interpolated(flat, output, pipe.fps, out_fps, opts, metadata, finalize)
+    else:
+        if out_fps < pipe.fps - 1e-6:
+            from sora_cli.edit import change_fps
+
+            flat = iter(change_fps(np.stack(list(flat)), pipe.fps, out_fps))
+        info = write_video(output, flat, out_fps, crf=opts.crf, metadata=metadata,
+                           overwrite=opts.overwrite, finalize=finalize)
+    return {"output": str(output), "duration": info.duration, "frames": info.frames,
+            "fps": info.fps, "width": info.width, "height": info.height,
+            "seed": settings["seed"], "credentials": opts.credentials,
+            "watermark": None if payload is None else f"{payload:012x}"}
+
+
+def _write_interpolated(frames, output: Path, fps: float, out_fps: float, opts, metadata,
+                        finalize) -> object:
+    """Motion-interpolate to a higher frame rate with ffmpeg's minterpolate."""
+    import tempfile
+
+    from sora_cli.video_io import (atomic_output, check_output_path, metadata_args, probe,
+                                   run_ffmpeg, write_video)
+
+    target = check_output_path(output, opts.overwrite)
+    with tempfile.TemporaryDirectory(prefix="sora-fps-") as work:
+        native = Path(work) / "native.mp4"
+        src = write_video(native, frames, fps, crf=max(0, opts.crf - 4))
+        want = max(1, round(src.frames * out_fps / fps))
+        with atomic_output(target, opts.overwrite, finalize) as tmp:
+            run_ffmpeg(["-y", "-i", str(native), "-vf",
+                        # hold the last frame a little so the tail gets interpolated frames too
+                        f"tpad=stop_mode=clone:stop=2,"
+                        f"minterpolate=fps={out_fps:g}:mi_mode=mci:mc_mode=aobmc:vsbmc=1",
+                        "-frames:v", str(want), "-c:v", "libx264", "-pix_fmt", "yuv420p",
+                        "-crf", str(opts.crf), "-movflags", "+faststart+use_metadata_tags",
+                        *metadata_args(metadata), str(tmp)], "frame interpolation")
+        return probe(target)
+
+
+class _Progress:
+    """Denoising progress on stderr: a bar over all steps of all windows of one video."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.ctx = None
+        self.advance = None
+        self.windows = 0
+
+    def __enter__(self):
+        return self
+
+    def on_window(self, done: int, total: int) -> None:
+        self.windows = total
+        if self.ctx is not None:
+            self.ctx.__exit__(None, None, None)
+            self.ctx = None
+        if done < total:
+            console.log(f"{self.label}: segment {done}/{total} done")
+
+    def on_step(self) -> None:
+        if self.ctx is None:
+            self.ctx = console.progress(f"{self.label} denoising", None)
+            self.advance = self.ctx.__enter__()
+        self.advance(1)
+
+    def __exit__(self, *exc):
+        if self.ctx is not None:
+            self.ctx.__exit__(None, None, None)
+        return False
+
+
+def generate(prompt: str, output: str | os.PathLike | None = None,
+             opts: GenerateOptions | None = None, num: int = 1, pipe=None) -> list[dict]:
+    """Text to video. `num` > 1 makes variations with seeds seed, seed+1, ..."""
+    opts = opts or GenerateOptions()
+    _require_prompt(prompt)
+    opts.validate()
+    if not 1 <= num <= 1000:
+        raise SoraUsageError(f"--num must be between 1 and 1000, got {num}")
+    check_prompts({"the prompt": prompt, "the negative prompt": opts.negative}, opts)
+    seed0 = opts.seed if opts.seed is not None else new_seed()
+    outputs = _outputs(prompt, output, seed0, num)
+    from sora_cli.video_io import check_output_path
+
+    for out in outputs:
+        check_output_path(out, opts.overwrite)
+    identity = signing_identity(opts)
+    pipe = pipe or load_pipeline(opts)
+    size = working_size(pipe, opts)
+    results = []
+    for i, out in enumerate(outputs):
+        seed = seed0 + i
+        t0 = time.perf_counter()
+        from sora_cli.pipeline import frames_for
+
+        n = frames_for(opts.duration, pipe.fps)
+        settings = _settings("generate", pipe, prompt, opts, seed, size, n)
+        with _Progress(out.name) as bar:
+            frames = pipe.generate(prompt, opts.duration, size=size, seed=seed,
+                                   negative=opts.negative, on_window=bar.on_window,
+                                   on_step=bar.on_step)
+            res = write_generated(frames, out, pipe, settings, opts, identity=identity)
+        res["seconds"] = round(time.perf_counter() - t0, 3)
+        results.append(res)
+    return results
+
+
+def _require_prompt(prompt: str | None) -> None:
+    if prompt is None or not prompt.strip():
+        raise SoraUsageError("the prompt is empty: describe the video, e.g. "
+                             "sora generate \"a red ball bouncing on a beach\"")
+
+
+def _outputs(prompt: str, output, seed0: int, num: int) -> list[Path]:
+    if output is None:
+        return [default_output(prompt, seed0 + i) for i in range(num)]
+    out = Path(output)
+    if num == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}-{i + 1}{out.suffix}") for i in range(num)]
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    import imageio.v3 as iio
+
+    p = Path(path)
+    if not p.is_file():
+        raise SoraError(f"no such image: {p}")
+    try:
+        img = np.asarray(iio.imread(p))
+    except Exception as exc:
+        raise SoraError(f"cannot read {p} as an image ({type(exc).__name__}); use PNG or JPEG")
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    if img.ndim == 4:  # an animated image: its first frame
+        img = img[0]
+    if img.ndim != 3 or img.shape[2] not in (3, 4) or min(img.shape[:2]) < 1:
+        raise SoraError(f"{p} is not an RGB image (shape {img.shape})")
+    if img.dtype != np.uint8:
+        img = np.clip(img / (img.max() or 1) * 255, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(img[..., :3])
+
+
+def animate(image: str | os.PathLike, prompt: str = "", output: str | os.PathLike | None = None,
+            opts: GenerateOptions | None = None, fit: str = "crop", pipe=None) -> dict:
+    """Image to video: the image is the first frame, the prompt says what happens next."""
+    opts = opts or GenerateOptions()
+    opts.validate()
+    if fit not in ("crop", "pad"):
+        raise SoraUsageError(f"--fit must be crop or pad, got {fit}")
+    check_prompts({"the prompt": prompt, "the negative prompt": opts.negative}, opts)
+    img = read_image(image)
+    seed = opts.seed if opts.seed is not None else new_seed()
+    out = Path(output) if output else default_output(prompt or Path(image).stem, seed,
+                                                     suffix="-animated")
+    from sora_cli.video_io import check_output_path
+
+    check_output_path(out, opts.overwrite)
+    identity = signing_identity(opts)
+    pipe = pipe or load_pipeline(opts)
+    size = working_size(pipe, opts)
+    from sora_cli.pipeline import frames_for
+
+    n = frames_for(opts.duration, pipe.fps)
+    settings = _settings("animate", pipe, prompt, opts, seed, size, n,
+                         {"source_hash": file_hash(image), "fit": fit})
+    t0 = time.perf_counter()
+    with _Progress(out.name) as bar:
+        frames = pipe.animate(img, prompt, opts.duration, size=size, seed=seed,
+                              negative=opts.negative, fit=fit, on_window=bar.on_window,
+                              on_step=bar.on_step)
+        res = write_generated(frames, out, pipe, settings, opts, ingredients=[Path(image)], identity=identity)
+    res["seconds"] = round(time.perf_counter() - t0, 3)
+    return res
+
+
+def file_hash(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def _clip_at_model_fps(path, pipe):
+    """The whole clip, resampled to the model's frame rate."""
+    from sora_cli.edit import change_fps
+    from sora_cli.video_io import read_video
+
+    video = read_video(path)
+    frames = video.frames
+    if abs(video.fps - pipe.fps) > 1e-3:
+        frames = change_fps(frames, video.fps, pipe.fps)
+    return frames
+
+
+def extend(clip: str | os.PathLike, prompt: str = "", seconds: float = 4.0,
+           output: str | os.PathLike | None = None, opts: GenerateOptions | None = None,
+           only_new: bool = False, fit: str = "crop", pipe=None) -> dict:
+    """Continue a clip: its last frames are the clean context of the new ones."""
+    opts = replace(opts or GenerateOptions(), duration=seconds)
+    opts.validate()
+    check_prompts({"the prompt": prompt, "the negative prompt": opts.negative}, opts)
+    from sora_cli.video_io import check_output_path, probe
+
+    info = probe(clip)
+    seed = opts.seed if opts.seed is not None else new_seed()
+    out = Path(output) if output else Path(clip).with_name(f"{Path(clip).stem}-extended.mp4")
+    check_output_path(out, opts.overwrite)
+    identity = signing_identity(opts)
+    pipe = pipe or load_pipeline(opts)
+    size = working_size(pipe, replace(opts, size=opts.size or None))
+    frames = _clip_at_model_fps(clip, pipe)
+    from sora_cli.pipeline import frames_for, to_model_size
+
+    n = frames_for(seconds, pipe.fps)
+    settings = _settings("extend", pipe, prompt, opts, seed, size,
+                         n if only_new else n + len(frames),
+                         {"source_hash": file_hash(clip), "source_frames": info.frames,
+                          "only_new": only_new})
+    t0 = time.perf_counter()
+    with _Progress(out.name) as bar:
+        new = pipe.extend(frames, prompt, seconds, size=size, seed=seed, negative=opts.negative,
+                          fit=fit, on_window=bar.on_window, on_step=bar.on_step)
+        if not only_new:
+            original = to_model_size(frames, *size, fit=fit)
+            new = _chain([original], new)
+        res = write_generated(new, out, pipe, settings, opts, action="c2pa.edited",
+                              ingredients=[Path(clip)], identity=identity)
+    res["seconds"] = round(time.perf_counter() - t0, 3)
+    return res
+
+
+def _chain(first: list[np.ndarray], rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    yield from first
+    yield from rest
+
+
+def story(storyboard: str | os.PathLike, output: str | os.PathLike | None = None,
+          opts: GenerateOptions | None = None, pipe=None) -> dict:
+    """A film from a storyboard: each segment continues the one before with its own prompt."""
+    from sora_cli.pipeline import Span, frames_for
+    from sora_cli.storyboard import load_storyboard
+
+    board = load_storyboard(storyboard)
+    opts = replace(opts or GenerateOptions(), duration=max(board.duration, 1e-3))
+    opts.validate()
+    named = {f"segment {i}": s.prompt for i, s in enumerate(board.segments, 1)}
+    named.update({f"the negative prompt of segment {i}": s.negative
+                  for i, s in enumerate(board.segments, 1)})
+    check_prompts({**named, "the negative prompt": opts.negative}, opts)
+    seed = opts.seed if opts.seed is not None else (board.seed if board.seed is not None
+                                                    else new_seed())
+    out = Path(output) if output else Path(str(storyboard)).with_suffix(".mp4")
+    from sora_cli.video_io import check_output_path
+
+    check_output_path(out, opts.overwrite)
+    identity = signing_identity(opts)
+    pipe = pipe or load_pipeline(opts)
+    size = working_size(pipe, opts)
+    spans = [Span(s.prompt, frames_for(s.duration, pipe.fps), s.negative or opts.negative)
+             for s in board.segments]
+    n = sum(s.frames for s in spans)
+    settings = _settings("story", pipe, " | ".join(s.prompt for s in board.segments), opts, seed,
+                         size, n, {"segments": [asdict(s) for s in board.segments]})
+    t0 = time.perf_counter()
+    with _Progress(out.name) as bar:
+        frames = pipe.story(spans, size=size, seed=seed, on_window=bar.on_window,
+                            on_step=bar.on_step)
+        res = write_generated(frames, out, pipe, settings, opts, identity=identity)
+    res["seconds"] = round(time.perf_counter() - t0, 3)
+    res["segments"] = len(spans)
+    return res
+
+
+def bridge(inputs: list[str | os.PathLike], output: str | os.PathLike, overlap: float = 1.0,
+           prompt: str = "", opts: GenerateOptions | None = None, pipe=None) -> dict:
+    """Join clips with `overlap` seconds of generated transition between each neighbouring pair:
+    the model is given the end of one clip and the start of the next and fills the middle."""
+    if len(inputs) < 2:
+        raise SoraUsageError("stitch needs at least two clips to join, got one")
+    opts = replace(opts or GenerateOptions(), duration=overlap)
+    if not overlap > 0:
+        raise SoraUsageError(f"--overlap must be more than 0 seconds, got {overlap}")
+    opts.validate()
+    check_prompts({"the prompt": prompt, "the negative prompt": opts.negative}, opts)
+    from sora_cli.video_io import check_output_path, probe
+
+    for path in inputs:
+        probe(path)
+    seed = opts.seed if opts.seed is not None else new_seed()
+    out = Path(output)
+    check_output_path(out, opts.overwrite)
+    identity = signing_identity(opts)
+    pipe = pipe or load_pipeline(opts)
+    size = working_size(pipe, opts)
+    from sora_cli.pipeline import frames_for, to_model_size
+
+    clips = [_clip_at_model_fps(path, pipe) for path in inputs]
+    n = frames_for(overlap, pipe.fps)
+    settings = _settings("bridge", pipe, prompt, opts, seed, size,
+                         sum(len(c) for c in clips) + n * (len(clips) - 1),
+                         {"source_hash": [file_hash(p) for p in inputs], "overlap": overlap})
+    t0 = time.perf_counter()
+
+    def frames(bar):
+        for i, clip in enumerate(clips):
+            yield to_model_size(clip, *size)
+            if i + 1 < len(clips):
+                yield from pipe.bridge(clip, clips[i + 1], prompt, overlap, size=size,
+                                       seed=seed + i, negative=opts.negative,
+                                       on_window=bar.on_window, on_step=bar.on_step)
+
+    with _Progress(out.name) as bar:
+        res = write_generated(frames(bar), out, pipe, settings, opts, action="c2pa.edited",
+                              ingredients=[Path(p) for p in inputs], identity=identity)
+    res["seconds"] = round(time.perf_counter() - t0, 3)
+    return res
+
+
+def batch(jobs: str | os.PathLike, out_dir: str | os.PathLike, opts: GenerateOptions | None = None,
+          on_item=None) -> "object":
+    """Run a job file (prompts or JSON rows) into out_dir, resumably; shares out under torchrun."""
+    from sora_cli.batch import read_jobs, run_batch
+    from sora_cli.guard import policy_from_option
+
+    opts = opts or GenerateOptions()
+    opts.validate()
+    items = read_jobs(jobs)
+    policy_from_option(opts.policy)  # a bad --policy file fails the batch at once
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    barrier = None
+    if world > 1:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group("gloo")
+        barrier = dist.barrier
+    state: dict = {}
+
+    def run_item(item, seed, output):
+        row = dict(item.options)
+        row.pop("output", None)
+        row.pop("seed", None)  # already resolved into `seed`
+        if "seconds" in row:
+            row["duration"] = row.pop("seconds")
+        try:
+            item_opts = replace(opts, seed=seed, overwrite=True, **row)
+        except TypeError as exc:
+            raise SoraError(f"bad option in row: {exc}")
+        if "pipe" not in state:  # load once, only if some item needs the model
+            state["pipe"] = load_pipeline(opts)
+        return generate(item.prompt, output, item_opts, pipe=state["pipe"])[0]
+
+    base_seed = opts.seed if opts.seed is not None else 0
+    try:
+        return run_batch(items, out_dir, run_item, base_seed=base_seed, rank=rank,
+                         world_size=world, barrier=barrier, on_item=on_item)
+    finally:
+        if barrier is not None:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()

@@ -1,0 +1,309 @@
+"""The video pipeline: a loaded bundle turned into frames for every generation mode.
+
+All modes are one loop over latent windows. A window holds up to `window` latent frames; some
+are known (held clean: an encoded image, the tail of a clip, the previous window's tail) and the
+rest are sampled. Long videos and storyboards slide the window forward, each window conditioned
+on the last `context` latents of the one before, so memory does not grow with length: latents
+are tiny (C x H/16 x W/16 per 4 frames) and decoding streams through the causal VAE.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+
+from sora_cli.errors import SoraError
+
+
+@dataclass
+class SamplerSettings:
+    steps: int = 20
+    guidance: float = 4.0
+    shift: float = 2.0
+    sampler: str = "euler"
+    # Pull each new window's per-channel latent mean/std this far toward its context: counters
+    # the slow colour and brightness drift of window-by-window generation.
+    drift_correction: float = 0.5
+
+
+@dataclass
+class Span:
+    """Consecutive output frames made from one prompt (a storyboard segment, or the whole video)."""
+
+    prompt: str
+    frames: int
+    negative: str = ""
+
+
+def frames_for(duration: float, fps: float) -> int:
+    return max(1, round(duration * fps))
+
+
+def latents_for(frames: int, temporal: int = 4) -> int:
+    """Latent frames whose decoding covers `frames` frames (1 + temporal*(L-1) >= frames)."""
+    return 1 + math.ceil(max(frames - 1, 0) / temporal)
+
+
+def frames_of(latents: int, temporal: int = 4) -> int:
+    return 1 + temporal * (latents - 1) if latents > 0 else 0
+
+
+def to_model_size(frames: np.ndarray, height: int, width: int, fit: str = "crop") -> np.ndarray:
+    """Resize (T,H,W,3) uint8 frames to the model size: centre-crop or letterbox-pad, no stretch."""
+    import torch
+    import torch.nn.functional as F
+
+    if fit not in ("crop", "pad"):
+        raise SoraError(f"--fit must be crop or pad, got {fit!r}")
+    t, h, w, _ = frames.shape
+    if (h, w) == (height, width):
+        return frames
+    scale = max(height / h, width / w) if fit == "crop" else min(height / h, width / w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    x = F.interpolate(x, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)
+    if fit == "crop":
+        top, left = (nh - height) // 2, (nw - width) // 2
+        x = x[:, :, top:top + height, left:left + width]
+    else:
+        # Pad with the edge colour of the image rather than black: the model never saw black bars.
+        pt, pl = (height - nh) // 2, (width - nw) // 2
+        x = F.pad(x, (pl, width - nw - pl, pt, height - nh - pt), mode="replicate")
+    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+class VideoPipeline:
+    """Load a bundle once, then generate, animate, extend, bridge and tell stories with it."""
+
+    def __init__(self, bundle, device: str = "cpu", settings: SamplerSettings | None = None):
+        self.bundle = bundle
+        self.device = device
+        cfg = bundle.config
+        self.fps = float(cfg.fps)
+        self.height, self.width = (int(v) for v in cfg.frame_size)
+        self.temporal = int(bundle.vae.cfg.temporal_factor)
+        self.spatial = int(bundle.vae.cfg.spatial_factor)
+        self.align = self.spatial * int(bundle.dit.cfg.patch_size)
+        self.window = int(getattr(cfg, "window_latents", 0) or latents_for(int(cfg.clip_frames)))
+        self.context = max(1, min(int(getattr(cfg, "context_latents", 2) or 2), self.window - 1))
+        self.settings = settings or SamplerSettings(
+            steps=int(cfg.flow.steps), guidance=float(cfg.flow.guidance),
+            shift=float(cfg.flow.shift), sampler=str(cfg.flow.sampler))
+        self._text_cache: dict[str, tuple] = {}
+
+    @classmethod
+    def load(cls, model: str = "default", device: str = "auto") -> "VideoPipeline":
+        from sora_cli.bundle import load_bundle
+
+        device = resolve_device(device)
+        return cls(load_bundle(model, device=device), device)
+
+    # -- sizes -------------------------------------------------------------------------------
+    def frame_size(self, size: tuple[int, int] | None = None) -> tuple[int, int]:
+        """(height, width) rounded to what the VAE and DiT patches can tile."""
+        h, w = size if size else (self.height, self.width)
+        a = self.align
+        return max(a, round(h / a) * a), max(a, round(w / a) * a)
+
+    # -- conditioning ------------------------------------------------------------------------
+    def _text(self, prompt: str):
+        import torch
+
+        if prompt not in self._text_cache:
+            with torch.no_grad(), self._autocast():
+                tokens, mask, pooled = self.bundle.text([prompt])
+            self._text_cache[prompt] = (tokens.float(), mask, pooled.float())
+        return self._text_cache[prompt]
+
+    def _autocast(self):
+        # bf16 only where it is native (CUDA, AVX512-BF16/AMX CPUs): emulated bf16 on an
+        # AVX2-only CPU is ~30x slower than fp32.
+        from sora_cli.train.loop import autocast
+
+        return autocast(str(self.device))
+
+    def encode_frames(self, frames: np.ndarray):
+        """(T,H,W,3) uint8 at the working size, T = 4k+1 -> normalised latents (1,C,1+k,h,w)."""
+        import torch
+
+        video = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device)
+        video = video.permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0
+        with torch.no_grad(), self._autocast():
+            _z, mean, _logvar = self.bundle.vae.encode(video)
+        return self.bundle.vae.normalize_latents(mean.float())
+
+    def decode_latents(self, z, drop_frames: int = 0, keep_frames: int | None = None
+                       ) -> Iterator[np.ndarray]:
+        """Stream (t,H,W,3) uint8 chunks decoded from normalised latents (1,C,L,h,w)."""
+        import torch
+
+        raw = self.bundle.vae.denormalize_latents(z)
+        seen = kept = 0
+        with torch.no_grad(), self._autocast():
+            for chunk in self.bundle.vae.decode_iter(raw, chunk=2):
+                x = ((chunk[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+                x = x.permute(1, 2, 3, 0).cpu().numpy()
+                lo = max(0, drop_frames - seen)
+                seen += len(x)
+                x = x[lo:]
+                if keep_frames is not None:
+                    x = x[:max(0, keep_frames - kept)]
+                kept += len(x)
+                if len(x):
+                    yield x
+                if keep_frames is not None and kept >= keep_frames:
+                    return
+
+    # -- the one loop ------------------------------------------------------------------------
+    def sample_latents(self, spans: list[Span], size: tuple[int, int], seed: int,
+                       known=None, known_end=None, on_window: Callable[[int, int], None] | None = None,
+                       on_step: Callable[[], None] | None = None):
+        """Latents (1,C,L,h,w) continuing `known` (1,C,k,h,w) through every span in turn.
+
+        `known_end` (1,C,m,h,w) pins the last latents too (bridging); then a single window must
+        hold everything.
+        """
+        import torch
+
+        from sora_cli.sampling import sample
+
+        h, w = size[0] // self.spatial, size[1] // self.spatial
+        C = int(self.bundle.vae.cfg.z_channels)
+        gen = torch.Generator(device="cpu").manual_seed(int(seed))
+        pieces = [] if known is None else [known]
+        have = 0 if known is None else known.shape[2]
+        # latent boundaries where each span's prompt takes over
+        targets, total_frames = [], frames_of(have, self.temporal) if have else 0
+        for span in spans:
+            total_frames += span.frames
+            targets.append((span, latents_for(total_frames, self.temporal)))
+        total = targets[-1][1] if targets else have
+        windows = self._plan(have, targets, known_end)
+        done = 0
+        for start, stop, span in windows:
+            ctx_n = min(self.context if start > 0 else 0, start) if known_end is None else start
+            ctx = torch.cat(pieces, dim=2)[:, :, start - ctx_n:start] if ctx_n else None
+            n_new = stop - start
+            end_n = known_end.shape[2] if known_end is not None else 0
+            T = ctx_n + n_new + end_n
+            x_known = torch.zeros(1, C, T, h, w)
+            mask = torch.zeros(1, T, dtype=torch.bool)
+            if ctx_n:
+                x_known[:, :, :ctx_n] = ctx
+                mask[:, :ctx_n] = True
+            if end_n:
+                x_known[:, :, T - end_n:] = known_end
+                mask[:, T - end_n:] = True
+            cond = self._text(span.prompt)
+            uncond = self._text(span.negative)
+            step = (lambda i, n: on_step()) if on_step is not None else None
+            with torch.no_grad(), self._autocast():
+                out = sample(self.bundle.dit, (1, C, T, h, w), cond, uncond, known=x_known,
+                             known_mask=mask, steps=self.settings.steps,
+                             guidance=self.settings.guidance, shift=self.settings.shift,
+                             sampler=self.settings.sampler, generator=gen, progress=step)
+            new = out[:, :, ctx_n:ctx_n + n_new].float().cpu()
+            if ctx_n and self.settings.drift_correction > 0 and known_end is None:
+                new = match_statistics(new, ctx, self.settings.drift_correction)
+            pieces.append(new)
+            done += 1
+            if on_window is not None:
+                on_window(done, len(windows))
+        z = torch.cat(pieces, dim=2)
+        assert z.shape[2] == total, (z.shape, total)
+        return z
+
+    def _plan(self, have: int, targets, known_end) -> list[tuple[int, int, Span]]:
+        """Windows (start, stop, span): latents [start, stop) sampled with span's prompt."""
+        windows = []
+        pos = have
+        for span, stop_at in targets:
+            while pos < stop_at:
+                room = self.window - (min(self.context, pos) if pos else 0)
+                if known_end is not None:
+                    room = stop_at - pos  # a bridge is one window by construction
+                stop = min(stop_at, pos + max(1, room))
+                windows.append((pos, stop, span))
+                pos = stop
+        return windows
+
+    # -- modes -------------------------------------------------------------------------------
+    def generate(self, prompt: str, duration: float, size=None, seed: int = 0, negative: str = "",
+                 **hooks) -> Iterator[np.ndarray]:
+        return self.story([Span(prompt, frames_for(duration, self.fps), negative)], size, seed,
+                          **hooks)
+
+    def story(self, spans: list[Span], size=None, seed: int = 0, **hooks) -> Iterator[np.ndarray]:
+        hw = self.frame_size(size)
+        z = self.sample_latents(spans, hw, seed, **hooks)
+        return self.decode_latents(z, keep_frames=sum(s.frames for s in spans))
+
+    def animate(self, image: np.ndarray, prompt: str, duration: float, size=None, seed: int = 0,
+                negative: str = "", fit: str = "crop", **hooks) -> Iterator[np.ndarray]:
+        hw = self.frame_size(size)
+        first = to_model_size(image[None], *hw, fit=fit)
+        known = self.encode_frames(first)
+        n = frames_for(duration, self.fps)
+        z = self.sample_latents([Span(prompt, n - 1, negative)], hw, seed, known=known, **hooks)
+        return self.decode_latents(z, keep_frames=n)
+
+    def context_frames(self, frames: np.ndarray, size, fit: str = "crop") -> np.ndarray:
+        """The clip's last 4k+1 frames (k + 1 = context latents) at the working size."""
+        want = frames_of(self.context, self.temporal)
+        if len(frames) < want:
+            raise SoraError(f"the clip has {len(frames)} frames; extending needs at least {want}")
+        return to_model_size(frames[-want:], *size, fit=fit)
+
+    def extend(self, frames: np.ndarray, prompt: str, seconds: float, size=None, seed: int = 0,
+               negative: str = "", fit: str = "crop", **hooks) -> Iterator[np.ndarray]:
+        """Only the new frames that continue `frames` (resampled to the model fps beforehand)."""
+        hw = self.frame_size(size)
+        ctx = self.context_frames(frames, hw, fit)
+        known = self.encode_frames(ctx)
+        n = frames_for(seconds, self.fps)
+        z = self.sample_latents([Span(prompt, n, negative)], hw, seed, known=known, **hooks)
+        return self.decode_latents(z, drop_frames=len(ctx), keep_frames=n)
+
+    def bridge(self, before: np.ndarray, after: np.ndarray, prompt: str, seconds: float,
+               size=None, seed: int = 0, negative: str = "", fit: str = "crop",
+               **hooks) -> Iterator[np.ndarray]:
+        """Frames that lead from the end of `before` to the start of `after`."""
+        hw = self.frame_size(size)
+        head_n = frames_of(2, self.temporal)
+        if len(after) < head_n:
+            raise SoraError(f"the second clip has {len(after)} frames; bridging needs {head_n}")
+        ctx = self.context_frames(before, hw, fit)
+        known = self.encode_frames(ctx)
+        known_end = self.encode_frames(to_model_size(after[:head_n], *hw, fit=fit))
+        n = frames_for(seconds, self.fps)
+        n_lat = latents_for(n + 1, self.temporal) - 1
+        if known.shape[2] + n_lat + known_end.shape[2] > 2 * self.window:
+            raise SoraError(f"a bridge this long does not fit the model; use --overlap "
+                            f"{(self.window * self.temporal) / self.fps / 2:.1f} or less")
+        z = self.sample_latents([Span(prompt, frames_of(n_lat + 1, self.temporal) - 1, negative)],
+                                hw, seed, known=known, known_end=known_end, **hooks)
+        return self.decode_latents(z, drop_frames=len(ctx), keep_frames=n)
+
+
+def match_statistics(new, ctx, strength: float):
+    """Move `new` latents' per-channel mean and std part of the way to those of `ctx`."""
+    dims = (0, 2, 3, 4)
+    m_new, s_new = new.mean(dims, keepdim=True), new.std(dims, keepdim=True) + 1e-5
+    m_ctx, s_ctx = ctx.mean(dims, keepdim=True), ctx.std(dims, keepdim=True) + 1e-5
+    matched = (new - m_new) / s_new * s_ctx + m_ctx
+    return new + strength * (matched - new)
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise SoraError("--device cuda asked, but no CUDA GPU is available (use --device cpu)")
+    if device not in ("cpu",) and not device.startswith("cuda"):
+        raise SoraError(f"--device must be cpu, cuda or auto, got {device!r}")
+    return device

@@ -1,0 +1,117 @@
+"""Storyboards: a film described as consecutive segments, each a prompt and a duration.
+
+Two formats, so a storyboard can be written by hand or by a program:
+
+text, one segment a line (`#` comments and blank lines skipped)::
+
+    4s: a red ball bouncing on a beach
+    3.5: the red ball rolling right on a beach
+    a red ball resting on a beach            (duration: the default)
+
+JSON: ``{"segments": [{"prompt": "...", "duration": 4}, ...], "seed": 7}`` or a bare list.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sora_cli.errors import SoraError
+
+DEFAULT_SEGMENT_SECONDS = 4.0
+MAX_SEGMENT_SECONDS = 600.0
+
+_LINE = re.compile(r"^\s*(?:(?P<dur>\d+(?:\.\d+)?)\s*(?:s|sec|secs|seconds)?\s*[:|]\s*)?(?P<prompt>.*\S)\s*$",
+                   re.IGNORECASE)
+
+
+@dataclass
+class Segment:
+    prompt: str
+    duration: float
+    negative: str = ""
+
+
+@dataclass
+class Storyboard:
+    segments: list[Segment]
+    seed: int | None = None
+
+    @property
+    def duration(self) -> float:
+        return sum(s.duration for s in self.segments)
+
+
+def _segment(prompt: object, duration: object, where: str, negative: object = "") -> Segment:
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise SoraError(f"{where}: a segment needs a non-empty prompt")
+    try:
+        seconds = float(duration)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise SoraError(f"{where}: duration must be a number of seconds, got {duration!r}")
+    if not 0 < seconds <= MAX_SEGMENT_SECONDS:
+        raise SoraError(f"{where}: duration must be between 0 and {MAX_SEGMENT_SECONDS:g} s, "
+                        f"got {seconds:g}")
+    return Segment(prompt.strip(), seconds, str(negative or ""))
+
+
+def parse_storyboard(text: str, source: str = "storyboard",
+                     default_duration: float = DEFAULT_SEGMENT_SECONDS) -> Storyboard:
+    stripped = text.lstrip()
+    if stripped.startswith("{") or stripped.startswith("["):
+        return _parse_json(text, source, default_duration)
+    segments = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        m = _LINE.match(line)
+        if m is None:  # pragma: no cover - the pattern accepts any non-blank line
+            raise SoraError(f"{source}:{number}: cannot read this line")
+        duration = m.group("dur") if m.group("dur") is not None else default_duration
+        segments.append(_segment(m.group("prompt"), duration, f"{source}:{number}"))
+    if not segments:
+        raise SoraError(f"{source}: no segments (write one 'SECONDS: prompt' per line)")
+    return Storyboard(segments)
+
+
+def _parse_json(text: str, source: str, default_duration: float) -> Storyboard:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SoraError(f"{source}: invalid JSON at line {exc.lineno}: {exc.msg}")
+    seed = None
+    if isinstance(data, dict):
+        seed = data.get("seed")
+        data = data.get("segments")
+    if not isinstance(data, list) or not data:
+        raise SoraError(f"{source}: expected a list of segments or {{\"segments\": [...]}}")
+    segments = []
+    for i, row in enumerate(data, 1):
+        where = f"{source}: segment {i}"
+        if isinstance(row, str):
+            segments.append(_segment(row, default_duration, where))
+        elif isinstance(row, dict):
+            segments.append(_segment(row.get("prompt"), row.get("duration", default_duration),
+                                     where, row.get("negative", "")))
+        else:
+            raise SoraError(f"{where}: expected a prompt string or an object")
+    if seed is not None and not isinstance(seed, int):
+        raise SoraError(f"{source}: seed must be an integer")
+    return Storyboard(segments, seed)
+
+
+def load_storyboard(path: str | Path, default_duration: float = DEFAULT_SEGMENT_SECONDS) -> Storyboard:
+    p = Path(path)
+    if str(path) == "-":
+        import sys
+
+        return parse_storyboard(sys.stdin.read(), "<stdin>", default_duration)
+    if not p.is_file():
+        raise SoraError(f"no such storyboard file: {p}")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SoraError(f"{p} is not a text file (a storyboard is text or JSON)")
+    return parse_storyboard(text, p.name, default_duration)

@@ -1,0 +1,249 @@
+"""Generation modes end to end with a tiny trained bundle: real MP4s written and read back.
+
+The tiny model is far too small to draw the prompt; these tests check the mechanics that do
+not depend on quality: durations, sizes, frame rates, clean known frames, seams, memory,
+reproducibility, metadata, resumable batches and one-line errors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sora_cli.video_io import probe, read_video
+
+FAST = ["--steps", "2", "--no-credentials"]
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+
+
+@pytest.fixture
+def env1():
+    return {"OMP_NUM_THREADS": "1"}
+
+
+def test_generate_writes_the_requested_video_with_its_settings(sora, tiny_bundle, tmp_path, env1):
+    out = tmp_path / "ball.mp4"
+    r = sora("generate", "a red ball bouncing on a beach", "-o", out, "--model", tiny_bundle,
+             "--duration", "2", "--seed", "3", "--json", *FAST, env=env1)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    info = probe(out)
+    assert (info.frames, info.fps, info.width, info.height) == (16, 8.0, 64, 64)
+    assert res["output"] == str(out) and res["frames"] == 16
+    s = info.sora
+    assert s["prompt"] == "a red ball bouncing on a beach" and s["seed"] == 3
+    assert s["mode"] == "generate" and s["steps"] == 2 and s["model"] == "tiny"
+    assert len(s["model_hash"]) >= 8 and s["tool"].startswith("sora-cli")
+
+
+def test_same_seed_same_frames_and_other_seed_differs(tiny_bundle, tmp_path):
+    from sora_cli.generation import GenerateOptions, generate, load_pipeline
+
+    opts = GenerateOptions(duration=1.0, steps=2, credentials=False, model=str(tiny_bundle),
+                           device="cpu", seed=11)
+    pipe = load_pipeline(opts)
+    generate("a blue car driving left", tmp_path / "a.mp4", opts, pipe=pipe)
+    generate("a blue car driving left", tmp_path / "b.mp4", opts, pipe=pipe)
+    opts.seed = 12
+    generate("a blue car driving left", tmp_path / "c.mp4", opts, pipe=pipe)
+    a, b, c = (read_video(tmp_path / f"{n}.mp4").frames for n in "abc")
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_fps_aspect_and_variations(sora, tiny_bundle, tmp_path, env1):
+    out = tmp_path / "wide.mp4"
+    r = sora("generate", "a green bird flying right", "-o", out, "--model", tiny_bundle,
+             "--duration", "1", "--fps", "16", "--aspect", "16:9", "--num", "2", "--seed", "5",
+             *FAST, env=env1)
+    assert r.returncode == 0, r.stderr
+    for name in ("wide-1.mp4", "wide-2.mp4"):
+        info = probe(tmp_path / name)
+        assert info.fps == 16.0 and info.frames == 16            # interpolated from 8 fps
+        assert info.width > info.height and info.width % 32 == 0
+    assert probe(tmp_path / "wide-2.mp4").sora["seed"] == 6
+    assert not out.exists()
+
+
+def test_default_output_name_from_prompt_and_seed(sora, tiny_bundle, tmp_path, env1):
+    r = sora("generate", "A Yellow Star, falling!", "--model", tiny_bundle, "--duration", "1",
+             "--seed", "42", *FAST, cwd=tmp_path, env=env1)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "a-yellow-star-falling-s42.mp4").is_file()
+    assert r.stdout.strip().startswith("a-yellow-star-falling-s42.mp4")
+
+
+def test_animate_holds_the_image_as_the_first_frame(tiny_bundle, tmp_path):
+    import imageio.v3 as iio
+    import torch
+
+    from sora_cli.generation import GenerateOptions, animate, load_pipeline
+    from sora_cli.pipeline import to_model_size
+    from sora_cli.world.parse import parse_prompt
+    from sora_cli.world.render import render_scene
+
+    image = render_scene(parse_prompt("a large red ball on a grass field"), (96, 128), 1)[0]
+    iio.imwrite(tmp_path / "photo.png", image)
+    opts = GenerateOptions(duration=2.0, steps=2, credentials=False, model=str(tiny_bundle),
+                           device="cpu", seed=1)
+    pipe = load_pipeline(opts)
+    res = animate(tmp_path / "photo.png", "the ball rolls right", tmp_path / "anim.mp4", opts,
+                  pipe=pipe)
+    video = read_video(tmp_path / "anim.mp4")
+    assert len(video.frames) == 16 and res["frames"] == 16
+    # The first frame is the image held clean: exactly what the VAE makes of the image alone.
+    fitted = to_model_size(image[None], 64, 64)
+    with torch.no_grad():
+        alone = next(pipe.decode_latents(pipe.encode_frames(fitted)))[0]
+    assert psnr(video.frames[0], alone) > 28  # H.264 at CRF 18 on a 64 px frame
+    later = [psnr(f, alone) for f in video.frames[4:]]
+    assert psnr(video.frames[0], alone) > max(later)
+
+
+def test_extend_keeps_the_clip_and_continues_at_its_seam(sora, tiny_bundle, tmp_path, make_clip,
+                                                         env1):
+    src = make_clip("src.mp4", seconds=2, size="96x64", fps=8, source="testsrc2")
+    out = tmp_path / "longer.mp4"
+    r = sora("extend", src, "-p", "more of the same", "--seconds", "1.5", "-o", out,
+             "--model", tiny_bundle, "--seed", "2", *FAST, env=env1)
+    assert r.returncode == 0, r.stderr
+    original = read_video(src).frames
+    video = read_video(out)
+    assert len(video.frames) == 16 + 12 and video.fps == 8
+    from sora_cli.pipeline import to_model_size
+
+    kept = to_model_size(original, 64, 64)
+    assert min(psnr(a, b) for a, b in zip(video.frames[:16], kept)) > 30
+    assert probe(out).sora["mode"] == "extend"
+    only = tmp_path / "only.mp4"
+    r = sora("extend", src, "--seconds", "1", "--only-new", "-o", only, "--model", tiny_bundle,
+             *FAST, env=env1)
+    assert r.returncode == 0, r.stderr
+    assert probe(only).frames == 8
+
+
+def test_storyboard_and_long_video_run_segment_by_segment(sora, tiny_bundle, tmp_path, env1):
+    board = tmp_path / "board.txt"
+    board.write_text("# a tiny film\n2s: a red ball bouncing on a beach\n"
+                     "1.5: a red ball resting on a beach\n")
+    r = sora("story", board, "--model", tiny_bundle, "--seed", "1", "--json", *FAST, env=env1)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    info = probe(tmp_path / "board.mp4")
+    assert info.frames == 28 and res["segments"] == 2
+    assert info.sora["segments"][1]["prompt"] == "a red ball resting on a beach"
+
+
+def _peak_rss_kb(bundle: Path, seconds: float, out: Path) -> int:
+    code = ("import resource, sys\n"
+            "from sora_cli.generation import GenerateOptions, generate\n"
+            f"generate('a white fish swimming left underwater', {str(out)!r}, GenerateOptions("
+            f"duration={seconds}, steps=1, credentials=False, model={str(bundle)!r}, "
+            "device='cpu', seed=0))\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout.strip().splitlines()[-1])
+
+
+def test_sixty_seconds_take_no_more_memory_than_ten(tiny_bundle, tmp_path):
+    ten = _peak_rss_kb(tiny_bundle, 10, tmp_path / "ten.mp4")
+    sixty = _peak_rss_kb(tiny_bundle, 60, tmp_path / "sixty.mp4")
+    assert probe(tmp_path / "sixty.mp4").frames == 480
+    assert sixty <= 1.2 * ten, (ten, sixty)
+
+
+def test_bridge_fills_the_gap_between_two_clips(sora, tiny_bundle, tmp_path, make_clip, env1):
+    a = make_clip("a.mp4", seconds=1, size="64x64", fps=8, source="testsrc")
+    b = make_clip("b.mp4", seconds=1, size="64x64", fps=8, source="smptebars")
+    out = tmp_path / "bridged.mp4"
+    r = sora("stitch", a, b, "-o", out, "--transition", "bridge", "--overlap", "1",
+             "--model", tiny_bundle, *FAST, env=env1)
+    assert r.returncode == 0, r.stderr
+    video = read_video(out)
+    assert len(video.frames) == 8 + 8 + 8
+    assert psnr(video.frames[0], read_video(a).frames[0]) > 25
+    assert psnr(video.frames[-1], read_video(b).frames[-1]) > 25
+
+
+def test_batch_resumes_after_a_kill_and_lists_every_item_once(tiny_bundle, tmp_path):
+    jobs = tmp_path / "jobs.txt"
+    prompts = ["a red ball bouncing on a beach", "a blue car driving left",
+               '{"prompt": "a pink fish swimming right underwater", "seed": 9, "duration": 1}',
+               "a green triangle spinning in outer space"]
+    jobs.write_text("# four jobs\n\n" + "\n".join(prompts) + "\n")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "sora_cli", "batch", str(jobs), "-o", str(out), "--model",
+           str(tiny_bundle), "--duration", "1", *FAST]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    rank_file = out / "manifest.rank0.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (rank_file.exists() and rank_file.read_text().strip()):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert rank_file.exists(), "the first item never finished"
+    first_done = {json.loads(x)["id"] for x in rank_file.read_text().splitlines() if x}
+    r = subprocess.run(cmd + ["--json"], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["skipped"] >= len(first_done)
+    rows = [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]
+    assert [row["index"] for row in rows] == [0, 1, 2, 3]
+    assert all(row["status"] == "done" for row in rows)
+    assert rows[2]["seed"] == 9 and probe(out / rows[2]["output"]).frames == 8
+    assert sorted(p.name for p in out.glob("*.mp4")) == sorted(row["output"] for row in rows)
+    assert not list(out.glob("manifest.rank*"))
+
+
+def test_batch_marks_refused_and_failed_items_and_goes_on(sora, tiny_bundle, tmp_path, env1):
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text('{"prompt": "a red ball bouncing on a beach", "duration": 1}\n'
+                    '{"prompt": "a graphic beheading with gore", "duration": 1}\n'
+                    '{"prompt": "a cyan star", "duration": 1, "colour": "x"}\n')
+    r = sora("batch", jobs, "-o", tmp_path / "o", "--model", tiny_bundle, *FAST, env=env1)
+    assert r.returncode == 1  # an item failed
+    rows = [json.loads(x) for x in (tmp_path / "o" / "manifest.jsonl").read_text().splitlines()]
+    assert [row["status"] for row in rows] == ["done", "refused", "failed"]
+    assert "violence" in rows[1]["error"] and "colour" in rows[2]["error"]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["generate", "   "], "prompt is empty"),
+    (["generate", "a red ball", "--duration", "0"], "--duration"),
+    (["generate", "a red ball", "--duration", "99999"], "--duration"),
+    (["generate", "a red ball", "--size", "0x10"], "--size"),
+    (["generate", "a red ball", "--model", "no-such-model"], "no-such-model"),
+    (["generate", "a bloody gory decapitation"], "refused"),
+    (["animate", "missing.png"], "no such image"),
+    (["animate", "notimage.png"], "cannot read"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(sora, tmp_path, args, needle):
+    (tmp_path / "notimage.png").write_text("not a picture")
+    before = set(tmp_path.iterdir())
+    r = sora(*args, cwd=tmp_path)
+    assert r.returncode in (1, 2), r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], r.stderr
+    assert set(tmp_path.iterdir()) == before
+
+
+def test_clip_shorter_than_the_context_is_refused(sora, tiny_bundle, tmp_path, make_clip):
+    short = make_clip("short.mp4", seconds=0.25, size="64x64", fps=8)
+    r = sora("extend", short, "--model", tiny_bundle, "-o", tmp_path / "x.mp4", *FAST)
+    assert r.returncode == 1 and "at least" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "x.mp4").exists()
