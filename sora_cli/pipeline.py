@@ -121,7 +121,7 @@ class VideoPipeline:
     def _autocast(self):
         # bf16 only where it is native (CUDA, AVX512-BF16/AMX CPUs): emulated bf16 on an
         # AVX2-only CPU is ~30x slower than fp32.
-        from sora_cli.train.loop import autocast
+        from sora_cli.nn.precision import autocast
 
         return autocast(str(self.device))
 

@@ -17,6 +17,7 @@ import torch
 
 from sora_cli import console
 from sora_cli.errors import SoraError, SoraUsageError
+from sora_cli.nn.precision import autocast, native_bf16  # noqa: F401 (public API)
 from sora_cli.train.config import Task, TrainConfig, parse_arch  # noqa: F401 (public API)
 
 
@@ -51,27 +52,6 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def native_bf16(device: str) -> bool:
-    """Whether bf16 matmuls are fast here: CUDA GPUs that support it, CPUs with AVX512-BF16 or
-    AMX. Elsewhere (e.g. AVX2-only CPUs) bf16 is emulated, ~30x slower than fp32."""
-    if device.startswith("cuda"):
-        return torch.cuda.is_bf16_supported()
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((ln for ln in f if ln.startswith("flags")), "").split()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def autocast(device: str, enabled: bool | None = None):
-    """bf16 autocast on CPU or CUDA; enabled=None turns it on only where it is native."""
-    if enabled is None:
-        enabled = native_bf16(device)
-    return torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu",
-                          dtype=torch.bfloat16, enabled=enabled)
 
 
 def ema_model(model, ema):

@@ -1,0 +1,166 @@
+"""`sora eval`: the checker scores the world's own reference renders as right, scores clips
+rendered from a different prompt as wrong on exactly the attribute that differs, marks what
+cannot be measured, and the prompt set is fixed. Frames are 256 px (the model's size; the
+checker's 3x3 cleanup is calibrated for it), 16 frames at 8 fps."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from sora_cli import evaluate as ev
+from sora_cli.world.parse import parse_prompt
+from sora_cli.world.render import render_scene
+
+SIZE, FRAMES, FPS = 256, 16, 8.0
+
+
+def render(prompt: str, seed: int = 3, size=SIZE, frames=FRAMES, fps=FPS) -> np.ndarray:
+    scene = parse_prompt(prompt)
+    scene.seed = seed
+    return render_scene(scene, size, frames, fps)
+
+
+def score(expected: str, shown: str, seed: int = 3, **kw) -> dict:
+    return ev.score_clip(render(shown, seed, **kw), kw.get("fps", FPS), parse_prompt(expected))
+
+
+def test_reference_renders_score_perfectly_and_the_sheet_is_written(tmp_path):
+    sheet = tmp_path / "worst.png"
+    report = ev.evaluate(n=16, seed=5, reference_only=True, sheet=sheet)
+    ref = report["reference"]
+    for key in ev.ATTRIBUTES + ("all_checks", "fully_right"):
+        assert ref[key] == 1.0, (key, ref)
+    assert ref["one_subject"]["prompts"] + ref["two_subjects"]["prompts"] == 16
+    assert ref["two_subjects"]["prompts"] > 0 and ref["two_subjects"]["all_checks"] == 1.0
+    assert report["generated"] is None and report["model"] is None
+    assert (report["width"], report["height"], report["frames"]) == (SIZE, SIZE, FRAMES)
+    data = sheet.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    w, h = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert w > 4 * 120 and h > 8 * 120        # 8 worst clips, 4 frames each
+
+
+@pytest.mark.parametrize("expected, shown, wrong", [
+    ("a red ball moving left on a grass field", "a red ball moving right on a grass field", "motion"),
+    ("a red ball moving left on a grass field", "a blue ball moving left on a grass field", "color"),
+    ("a red ball moving left on a grass field", "a red square moving left on a grass field", "shape"),
+    ("a red ball moving left on a grass field", "a red ball moving left in the desert", "setting"),
+    ("a red ball moving left on a grass field",
+     "a red ball moving left on a grass field while it rains", "weather"),
+    ("a white star rising at night while it snows", "a white star rising at night while it rains",
+     "weather"),
+    ("a green car standing still in a city at night", "a green car bouncing in a city at night",
+     "motion"),
+    ("a yellow bird growing over the ocean", "a yellow bird shrinking over the ocean", "motion"),
+    ("a purple star spinning in outer space", "a purple star resting in outer space", "motion"),
+    ("a pink fish sinking underwater", "a pink fish rising underwater", "motion"),
+    ("a cyan triangle bouncing in the desert", "a cyan triangle sitting in the desert", "motion"),
+    ("an orange airplane flying right at night", "an orange bird flying right at night", "shape"),
+    ("a brown person walking left on a snowy field", "a brown person walking left in the desert",
+     "setting"),
+])
+def test_a_clip_of_another_prompt_fails_on_the_attribute_that_differs(expected, shown, wrong):
+    assert ev.score_clip(render(expected), FPS, parse_prompt(expected))["fully_right"] is True
+    r = score(expected, shown)
+    # A subject of another colour is a missing subject: its shape and motion fail with it.
+    failing = {"color", "shape", "motion"} if wrong == "color" else {wrong}
+    for attr, values in r["checks"].items():
+        # weather is not measured underwater or in space (None): never a failure there
+        want = [False if attr in failing else (None if v is None and attr == "weather" else True)
+                for v in values]
+        assert values == want, (attr, r["checks"], r["subjects"], r["measured"]["weather"])
+
+
+def test_two_subjects_are_told_apart_by_colour():
+    prompt = "a red ball moving left and a blue square rising on a grass field"
+    swapped = "a red ball rising and a blue square moving left on a grass field"
+    assert ev.score_clip(render(prompt), FPS, parse_prompt(prompt))["fully_right"] is True
+    r = score(prompt, swapped)
+    assert r["checks"]["motion"] == [False, False]
+    assert r["checks"]["color"] == [True, True] and r["checks"]["shape"] == [True, True]
+    missing = score(prompt, "a red ball moving left on a grass field")
+    assert missing["checks"]["color"] == [True, False]
+    assert missing["checks"]["shape"] == [True, False] and missing["checks"]["motion"] == [True, False]
+
+
+def test_unmeasurable_checks_are_none_and_left_out_of_the_figures():
+    same = "two red balls bouncing on a grass field"
+    r = ev.score_clip(render(same), FPS, parse_prompt(same))
+    assert r["checks"]["color"] == [True, True]
+    assert r["checks"]["shape"] == [None, None] and r["checks"]["motion"] == [None, None]
+    dark = "a black ball rolling left at night"          # black on the night ground
+    assert ev.color_conflicts("black", "night") and not ev.color_conflicts("red", "night")
+    d = ev.score_clip(render(dark), FPS, parse_prompt(dark))
+    assert d["checks"]["color"] == [None] and d["checks"]["motion"] == [None]
+    panned = "a red ball moving left on a grass field as the camera pans right"
+    p = ev.score_clip(render(panned), FPS, parse_prompt(panned))
+    assert p["checks"]["motion"] == [None] and p["weather"] is None and p["setting"] is True
+    s = ev.summarize([r, d, p])
+    assert s["not_measurable"]["shape"] == 3 and s["not_measurable"]["motion"] == 4
+    assert s["measured"]["color"] == 3 and s["color"] == 1.0
+    assert s["measured"]["motion"] == 0 and s["motion"] is None
+
+
+def test_the_checker_holds_at_another_frame_rate():
+    prompt = "a small blue bird flying left quickly over the desert while it snows"
+    r = score(prompt, prompt, frames=48, fps=24.0)
+    assert r["fully_right"] is True, (r["checks"], r["subjects"])
+    wrong = score(prompt, prompt.replace("left", "right"), frames=48, fps=24.0)
+    assert wrong["checks"]["motion"] == [False]
+
+
+def test_the_prompt_set_is_fixed_balanced_and_reads_back():
+    from sora_cli.world.scene import COLORS, MOTIONS, SETTINGS, SHAPES, SPEEDS
+
+    a = ev.eval_prompts(100, seed=0)
+    assert a == ev.eval_prompts(100, seed=0)
+    assert ev.eval_prompts(30, seed=0) == a[:30]
+    assert ev.eval_prompts(30, seed=1) != a[:30]
+    assert len(set(a)) == 100
+    scenes = [parse_prompt(p) for p in a]
+    subjects = [s for sc in scenes for s in sc.subjects]
+    assert {sc.setting for sc in scenes} == set(SETTINGS)
+    assert {s.color for s in subjects} == set(COLORS)
+    assert {s.shape for s in subjects} == set(SHAPES)
+    assert {s.motion for s in subjects} == set(MOTIONS)
+    assert {s.speed for s in subjects} == set(SPEEDS)
+    counts = [len(sc.subjects) for sc in scenes]
+    assert 15 <= counts.count(2) <= 45 and counts.count(2) + counts.count(1) == 100
+    assert {sc.weather for sc in scenes} == {"none", "rain", "snow"}
+    assert all(sc.camera == "none" for sc in scenes)
+    assert all(len({s.color for s in sc.subjects}) == len(sc.subjects) for sc in scenes)
+
+
+def test_cli_reference_only_json(sora, tmp_path):
+    r = sora("eval", "--reference-only", "--n", "20", "--json", "-q")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["prompts"] == 20 and len(report["clips"]) == 20
+    for key in ev.ATTRIBUTES + ("all_checks", "fully_right"):
+        assert report["reference"][key] >= 0.98, (key, report["reference"])
+
+
+def test_cli_prompts_file_table_and_bad_input(sora, tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("# two prompts\na red ball bouncing on a beach\n\n"
+                       "A small yellow star falls through outer space.\n")
+    r = sora("eval", "--reference-only", "--prompts", prompts, "--sheet", tmp_path / "w.png")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split()[:3] == ["setting", "colour", "shape"]
+    ref = next(x for x in lines if x.startswith("reference")).split()
+    assert ref[1:8] == ["1.000"] * 7 and ref[8] == "2"
+    assert (tmp_path / "w.png").exists()
+
+    bad = tmp_path / "bad.txt"
+    bad.write_text("a red ball bouncing on a beach\na magenta ball\n")
+    r = sora("eval", "--reference-only", "--prompts", bad)
+    assert r.returncode == 1 and "prompt 2" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    r = sora("eval", "--reference-only", "--prompts", tmp_path / "missing.txt")
+    assert r.returncode == 1 and "not found" in r.stderr
+    r = sora("eval", "--reference-only", "--n", "0")
+    assert r.returncode == 2
