@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import re
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,16 +77,9 @@ def parse_jobs(text: str) -> list[BatchItem]:
 
 
 def read_jobs(path: str | os.PathLike) -> list[BatchItem]:
-    if str(path) == "-":
-        text = sys.stdin.read()
-    else:
-        p = Path(path)
-        if not p.is_file():
-            raise SoraError(f"no such job file: {p}")
-        try:
-            text = p.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise SoraError(f"{p} is not a text file (one prompt or JSON row a line)")
+    from sora_cli.textfile import read_text_arg
+
+    text, _name = read_text_arg(path, "job file", "one prompt or JSON row a line")
     items = parse_jobs(text)
     if not items:
         raise SoraError(f"{path}: no prompts (one prompt or JSON row a line)")

@@ -106,8 +106,7 @@ def stitch_cmd(
     if transition == "bridge":
         from sora_cli.generation import bridge
 
-        opts = _gen_options(overlap, size, None, fps, seed, steps, None, "", None, model,
-                            device, crf, overwrite, no_credentials, sign_cert, sign_key)
+        opts = _gen_options(locals(), duration=overlap)
         _report_videos([bridge(inputs, output, overlap, prompt, opts)], json_out)
         return
     from sora_cli.edit import stitch
@@ -228,6 +227,9 @@ TrainLogEveryOpt = Annotated[int, typer.Option("--log-every",
                                           help="Steps between rows of RUN/log.jsonl.")]
 TrainSampleOpt = Annotated[int, typer.Option("--sample-every",
                                         help="Steps between sample clips (0: only at the end).")]
+TrainInitOpt = Annotated[Optional[Path], typer.Option(
+    "--init", help="Start from the weights (and architecture) of another run of this part or of "
+                   "a bundle, e.g. models/default: go on training a shipped model.")]
 TrainPrecisionOpt = Annotated[str, typer.Option(
     "--precision", help="auto (bf16 autocast where the hardware has native bf16), bf16 or fp32.")]
 
@@ -286,6 +288,7 @@ def train_vae_cmd(
     precision: TrainPrecisionOpt = "auto", log_every: TrainLogEveryOpt = 10,
     eval_clips: Annotated[int, typer.Option("--eval-clips",
                                             help="Held-out clips for the final PSNR.")] = 16,
+    init: TrainInitOpt = None,
     json_out: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Train the causal video VAE on world clips; reports held-out PSNR at the end."""
@@ -298,7 +301,8 @@ def train_vae_cmd(
     from sora_cli.train.vae import train_vae
 
     s = train_vae(cfg, size=size, frames=frames, fps=fps, arch=parse_arch(arch),
-                  folder=str(data) if data else None, resume=resume, eval_clips=eval_clips)
+                  folder=str(data) if data else None, resume=resume, eval_clips=eval_clips,
+                  init=str(init) if init else None)
     _train_report(s, json_out, f", PSNR {s['psnr']:.2f} dB" if "psnr" in s else "")
 
 
@@ -321,6 +325,7 @@ def train_clip_cmd(
         "--eval-only", help="Only measure zero-shot accuracy of the CLIP in --out.")] = False,
     eval_frames: Annotated[int, typer.Option(
         "--eval-frames", help="Held-out frames for the zero-shot test.")] = 270,
+    init: TrainInitOpt = None,
     json_out: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Train a small open_clip CLIP on world frames + captions; reports zero-shot accuracy."""
@@ -342,7 +347,8 @@ def train_clip_cmd(
     from sora_cli.train.clip import format_eval, train_clip
 
     s = train_clip(cfg, size=size, frames=frames, fps=fps, arch=parse_arch(arch),
-                   folder=str(data) if data else None, resume=resume, eval_frames=eval_frames)
+                   folder=str(data) if data else None, resume=resume, eval_frames=eval_frames,
+                   init=str(init) if init else None)
     zs = s.get("zero_shot")
     _train_report(s, json_out, f"; zero-shot colour {zs['color']:.1%}, setting "
                                f"{zs['setting']:.1%}, shape {zs['shape']:.1%}" if zs else "")
@@ -377,6 +383,7 @@ def train_dit_cmd(
         "--export", help="When done, write a model bundle to this folder (e.g. models/NAME).")
     ] = None,
     overwrite: OverwriteOpt = False,
+    init: TrainInitOpt = None,
     json_out: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Train the diffusion transformer (rectified flow, all conditioning masks)."""
@@ -395,7 +402,8 @@ def train_dit_cmd(
     s = train_dit(cfg, str(vae), str(clip) if clip else None, text_encoder=text_encoder,
                   text_weights=str(text_weights) if text_weights else None,
                   latents=str(latents) if latents else None, size=size, frames=frames, fps=fps,
-                  arch=parse_arch(arch), folder=str(data) if data else None, resume=resume)
+                  arch=parse_arch(arch), folder=str(data) if data else None, resume=resume,
+                  init=str(init) if init else None)
     extra = ""
     if export is not None and os.environ.get("RANK", "0") == "0" and s["step"] >= steps:
         from sora_cli.train.export import export_runs
@@ -500,17 +508,18 @@ OutOpt = Annotated[Optional[Path], typer.Option(
     "--output", "-o", help="The MP4 to write (default: a name made from the prompt and seed).")]
 
 
-def _gen_options(duration=4.0, size=None, aspect=None, fps=None, seed=None, steps=None,
-                 guidance=None, negative="", sampler=None, model="default", device="auto",
-                 crf=18, overwrite=False, no_credentials=False, sign_cert=None, sign_key=None,
-                 policy=None):
+def _gen_options(params: dict, **override):
+    """GenerateOptions from a command's parameters (the flags they share keep one meaning)."""
+    from dataclasses import fields
+
     from sora_cli.generation import GenerateOptions
 
-    return GenerateOptions(duration=duration, size=size, aspect=aspect, fps=fps, seed=seed,
-                           steps=steps, guidance=guidance, negative=negative, sampler=sampler,
-                           model=model, device=device, crf=crf, overwrite=overwrite,
-                           credentials=not no_credentials, sign_cert=sign_cert,
-                           sign_key=sign_key, policy=str(policy) if policy else None)
+    given = {**params, **override}
+    kw = {f.name: given[f.name] for f in fields(GenerateOptions) if f.name in given}
+    kw["credentials"] = not given.get("no_credentials", False)
+    if kw.get("policy") is not None:
+        kw["policy"] = str(kw["policy"])
+    return GenerateOptions(**kw)
 
 
 def _report_videos(results: list, json_out: bool) -> None:
@@ -542,9 +551,7 @@ def generate_cmd(
     _setup(quiet, json_out)
     from sora_cli.generation import generate
 
-    opts = _gen_options(duration, size, aspect, fps, seed, steps, guidance, negative, sampler,
-                        model, device, crf, overwrite, no_credentials, sign_cert, sign_key,
-                        policy)
+    opts = _gen_options(locals())
     _report_videos(generate(prompt, output, opts, num=num), json_out)
 
 
@@ -566,9 +573,7 @@ def animate_cmd(
     _setup(quiet, json_out)
     from sora_cli.generation import animate
 
-    opts = _gen_options(duration, size, aspect, fps, seed, steps, guidance, negative, sampler,
-                        model, device, crf, overwrite, no_credentials, sign_cert, sign_key,
-                        policy)
+    opts = _gen_options(locals())
     _report_videos([animate(image, prompt, output, opts, fit=fit)], json_out)
 
 
@@ -593,9 +598,7 @@ def extend_cmd(
     _setup(quiet, json_out)
     from sora_cli.generation import extend
 
-    opts = _gen_options(seconds, size, None, fps, seed, steps, guidance, negative, sampler,
-                        model, device, crf, overwrite, no_credentials, sign_cert, sign_key,
-                        policy)
+    opts = _gen_options(locals(), duration=seconds)
     _report_videos([extend(clip, prompt, seconds, output, opts, only_new=only_new, fit=fit)],
                    json_out)
 
@@ -617,9 +620,7 @@ def story_cmd(
     _setup(quiet, json_out)
     from sora_cli.generation import story
 
-    opts = _gen_options(4.0, size, aspect, fps, seed, steps, guidance, negative, sampler,
-                        model, device, crf, overwrite, no_credentials, sign_cert, sign_key,
-                        policy)
+    opts = _gen_options(locals())
     _report_videos([story(storyboard, output, opts)], json_out)
 
 
@@ -648,8 +649,7 @@ def batch_cmd(
 
     from sora_cli.generation import batch
 
-    opts = _gen_options(duration, size, aspect, fps, seed, steps, guidance, negative, sampler,
-                        model, device, crf, False, no_credentials, sign_cert, sign_key, policy)
+    opts = _gen_options(locals(), overwrite=False)
 
     def on_item(item, row):
         mark = {"done": "ok", "refused": "refused", "failed": "FAILED"}[row["status"]]

@@ -103,15 +103,7 @@ def _parse_json(text: str, source: str, default_duration: float) -> Storyboard:
 
 
 def load_storyboard(path: str | Path, default_duration: float = DEFAULT_SEGMENT_SECONDS) -> Storyboard:
-    p = Path(path)
-    if str(path) == "-":
-        import sys
+    from sora_cli.textfile import read_text_arg
 
-        return parse_storyboard(sys.stdin.read(), "<stdin>", default_duration)
-    if not p.is_file():
-        raise SoraError(f"no such storyboard file: {p}")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise SoraError(f"{p} is not a text file (a storyboard is text or JSON)")
-    return parse_storyboard(text, p.name, default_duration)
+    text, name = read_text_arg(path, "storyboard file", "a storyboard is text or JSON")
+    return parse_storyboard(text, name, default_duration)

@@ -28,6 +28,18 @@ def ffmpeg_clip(path: Path, seconds: float = 1.0, size: str = "64x48", fps: floa
 
 
 @pytest.fixture
+def one_thread():
+    """Tiny models gain nothing from a second thread, and on a busy machine OpenMP's waits for
+    it make each small op ~10x slower."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
 def make_clip(tmp_path):
     def make(name: str = "clip.mp4", **kw) -> Path:
         return ffmpeg_clip(tmp_path / name, **kw)

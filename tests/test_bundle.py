@@ -22,12 +22,7 @@ from sora_cli.nn.vae import VAEConfig, VideoVAE
 from sora_cli.video_io import probe
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_parts(seed=0):

@@ -11,14 +11,7 @@ from sora_cli.nn.dit import DiT, DiTConfig
 from sora_cli.nn.text import TextEncoder, build_clip, clip_loss, clip_score, tiny_text_config
 from sora_cli.nn.vae import VAEConfig, VideoVAE, latent_stats, tensor_to_video, video_to_tensor
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models gain nothing from a second thread, and on a busy machine OpenMP's waits for
-    # it make each small op ~10x slower.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 TINY_VAE = VAEConfig(z_channels=4, channels=(8, 16, 16), temporal_channels=16, temporal_blocks=1)

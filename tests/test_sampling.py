@@ -11,14 +11,7 @@ from sora_cli.nn.dit import DiT, DiTConfig
 from sora_cli.sampling import (FlowConfig, drop_captions, flow_loss, sample,
                                sample_conditioning_mask, schedule, velocity)
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models gain nothing from a second thread, and on a busy machine OpenMP's waits for
-    # it make each small op ~10x slower.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 CFG = DiTConfig(in_channels=4, patch_size=2, width=32, depth=2, heads=2, text_dim=16, pooled_dim=16)

@@ -99,6 +99,19 @@ def test_vae_loss_falls_and_stats_are_recorded(vae_run):
     assert (info.width, info.height, info.frames) == (2 * SIZE, SIZE, FRAMES)
 
 
+def test_init_starts_a_new_run_from_trained_weights(vae_run, tmp_path):
+    from sora_cli.train.runs import warm_start
+    from sora_cli.train.vae import train_vae
+
+    # a different --arch is ignored: the architecture comes with the weights
+    train_vae(cfg(tmp_path / "more", 1, 1, 1e-9), size=SIZE, frames=FRAMES, fps=FPS,
+              arch={"z_channels": 8}, eval_clips=1, init=str(vae_run[0]))
+    arch0, w0 = warm_start("vae", vae_run[0])
+    arch1, w1 = warm_start("vae", tmp_path / "more")
+    assert arch1["z_channels"] == arch0["z_channels"] == TINY_VAE["z_channels"]
+    assert max(float((w1[k] - w0[k]).abs().max()) for k in w0) < 1e-5
+
+
 def test_clip_loss_falls_and_zero_shot_is_reported(clip_run, tmp_path):
     out, summary = clip_run
     assert falls(losses(out)), losses(out)

@@ -120,13 +120,18 @@ def clip_config(arch: dict, size: int | None = None) -> dict:
 
 def build_task(cfg: TrainConfig, dist, size: int | None = None, frames: int = 5, fps: float = 2,
                arch: dict | None = None, folder: str | None = None, resume: bool = False,
-               eval_frames: int = 270) -> Task:
+               eval_frames: int = 270, init: str | None = None) -> Task:
     from sora_cli.nn.text import build_clip, clip_loss
+    from sora_cli.train.runs import warm_start
 
-    conf = run_model_config(cfg.out, "clip", resume, clip_config(arch or {}, size))
+    start = warm_start("clip", init) if init and not resume else None
+    conf = run_model_config(cfg.out, "clip", resume,
+                            start[0] if start else clip_config(arch or {}, size))
     tcfg = TextEncoderConfig(**conf)
     seed_for_init(cfg.seed)
     model = build_clip(tcfg)
+    if start:
+        model.load_state_dict(start[1])
     device = dist.device
     workers = cfg.workers if cfg.workers >= 0 else data.auto_workers(dist.world_size)
     if folder:
@@ -160,11 +165,12 @@ def build_task(cfg: TrainConfig, dist, size: int | None = None, frames: int = 5,
 
 def train_clip(cfg: TrainConfig, size: int | None = None, frames: int = 5, fps: float = 2,
                arch: dict | None = None, folder: str | None = None, resume: bool = False,
-               eval_frames: int = 270) -> dict:
-    """Train (or continue) a CLIP run in cfg.out; returns the summary with zero-shot figures."""
+               eval_frames: int = 270, init: str | None = None) -> dict:
+    """Train (or continue) a CLIP run in cfg.out; returns the summary with zero-shot figures.
+    `init` starts from the weights of another run or a bundle."""
     dist = distributed.setup(cfg.device)
     try:
-        task = build_task(cfg, dist, size, frames, fps, arch, folder, resume, eval_frames)
+        task = build_task(cfg, dist, size, frames, fps, arch, folder, resume, eval_frames, init)
         return fit(task, cfg, dist, resume=resume)
     finally:
         distributed.teardown(dist)

@@ -57,11 +57,11 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
                latents: str | None = None, size: int = 256, frames: int = 17, fps: float = 8,
                arch: dict | None = None, folder: str | None = None, resume: bool = False,
                caption_dropout: float = 0.1, sample_prompt: str = SAMPLE_PROMPT,
-               sample_steps: int = 20) -> Task:
+               sample_steps: int = 20, init: str | None = None) -> Task:
     from sora_cli.nn.dit import DiT, DiTConfig
     from sora_cli.sampling import drop_captions, sample_conditioning_mask
     from sora_cli.train.latents import LatentShards, vae_id
-    from sora_cli.train.runs import frozen, load_vae_run
+    from sora_cli.train.runs import frozen, load_vae_run, warm_start
     from sora_cli.train.vae import check_frames, check_size
 
     device = dist.device
@@ -89,10 +89,14 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
 
     fresh = {"in_channels": vcfg.z_channels, "text_dim": tokens.shape[-1],
              "pooled_dim": pooled.shape[-1], **(arch or {})}
-    conf = run_model_config(cfg.out, "dit", resume, asdict(make_config(DiTConfig, fresh)))
+    start = warm_start("dit", init) if init and not resume else None
+    conf = run_model_config(cfg.out, "dit", resume,
+                            start[0] if start else asdict(make_config(DiTConfig, fresh)))
     dcfg = DiTConfig(**conf)
     seed_for_init(cfg.seed)
     dit = DiT(dcfg)
+    if start:
+        dit.load_state_dict(start[1])
     lat_t = 1 + (frames - 1) // vcfg.temporal_factor
     lat_hw = size // vcfg.spatial_factor
     tokens_per_clip = lat_t * (lat_hw // dcfg.patch_size) ** 2

@@ -96,3 +96,24 @@ def load_dit_run(run_dir: str | Path, device: str = "cpu"):
     dit = DiT(cfg)
     _load_into(dit, weights, run_dir)
     return dit.to(device).eval(), cfg, saved
+
+
+def warm_start(task: str, source: str | Path, device: str = "cpu") -> tuple[dict, dict]:
+    """(architecture config, weights) of a trained component, to start a new run from: a run
+    folder of the same task or a bundle. The optimizer starts fresh; this is how training goes
+    on from a shipped bundle when its run folder is gone."""
+    from dataclasses import asdict
+
+    if is_bundle(source):
+        from sora_cli.bundle import load_bundle
+
+        b = load_bundle(source, device=device)
+        module, cfg = {"vae": (b.vae, b.vae.cfg), "clip": (b.text.clip, b.text.cfg),
+                       "dit": (b.dit, b.dit.cfg)}[task]
+    elif task == "vae":
+        module, cfg, _ = load_vae_run(source, device)
+    elif task == "clip":
+        module, cfg = load_clip_run(source, device)
+    else:
+        module, cfg, _ = load_dit_run(source, device)
+    return asdict(cfg), {k: v.detach().clone() for k, v in module.state_dict().items()}

@@ -67,15 +67,20 @@ def evaluate_vae(vae, size: int, frames: int, fps: float, count: int = 16, seed:
 
 def build_task(cfg: TrainConfig, dist, size: int = 256, frames: int = 17, fps: float = 8,
                arch: dict | None = None, folder: str | None = None, resume: bool = False,
-               eval_clips: int = 16) -> Task:
+               eval_clips: int = 16, init: str | None = None) -> Task:
     from sora_cli.nn.vae import VAEConfig, VideoVAE
+    from sora_cli.train.runs import warm_start
 
-    conf = run_model_config(cfg.out, "vae", resume, asdict(make_config(VAEConfig, arch or {})))
+    start = warm_start("vae", init) if init and not resume else None
+    fresh = start[0] if start else asdict(make_config(VAEConfig, arch or {}))
+    conf = run_model_config(cfg.out, "vae", resume, fresh)
     vcfg = VAEConfig(**conf)
     check_frames(frames, vcfg.temporal_factor)
     check_size(size, vcfg.spatial_factor)
     seed_for_init(cfg.seed)
     vae = VideoVAE(vcfg)
+    if start:
+        vae.load_state_dict(start[1])
     device = dist.device
     workers = cfg.workers if cfg.workers >= 0 else data.auto_workers(dist.world_size)
     if folder:
@@ -120,11 +125,12 @@ def build_task(cfg: TrainConfig, dist, size: int = 256, frames: int = 17, fps: f
 
 def train_vae(cfg: TrainConfig, size: int = 256, frames: int = 17, fps: float = 8,
               arch: dict | None = None, folder: str | None = None, resume: bool = False,
-              eval_clips: int = 16) -> dict:
-    """Train (or continue) a video VAE run in cfg.out; returns the run summary."""
+              eval_clips: int = 16, init: str | None = None) -> dict:
+    """Train (or continue) a video VAE run in cfg.out; returns the run summary. `init` starts
+    from the weights of another run or a bundle."""
     dist = distributed.setup(cfg.device)
     try:
-        task = build_task(cfg, dist, size, frames, fps, arch, folder, resume, eval_clips)
+        task = build_task(cfg, dist, size, frames, fps, arch, folder, resume, eval_clips, init)
         return fit(task, cfg, dist, resume=resume)
     finally:
         distributed.teardown(dist)
