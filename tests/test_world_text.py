@@ -204,3 +204,13 @@ def test_sample_scene_accepts_a_generator_and_is_deterministic():
     a = sample_scene(np.random.default_rng(5))
     b = sample_scene(np.random.default_rng(5))
     assert a == b and sample_scene(7) == sample_scene(7)
+
+
+@pytest.mark.parametrize("prompt, motion, weather", [
+    ("a purple triangle ascending in a city at night as rain pours down", "up", "rain"),
+    ("a blue bird flying left as snow drifts down", "left", "snow"),
+    ("a red ball resting on a meadow while snowflakes fall", "still", "snow"),
+])
+def test_weather_verbs_do_not_move_the_subject(prompt, motion, weather):
+    scene = parse_prompt(prompt)
+    assert scene.subjects[0].motion == motion and scene.weather == weather

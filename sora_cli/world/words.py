@@ -196,11 +196,17 @@ WEATHER_KEYWORDS = {
     "rain": ["rain", "rains", "raining", "rainy", "rainfall", "rainstorm", "downpour",
              "drizzle", "drizzling", "rain shower", "pouring rain", "rained", "raindrops",
              "storm", "stormy", "thunderstorm", "it rains", "it is raining", "rain falling",
-             "rain falls", "rain is falling", "falling rain", "rain pours", "pouring"],
+             "rain falls", "rain is falling", "falling rain", "rain pours", "pouring",
+             # weather verbs that carry a direction: the rain's, not the subject's
+             "rain pours down", "rain pouring down", "rain comes down", "rain coming down",
+             "rain falls down", "rain falling down", "rain drizzles down"],
     "snow": ["snows", "snowing", "snowfall", "snowflakes", "falling snow", "snow falls",
              "snow falling", "snow is falling", "snowstorm", "blizzard", "it snows",
              "it is snowing", "snowed", "flurries", "snow flurries", "snow shower",
-             "falling snowflakes"],
+             "falling snowflakes",
+             "snow drifts down", "snow drifting down", "snow comes down", "snow coming down",
+             "snow falls down", "snow falling down", "snowflakes drift down",
+             "snowflakes drifting down", "snowflakes fall", "snowflakes falling"],
 }
 CAMERA_PHRASES = {  # caption forms
     "pan_left": ["as the camera pans left", "while the camera pans to the left",
