@@ -52,6 +52,10 @@ class BundleConfig:
     fps: float = 8.0                         # native frame rate of the model
     frame_size: tuple = (256, 256)           # (height, width) it was trained at
     clip_frames: int = 17                    # training clip length (4k+1)
+    # Generation window in latent frames (0: the training clip's) and how many latents of the
+    # previous window each new one continues from; long videos slide this window forward.
+    window_latents: int = 0
+    context_latents: int = 2
     vae: Any = field(default_factory=_default("sora_cli.nn.vae.VAEConfig"))
     text: Any = field(default_factory=_default("sora_cli.nn.text.TextEncoderConfig"))
     dit: Any = field(default_factory=_default("sora_cli.nn.dit.DiTConfig"))

@@ -87,8 +87,8 @@ class VideoPipeline:
         self.temporal = int(bundle.vae.cfg.temporal_factor)
         self.spatial = int(bundle.vae.cfg.spatial_factor)
         self.align = self.spatial * int(bundle.dit.cfg.patch_size)
-        self.window = int(getattr(cfg, "window_latents", 0) or latents_for(int(cfg.clip_frames)))
-        self.context = max(1, min(int(getattr(cfg, "context_latents", 2) or 2), self.window - 1))
+        self.window = int(cfg.window_latents or latents_for(int(cfg.clip_frames)))
+        self.context = max(1, min(int(cfg.context_latents), self.window - 1))
         self.settings = settings or SamplerSettings(
             steps=int(cfg.flow.steps), guidance=float(cfg.flow.guidance),
             shift=float(cfg.flow.shift), sampler=str(cfg.flow.sampler))
