@@ -172,7 +172,7 @@ def run_batch(items: list[BatchItem], out_dir: str | os.PathLike,
     out.mkdir(parents=True, exist_ok=True)
     if not os.access(out, os.W_OK):
         raise SoraError(f"output folder is not writable: {out}")
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time()
     done_before = finished_rows(out)
     summary = BatchSummary(str(out), str(out / MANIFEST), total=len(items))
     rank_manifest = out / f"manifest.rank{rank}.jsonl"
@@ -209,6 +209,12 @@ def run_batch(items: list[BatchItem], out_dir: str | os.PathLike,
     if barrier is not None:
         barrier()
     if rank == 0:
-        merge_manifests(out, items)
+        merged = merge_manifests(out, items)
+        if world_size > 1:  # report the whole batch, not only rank 0's share
+            rows = _read_rows(merged)
+            fresh = [r for r in rows if r.get("finished_at", 0) >= started_at]
+            for status in ("done", "failed", "refused"):
+                setattr(summary, status, sum(r["status"] == status for r in fresh))
+            summary.skipped = len(rows) - len(fresh)
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary

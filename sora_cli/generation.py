@@ -51,24 +51,24 @@ class GenerateOptions:
 
     def validate(self) -> None:
         if not (isinstance(self.duration, (int, float)) and math.isfinite(self.duration)):
-            raise SoraUsageError("--duration must be a number of seconds")
+            raise SoraError("--duration must be a number of seconds")
         if not 0 < self.duration <= MAX_DURATION:
-            raise SoraUsageError(f"--duration must be more than 0 and at most {MAX_DURATION:g} "
+            raise SoraError(f"--duration must be more than 0 and at most {MAX_DURATION:g} "
                                  f"seconds, got {self.duration:g}")
         if self.fps is not None and not 0 < self.fps <= 120:
-            raise SoraUsageError(f"--fps must be between 0 and 120, got {self.fps:g}")
+            raise SoraError(f"--fps must be between 0 and 120, got {self.fps:g}")
         if self.steps is not None and not 1 <= self.steps <= 1000:
-            raise SoraUsageError(f"--steps must be between 1 and 1000, got {self.steps}")
+            raise SoraError(f"--steps must be between 1 and 1000, got {self.steps}")
         if self.guidance is not None and not 0 <= self.guidance <= 50:
-            raise SoraUsageError(f"--guidance must be between 0 and 50, got {self.guidance:g}")
+            raise SoraError(f"--guidance must be between 0 and 50, got {self.guidance:g}")
         if self.size and self.aspect:
-            raise SoraUsageError("give --size or --aspect, not both")
+            raise SoraError("give --size or --aspect, not both")
         if self.aspect and self.aspect not in ASPECTS:
-            raise SoraUsageError(f"--aspect must be one of {', '.join(ASPECTS)}, got {self.aspect}")
+            raise SoraError(f"--aspect must be one of {', '.join(ASPECTS)}, got {self.aspect}")
         if self.sampler is not None and self.sampler not in ("euler", "heun"):
-            raise SoraUsageError(f"--sampler must be euler or heun, got {self.sampler}")
+            raise SoraError(f"--sampler must be euler or heun, got {self.sampler}")
         if self.seed is not None and not 0 <= self.seed < 2**63:
-            raise SoraUsageError("--seed must be a non-negative integer")
+            raise SoraError("--seed must be a non-negative integer")
         if self.size:
             parse_wh(self.size)
 
@@ -79,9 +79,9 @@ def parse_wh(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in parts)
     except ValueError:
-        raise SoraUsageError(f"--size must look like WIDTHxHEIGHT (e.g. 256x256), got {text!r}")
+        raise SoraError(f"--size must look like WIDTHxHEIGHT (e.g. 256x256), got {text!r}")
     if not (16 <= w <= 4096 and 16 <= h <= 4096):
-        raise SoraUsageError(f"--size must be between 16 and 4096 pixels a side, got {text}")
+        raise SoraError(f"--size must be between 16 and 4096 pixels a side, got {text}")
     return h, w
 
 
@@ -114,14 +114,18 @@ def new_seed() -> int:
 
 
 def load_pipeline(opts: GenerateOptions):
-    from sora_cli.pipeline import SamplerSettings, VideoPipeline
+    from sora_cli.pipeline import VideoPipeline
 
-    pipe = VideoPipeline.load(opts.model, opts.device)
-    s = pipe.settings
-    pipe.settings = SamplerSettings(
-        steps=opts.steps or s.steps, guidance=s.guidance if opts.guidance is None else opts.guidance,
-        shift=s.shift, sampler=opts.sampler or s.sampler, drift_correction=s.drift_correction)
-    return pipe
+    return VideoPipeline.load(opts.model, opts.device)
+
+
+def use_settings(pipe, opts: GenerateOptions) -> None:
+    """The bundle's sampler defaults with this call's --steps/--guidance/--sampler on top, so
+    one loaded pipeline serves batch rows with settings of their own."""
+    d = pipe.defaults
+    pipe.settings = replace(d, steps=opts.steps or d.steps,
+                            guidance=d.guidance if opts.guidance is None else opts.guidance,
+                            sampler=opts.sampler or d.sampler)
 
 
 def check_prompts(prompts: dict[str, str] | list[str], opts: GenerateOptions) -> None:
@@ -177,15 +181,23 @@ def write_generated(frames: Iterable[np.ndarray], output: Path, pipe, settings: 
         info = _write_interpolated(flat, output, pipe.fps, out_fps, opts, metadata, finalize)
     else:
         if out_fps < pipe.fps - 1e-6:
-            from sora_cli.edit import change_fps
-
-            flat = iter(change_fps(np.stack(list(flat)), pipe.fps, out_fps))
+            flat = _drop_frames(flat, pipe.fps, out_fps)
         info = write_video(output, flat, out_fps, crf=opts.crf, metadata=metadata,
                            overwrite=opts.overwrite, finalize=finalize)
     return {"output": str(output), "duration": info.duration, "frames": info.frames,
             "fps": info.fps, "width": info.width, "height": info.height,
             "seed": settings["seed"], "credentials": opts.credentials,
             "watermark": None if payload is None else f"{payload:012x}"}
+
+
+def _drop_frames(frames: Iterable[np.ndarray], fps: float, new_fps: float) -> Iterator[np.ndarray]:
+    """A lower frame rate as a stream (memory stays flat): output frame j shows the source
+    frame nearest to its time, as ffmpeg's fps filter does."""
+    j = 0
+    for i, frame in enumerate(frames):
+        while round(j * fps / new_fps) == i:
+            yield frame
+            j += 1
 
 
 def _write_interpolated(frames, output: Path, fps: float, out_fps: float, opts, metadata,
@@ -261,6 +273,7 @@ def generate(prompt: str, output: str | os.PathLike | None = None,
         check_output_path(out, opts.overwrite)
     identity = signing_identity(opts)
     pipe = pipe or load_pipeline(opts)
+    use_settings(pipe, opts)
     size = working_size(pipe, opts)
     results = []
     for i, out in enumerate(outputs):
@@ -282,7 +295,7 @@ def generate(prompt: str, output: str | os.PathLike | None = None,
 
 def _require_prompt(prompt: str | None) -> None:
     if prompt is None or not prompt.strip():
-        raise SoraUsageError("the prompt is empty: describe the video, e.g. "
+        raise SoraError("the prompt is empty: describe the video, e.g. "
                              "sora generate \"a red ball bouncing on a beach\"")
 
 
@@ -333,6 +346,7 @@ def animate(image: str | os.PathLike, prompt: str = "", output: str | os.PathLik
     check_output_path(out, opts.overwrite)
     identity = signing_identity(opts)
     pipe = pipe or load_pipeline(opts)
+    use_settings(pipe, opts)
     size = working_size(pipe, opts)
     from sora_cli.pipeline import frames_for
 
@@ -384,6 +398,7 @@ def extend(clip: str | os.PathLike, prompt: str = "", seconds: float = 4.0,
     check_output_path(out, opts.overwrite)
     identity = signing_identity(opts)
     pipe = pipe or load_pipeline(opts)
+    use_settings(pipe, opts)
     size = working_size(pipe, replace(opts, size=opts.size or None))
     frames = _clip_at_model_fps(clip, pipe)
     from sora_cli.pipeline import frames_for, to_model_size
@@ -432,6 +447,7 @@ def story(storyboard: str | os.PathLike, output: str | os.PathLike | None = None
     check_output_path(out, opts.overwrite)
     identity = signing_identity(opts)
     pipe = pipe or load_pipeline(opts)
+    use_settings(pipe, opts)
     size = working_size(pipe, opts)
     spans = [Span(s.prompt, frames_for(s.duration, pipe.fps), s.negative or opts.negative)
              for s in board.segments]
@@ -468,6 +484,7 @@ def bridge(inputs: list[str | os.PathLike], output: str | os.PathLike, overlap: 
     check_output_path(out, opts.overwrite)
     identity = signing_identity(opts)
     pipe = pipe or load_pipeline(opts)
+    use_settings(pipe, opts)
     size = working_size(pipe, opts)
     from sora_cli.pipeline import frames_for, to_model_size
 

@@ -10,6 +10,7 @@ are tiny (C x H/16 x W/16 per 4 frames) and decoding streams through the causal 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -89,9 +90,10 @@ class VideoPipeline:
         self.align = self.spatial * int(bundle.dit.cfg.patch_size)
         self.window = int(cfg.window_latents or latents_for(int(cfg.clip_frames)))
         self.context = max(1, min(int(cfg.context_latents), self.window - 1))
-        self.settings = settings or SamplerSettings(
+        self.defaults = SamplerSettings(
             steps=int(cfg.flow.steps), guidance=float(cfg.flow.guidance),
             shift=float(cfg.flow.shift), sampler=str(cfg.flow.sampler))
+        self.settings = settings or self.defaults
         self._text_cache: dict[str, tuple] = {}
 
     @classmethod
@@ -280,9 +282,10 @@ class VideoPipeline:
         known_end = self.encode_frames(to_model_size(after[:head_n], *hw, fit=fit))
         n = frames_for(seconds, self.fps)
         n_lat = latents_for(n + 1, self.temporal) - 1
-        if known.shape[2] + n_lat + known_end.shape[2] > 2 * self.window:
+        room = 2 * self.window - known.shape[2] - known_end.shape[2]
+        if n_lat > room:
             raise SoraError(f"a bridge this long does not fit the model; use --overlap "
-                            f"{(self.window * self.temporal) / self.fps / 2:.1f} or less")
+                            f"{room * self.temporal / self.fps:g} or less")
         z = self.sample_latents([Span(prompt, frames_of(n_lat + 1, self.temporal) - 1, negative)],
                                 hw, seed, known=known, known_end=known_end, **hooks)
         return self.decode_latents(z, drop_frames=len(ctx), keep_frames=n)
@@ -301,9 +304,11 @@ def resolve_device(device: str) -> str:
     import torch
 
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise SoraError("--device cuda asked, but no CUDA GPU is available (use --device cpu)")
+    if device == "cuda" and "LOCAL_RANK" in os.environ:  # under torchrun: this rank's own GPU
+        device = f"cuda:{int(os.environ['LOCAL_RANK']) % torch.cuda.device_count()}"
     if device not in ("cpu",) and not device.startswith("cuda"):
         raise SoraError(f"--device must be cpu, cuda or auto, got {device!r}")
     return device

@@ -212,7 +212,8 @@ def test_batch_resumes_after_a_kill_and_lists_every_item_once(tiny_bundle, tmp_p
 
 def test_batch_marks_refused_and_failed_items_and_goes_on(sora, tiny_bundle, tmp_path, env1):
     jobs = tmp_path / "jobs.jsonl"
-    jobs.write_text('{"prompt": "a red ball bouncing on a beach", "duration": 1}\n'
+    jobs.write_text('{"prompt": "a red ball bouncing on a beach", "duration": 1, "steps": 1, '
+                    '"guidance": 2.5, "sampler": "heun"}\n'
                     '{"prompt": "a graphic beheading with gore", "duration": 1}\n'
                     '{"prompt": "a cyan star", "duration": 1, "colour": "x"}\n')
     r = sora("batch", jobs, "-o", tmp_path / "o", "--model", tiny_bundle, *FAST, env=env1)
@@ -220,6 +221,9 @@ def test_batch_marks_refused_and_failed_items_and_goes_on(sora, tiny_bundle, tmp
     rows = [json.loads(x) for x in (tmp_path / "o" / "manifest.jsonl").read_text().splitlines()]
     assert [row["status"] for row in rows] == ["done", "refused", "failed"]
     assert "violence" in rows[1]["error"] and "colour" in rows[2]["error"]
+    # a row's own sampler settings win over the batch's (--steps 2) on the shared pipeline
+    made = probe(tmp_path / "o" / rows[0]["output"]).sora
+    assert (made["steps"], made["guidance"], made["sampler"]) == (1, 2.5, "heun")
 
 
 @pytest.mark.parametrize("args, needle", [
