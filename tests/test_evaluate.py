@@ -164,3 +164,15 @@ def test_cli_prompts_file_table_and_bad_input(sora, tmp_path):
     assert r.returncode == 1 and "not found" in r.stderr
     r = sora("eval", "--reference-only", "--n", "0")
     assert r.returncode == 2
+
+
+def test_eval_runs_a_real_model_and_reports_both_lines(sora, tiny_bundle, tmp_path):
+    r = sora("eval", "--model", tiny_bundle, "--n", "2", "--json", "--sheet",
+             tmp_path / "worst.png", env={"OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    for line in ("generated", "reference"):
+        assert report[line]["prompts"] == 2
+        assert set(report[line]) >= {"setting", "color", "shape", "motion", "all_checks",
+                                     "fully_right"}
+    assert (tmp_path / "worst.png").stat().st_size > 0
