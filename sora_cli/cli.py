@@ -226,7 +226,8 @@ TrainCkptOpt = Annotated[float, typer.Option("--checkpoint-minutes",
 TrainLogEveryOpt = Annotated[int, typer.Option("--log-every",
                                           help="Steps between rows of RUN/log.jsonl.")]
 TrainSampleOpt = Annotated[int, typer.Option("--sample-every",
-                                        help="Steps between sample clips (0: only at the end).")]
+                                        help="Steps between sample clips (0: only at the end, -1: never, "
+                                             "e.g. where no ffmpeg is installed).")]
 TrainInitOpt = Annotated[Optional[Path], typer.Option(
     "--init", help="Start from the weights (and architecture) of another run of this part or of "
                    "a bundle, e.g. models/default: go on training a shipped model.")]
@@ -445,6 +446,7 @@ def data_encode_cmd(
     seed: TrainSeedOpt = 0, data: TrainDataOpt = None,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b")] = 8,
     shard_size: Annotated[int, typer.Option("--shard-size", help="Clips per shard file.")] = 256,
+    workers: TrainWorkersOpt = -1,
     device: TrainDeviceOpt = "auto", json_out: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Encode world clips (or --data) with a frozen VAE into safetensors latent shards, so DiT
@@ -461,7 +463,7 @@ def data_encode_cmd(
         source = str(find_bundle(model))
     s = encode_latents(out, source, count, size=size, frames=frames, fps=fps, seed=seed,
                        batch_size=batch_size, shard_size=shard_size, device=device,
-                       folder=str(data) if data else None)
+                       folder=str(data) if data else None, workers=workers)
     if os.environ.get("RANK", "0") != "0":
         return
     if json_out:

@@ -25,7 +25,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     ema_decay: float = 0.999
     checkpoint_every_minutes: float = 5.0
-    sample_every: int = 0                 # steps between sample clips; 0 = only at the end
+    sample_every: int = 0                 # steps between sample clips; 0 = at the end, -1 = never
     log_every: int = 10                   # steps between lines in log.jsonl
     seed: int = 0
     device: str = "auto"
@@ -40,6 +40,9 @@ class TrainConfig:
             raise SoraUsageError(f"--batch-size must be at least 1, got {self.batch_size}")
         if not self.lr > 0:
             raise SoraUsageError(f"--lr must be positive, got {self.lr}")
+        if self.sample_every < -1:
+            raise SoraUsageError(f"--sample-every must be -1 (never), 0 (at the end) or a "
+                                 f"number of steps, got {self.sample_every}")
         if self.max_minutes is not None and not self.max_minutes > 0:
             raise SoraUsageError(f"--max-minutes must be positive, got {self.max_minutes}")
 

@@ -43,7 +43,7 @@ def _shard_name(i: int) -> str:
 def encode_latents(out: str | os.PathLike, vae_source: str, count: int, size: int = 256,
                    frames: int = 17, fps: float = 8, seed: int = 0, batch_size: int = 8,
                    shard_size: int = 256, device: str = "auto", folder: str | None = None,
-                   bf16: bool | None = None) -> dict:
+                   bf16: bool | None = None, workers: int = -1) -> dict:
     """Encode `count` clips into `out`; returns a summary (also the content of index.json)."""
     from safetensors.torch import save_file
 
@@ -56,6 +56,8 @@ def encode_latents(out: str | os.PathLike, vae_source: str, count: int, size: in
     if batch_size < 1 or shard_size < 1:
         raise SoraUsageError("--batch-size and --shard-size must be at least 1")
     dist = distributed.setup(device)
+    if workers < 0:
+        workers = data.auto_workers(dist.world_size)
     try:
         vae, vcfg, _ = load_vae_run(vae_source, dist.device)
         check_frames(frames, vcfg.temporal_factor)
@@ -85,26 +87,33 @@ def encode_latents(out: str | os.PathLike, vae_source: str, count: int, size: in
                 and not (outdir / shards[i]).exists()]
         todo = sum(min(shard_size, count - i * shard_size) for i in mine)
         shape = None
+        # rendering is the slow part (the VAE is fast on a GPU): batches come from worker
+        # processes, each batch inside one shard so a shard is written as soon as it is whole
+        plan = [(i, list(range(b, min(min(count, (i + 1) * shard_size), b + batch_size))))
+                for i in mine for b in range(i * shard_size,
+                                             min(count, (i + 1) * shard_size), batch_size)]
+        batches = _batches(ds, [ix for _, ix in plan], workers)
         with console.progress("encode latents", todo if dist.is_main else None) as advance:
-            for i in mine:
-                lo, hi = i * shard_size, min(count, (i + 1) * shard_size)
-                lat, caps, scenes = [], [], []
-                for b in range(lo, hi, batch_size):
-                    items = [ds[j] for j in range(b, min(hi, b + batch_size))]
-                    x = data.to_model(torch.stack([it["video"] for it in items]), dist.device)
-                    with torch.no_grad(), autocast(dist.device, bf16):
-                        _, mean, _ = vae.encode(x)
-                    lat.append(mean.float().cpu().to(torch.float16))
-                    caps += [it["caption"] for it in items]
-                    scenes += [it.get("scene", {}) for it in items]
-                    if dist.is_main:
-                        advance(len(items))
+            lat, caps, scenes = [], [], []
+            for n, (i, _) in enumerate(plan):
+                items = next(batches)
+                x = data.to_model(items["video"], dist.device)
+                with torch.no_grad(), autocast(dist.device, bf16):
+                    _, mean, _ = vae.encode(x)
+                lat.append(mean.float().cpu().to(torch.float16))
+                caps += list(items["caption"])
+                scenes += list(items.get("scene", [{}] * len(x)))
+                if dist.is_main:
+                    advance(len(x))
+                if n + 1 < len(plan) and plan[n + 1][0] == i:
+                    continue
                 z = torch.cat(lat)
                 shape = list(z.shape[1:])
                 tmp = outdir / f".{shards[i]}.{os.getpid()}.tmp"
                 save_file({"latents": z.contiguous()}, str(tmp),
                           metadata={"captions": json.dumps(caps), "scenes": json.dumps(scenes)})
                 os.replace(tmp, outdir / shards[i])
+                lat, caps, scenes = [], [], []
         distributed.barrier(dist)
         if dist.is_main:
             if shape is None:
@@ -114,6 +123,14 @@ def encode_latents(out: str | os.PathLike, vae_source: str, count: int, size: in
         return {**index, "out": str(outdir), "encoded_now": todo}
     finally:
         distributed.teardown(dist)
+
+
+def _batches(ds, batches: list[list[int]], workers: int):
+    """Collated items of `ds` for each index list in turn, rendered by `workers` processes."""
+    from torch.utils.data import DataLoader
+
+    return iter(DataLoader(ds, batch_sampler=batches, num_workers=workers,
+                           collate_fn=data.collate, prefetch_factor=4 if workers else None))
 
 
 class LatentShards:

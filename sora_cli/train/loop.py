@@ -173,7 +173,7 @@ def fit(task: Task, cfg: TrainConfig, dist, resume: bool = False) -> dict:
                                "samples_per_s": rate}
                         log_file.write(json.dumps(row) + "\n")
                         log_file.flush()
-                if cfg.sample_every and step % cfg.sample_every == 0 and task.sample and main:
+                if cfg.sample_every > 0 and step % cfg.sample_every == 0 and task.sample and main:
                     task.sample(ema_model(model, ema), run / "samples" / f"step-{step:08d}.mp4")
                 now = time.monotonic()
                 stop, due = distributed.broadcast_flags(
@@ -212,7 +212,7 @@ def fit(task: Task, cfg: TrainConfig, dist, resume: bool = False) -> dict:
         summary["tokens_per_s"] = round(summary["samples_per_s"] * task.tokens_per_sample, 1)
     if main and step >= cfg.steps:  # the end of training, not a pause
         final = ema_model(model, ema)
-        if task.sample:
+        if task.sample and cfg.sample_every >= 0:
             clip = task.sample(final, run / "samples" / f"step-{step:08d}.mp4")
             if clip:
                 summary["sample"] = str(clip)
