@@ -243,6 +243,7 @@ def export_bundle(folder: str | os.PathLike, vae, text, dit_ema, config: BundleC
         (tmp / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
         (tmp / "MODEL_CARD.md").write_text(card_text if card_text is not None
                                            else default_card(config, counts))
+        _share(tmp)
         old = folder.parent / f".{folder.name}.old-{os.getpid()}"
         if folder.exists():
             folder.rename(old)
@@ -253,6 +254,15 @@ def export_bundle(folder: str | os.PathLike, vae, text, dit_ema, config: BundleC
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return folder
+
+
+def _share(folder: Path) -> None:
+    # safetensors may create its files owner-only (0600); a bundle is meant to be read by
+    # everyone who may read the folder, as any other file the user's umask would allow
+    mask = os.umask(0)
+    os.umask(mask)
+    for f in folder.iterdir():
+        f.chmod(0o666 & ~mask)
 
 
 def _check_compatible(config: BundleConfig) -> None:

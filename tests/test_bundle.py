@@ -58,6 +58,10 @@ def test_export_writes_bf16_files_and_config(tmp_path):
     assert all(t.dtype == torch.bfloat16 for t in state.values())
     assert "tiny test bundle" in (folder / "MODEL_CARD.md").read_text()
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no temp left
+    mask = os.umask(0)
+    os.umask(mask)
+    # readable by whoever the umask lets read: a shared install must be able to load it
+    assert {p.stat().st_mode & 0o777 for p in folder.iterdir()} == {0o666 & ~mask}
     # re-export replaces it in place
     export_bundle(folder, vae, clip, dit, BundleConfig(name="tiny"), card_text="# custom card\n")
     assert (folder / "MODEL_CARD.md").read_text() == "# custom card\n"
