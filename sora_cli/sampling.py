@@ -84,7 +84,10 @@ def flow_loss(dit, x0: torch.Tensor, cond, known_mask: torch.Tensor | None = Non
     known = (torch.zeros(B, T, dtype=torch.bool) if known_mask is None else known_mask.cpu().bool()).to(dev)
     t = sample_timesteps(B, cfg, generator, dev)[:, None].expand(B, T)
     t = torch.where(known, torch.zeros_like(t), t)
-    noise = torch.randn(x0.shape, generator=generator).to(dev, x0.dtype)
+    if generator is None:  # the device's own stream: no CPU draw and copy per step on a GPU
+        noise = torch.randn(x0.shape, device=dev, dtype=x0.dtype)
+    else:
+        noise = torch.randn(x0.shape, generator=generator).to(dev, x0.dtype)
     tt = t[:, None, :, None, None].to(x0.dtype)
     xt = (1 - tt) * x0 + tt * noise
     tokens, mask, pooled = cond

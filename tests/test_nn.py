@@ -211,6 +211,16 @@ def test_text_encoder_tokens_mask_pooled():
         assert dit(torch.randn(2, 4, 1, 2, 2), torch.rand(2, 1), tokens, mask, pooled).shape == (2, 4, 1, 2, 2)
 
 
+def test_token_cache_gives_the_tokenizers_ids():
+    from sora_cli.nn.text import TextEncoderConfig, get_tokenizer, tokenize
+
+    tok = get_tokenizer(TextEncoderConfig())
+    prompts = ["a red ball", "a blue star in the desert", "a red ball", ""]
+    first = tokenize(tok, prompts)
+    assert torch.equal(first, tok(prompts))
+    assert torch.equal(tokenize(tok, prompts[::-1]), tok(prompts[::-1]))  # from the cache
+
+
 def test_clip_training_lowers_contrastive_loss():
     torch.manual_seed(0)
     clip = build_clip(TINY_TEXT)

@@ -128,6 +128,31 @@ def _tokenizer(name: str, context_length: int):
     return open_clip.get_tokenizer(name, context_length=context_length)
 
 
+_TOKEN_CACHE: "weakref.WeakKeyDictionary" = None  # tokenizer -> {prompt: ids}
+
+
+def tokenize(tokenizer, prompts: Sequence[str]) -> torch.Tensor:
+    """Token ids (B, L) of `prompts`, remembered per tokenizer: training sees the same captions
+    epoch after epoch, and open_clip's BPE (ftfy and regex in Python) is a large share of a
+    GPU training step."""
+    import weakref
+
+    global _TOKEN_CACHE
+    if _TOKEN_CACHE is None:
+        _TOKEN_CACHE = weakref.WeakKeyDictionary()
+    try:
+        cache = _TOKEN_CACHE.setdefault(tokenizer, {})
+    except TypeError:  # a tokenizer that cannot be weakly referenced: no cache
+        return tokenizer(list(prompts))
+    missing = [p for p in dict.fromkeys(prompts) if p not in cache]
+    if missing:
+        if len(cache) + len(missing) > 200_000:
+            cache.clear()
+        for text, row in zip(missing, tokenizer(missing)):
+            cache[text] = row
+    return torch.stack([cache[p] for p in prompts])
+
+
 def _unwrap(model):
     return getattr(model, "module", model)  # DDP
 
@@ -151,7 +176,7 @@ def clip_loss(model, images: torch.Tensor, captions: Sequence[str]):
     `model` is a CLIP from build_clip (or DDP around one). -> (loss, logs with 'acc')."""
     raw = _unwrap(model)
     cfg: TextEncoderConfig = raw.sora_text_cfg
-    ids = raw.tokenizer(list(captions)).to(images.device)
+    ids = tokenize(raw.tokenizer, captions).to(images.device)
     out = model(prepare_images(images, cfg.image_size), ids)
     if isinstance(out, dict):
         img, txt, scale = out["image_features"], out["text_features"], out["logit_scale"]
@@ -180,7 +205,7 @@ def clip_score(model, frames: torch.Tensor, prompts: Sequence[str]) -> torch.Ten
     B, C, T, H, W = frames.shape
     flat = frames.transpose(1, 2).reshape(B * T, C, H, W)
     img = F.normalize(clip.encode_image(prepare_images(flat, cfg.image_size)).float(), dim=-1)
-    ids = clip.tokenizer(list(prompts)).to(frames.device)
+    ids = tokenize(clip.tokenizer, prompts).to(frames.device)
     txt = F.normalize(clip.encode_text(ids).float(), dim=-1)
     return (img.view(B, T, -1) * txt[:, None, :]).sum(-1).mean(1)
 
@@ -216,7 +241,7 @@ class TextEncoder(nn.Module):
         if isinstance(prompts, str):
             prompts = [prompts]
         device = next(self.clip.parameters()).device
-        ids = self.clip.tokenizer(list(prompts)).to(device)
+        ids = tokenize(self.clip.tokenizer, prompts).to(device)
         captured = {}
         hook = self._ln_final.register_forward_hook(lambda m, i, o: captured.__setitem__("x", o))
         try:

@@ -36,7 +36,9 @@ def _single_subject(scene) -> bool:
 @torch.no_grad()
 def encode_texts(model, prompts: list[str]) -> torch.Tensor:
     """Unit-norm text embeddings of a CLIP from build_clip."""
-    ids = model.tokenizer(list(prompts)).to(next(model.parameters()).device)
+    from sora_cli.nn.text import tokenize
+
+    ids = tokenize(model.tokenizer, prompts).to(next(model.parameters()).device)
     return torch.nn.functional.normalize(model.encode_text(ids).float(), dim=-1)
 
 

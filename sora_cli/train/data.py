@@ -48,10 +48,12 @@ class StepBatches:
             step += 1
 
 
-def collate(samples: list[dict]) -> dict:
+def collate(samples: list[dict] | dict) -> dict:
     """Stack tensors, keep everything else (captions, scene dicts) as lists."""
     import torch
 
+    if isinstance(samples, dict):  # a dataset's __getitems__ gave the batch ready-made
+        return samples
     out = {}
     for key in samples[0]:
         values = [s[key] for s in samples]

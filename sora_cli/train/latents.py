@@ -168,3 +168,8 @@ class LatentShards:
 
     def __getitem__(self, i: int) -> dict:
         return {"latents": self.latents[i].float(), "caption": self.captions[i]}
+
+    def __getitems__(self, indices: list[int]) -> dict:
+        # a whole batch in one indexing op (the data loader's batched fetch), already collated
+        return {"latents": self.latents[indices].float(),
+                "caption": [self.captions[i] for i in indices]}
