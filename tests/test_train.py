@@ -270,3 +270,23 @@ def test_bad_training_requests_are_one_line_errors(tmp_path):
         parse_arch("{width: 1")
     r = run_cli("data", "encode", "--out", tmp_path / "lat")
     assert r.returncode == 2 and "--vae" in r.stderr
+
+
+def test_a_dit_trained_on_a_bundles_vae_and_text_exports_with_them(tiny_bundle, tmp_path):
+    # the way to spend a short GPU lease: train only the DiT further, on the shipped parts
+    from sora_cli.bundle import load_bundle
+    from sora_cli.train.dit import train_dit
+    from sora_cli.train.export import export_runs
+
+    train_dit(cfg(tmp_path / "dit", 2, 2, 1e-4, sample_every=-1), str(tiny_bundle),
+              str(tiny_bundle), size=64, frames=9, fps=8, init=str(tiny_bundle))
+    out = export_runs(tmp_path / "models" / "more", vae=str(tiny_bundle),
+                      clip=str(tiny_bundle), dit=str(tmp_path / "dit"))
+    before = json.loads((tiny_bundle / "config.json").read_text())["training"]
+    after = json.loads((out / "config.json").read_text())["training"]
+    # the parts taken over keep the record of how they were trained; the DiT gets its own
+    assert after["vae"] == before["vae"] and after["clip"] == before["clip"]
+    assert f"--init {tiny_bundle}" in after["dit"]["command"]
+    assert after["dit"]["summary"]["step"] == 2
+    assert f"--vae {tiny_bundle}" in after["dit"]["command"]
+    assert load_bundle(out).config.dit == load_bundle(tiny_bundle).config.dit

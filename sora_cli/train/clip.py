@@ -162,7 +162,7 @@ def build_task(cfg: TrainConfig, dist, size: int | None = None, frames: int = 5,
         return {"zero_shot": figures}
 
     return Task("clip", model, loss, batches, conf, finish=finish if eval_frames else None,
-                extra={"size": tcfg.image_size})
+                extra={"size": tcfg.image_size, "init": str(init) if start else None})
 
 
 def train_clip(cfg: TrainConfig, size: int | None = None, frames: int = 5, fps: float = 2,

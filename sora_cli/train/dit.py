@@ -139,7 +139,8 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
                 extra={"size": size, "frames": frames, "fps": fps,
                        "vae": str(vae), "vae_id": vae_id(vae_model),
                        "clip": str(clip or text_encoder),
-                       "latents": str(latents) if latents else None})
+                       "latents": str(latents) if latents else None,
+                       "init": str(init) if start else None})
 
 
 def train_dit(cfg: TrainConfig, vae: str, clip: str | None = None, **kw) -> dict:

@@ -29,6 +29,8 @@ def _command(run: str, task: str) -> str:
         parts.append(f"--vae {m.get('vae')} --clip {m.get('clip')}")
         if m.get("latents"):
             parts.append(f"--latents {m['latents']}")
+    if m.get("init"):
+        parts.append(f"--init {m['init']}")
     # latent statistics are measured by the run, not chosen
     arch = {k: v for k, v in m.get("config", {}).items()
             if k not in ("latent_mean", "latent_std")}
@@ -45,7 +47,8 @@ def _command(run: str, task: str) -> str:
 def model_card(name: str, vae: str, clip: str, dit: str) -> str:
     rows = []
     for task, run in (("vae", vae), ("clip", clip), ("dit", dit)):
-        s = _read(run, "summary.json")
+        record = _training_record(run, task)
+        s = record.get("summary") or {}
         figures = []
         if "psnr" in s:
             figures.append(f"held-out PSNR {s['psnr']} dB")
@@ -57,12 +60,24 @@ def model_card(name: str, vae: str, clip: str, dit: str) -> str:
             figures.append(f"final loss {s['loss']:.4f} after {s.get('step')} steps, "
                            f"{s.get('seconds')} s of the last session on {s.get('device')} "
                            f"x{s.get('world_size')}")
-        rows.append(f"### {task}\n\n```bash\n{_command(run, task)}\n```\n\n"
+        rows.append(f"### {task}\n\n```bash\n{record.get('command', '')}\n```\n\n"
                     + "".join(f"- {f}\n" for f in figures))
     return (f"# {name}\n\nA sora-cli model bundle: causal video VAE, open_clip text tower and "
             "DiT trained with rectified flow on the procedural world of WORLD.md (simple "
             "shapes, vehicles, people and animals in a dozen settings). It knows only that "
             "world's vocabulary.\n\n## How it was trained\n\n" + "\n".join(rows))
+
+
+def _training_record(source: str, task: str) -> dict:
+    """How a part was trained: from its run folder, or, for a part taken over from a bundle
+    (say a DiT trained further on a shipped VAE), the record that bundle kept."""
+    from sora_cli.train.runs import is_bundle
+
+    if is_bundle(source):
+        kept = _read(source, "config.json").get("training", {}).get(task)
+        if kept:
+            return kept
+    return {"command": _command(source, task), "summary": _read(source, "summary.json")}
 
 
 def export_runs(folder: str | Path, vae: str, clip: str, dit: str, overwrite: bool = False,
@@ -86,7 +101,7 @@ def export_runs(folder: str | Path, vae: str, clip: str, dit: str, overwrite: bo
         raise SoraError(f"the DiT in {dit} was trained on another VAE ({dsaved.get('vae')}) "
                         f"than {vae}; export it with that one")
     size = int(dsaved.get("size") or 256)
-    training = {task: {"command": _command(run, task), "summary": _read(run, "summary.json")}
+    training = {task: _training_record(run, task)
                 for task, run in (("vae", vae), ("clip", clip), ("dit", dit))}
     config = BundleConfig(name=name or folder.name, fps=float(dsaved.get("fps") or 8),
                           frame_size=(size, size), clip_frames=int(dsaved.get("frames") or 17),

@@ -120,7 +120,8 @@ def build_task(cfg: TrainConfig, dist, size: int = 256, frames: int = 17, fps: f
                                   "latent_std": figures["latent_std"]}}
 
     return Task("vae", vae, loss, batches, conf, sample=sample, finish=finish,
-                extra={"size": size, "frames": frames, "fps": fps})
+                extra={"size": size, "frames": frames, "fps": fps,
+                       "init": str(init) if start else None})
 
 
 def train_vae(cfg: TrainConfig, size: int = 256, frames: int = 17, fps: float = 8,
