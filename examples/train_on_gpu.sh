@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
-# The recipe that trained models/default: all three parts on one GPU in about 25 minutes,
-# starting from the weights of the shipped bundle (--init) so a re-run goes on improving it.
+# The recipe that trained models/default on one GPU in about 25 minutes, starting from the
+# weights of a bundle (--init), so each run of it goes on improving the shipped model.
 #
-#   bash examples/train_on_gpu.sh [RUNS_DIR]        # then: sora train export models/NAME ...
+#   bash examples/train_on_gpu.sh [RUNS_DIR]          # writes RUNS_DIR/bundle
+#   PARTS=dit DIT_MIN=20 bash examples/train_on_gpu.sh  # only the DiT, on the shipped VAE/text
 #
 # Each stage's step count is sized to its minutes by a short timing run of the same command
 # first, so the cosine schedule ends exactly when the time does (a run stopped by
 # --max-minutes would end with a high learning rate and no held-out figures). The VAE and the
-# CLIP train side by side; the DiT trains on latents cached once by `sora data encode`.
-# Knobs (environment): SORA (the command, default `sora`), BASE (bundle to start from),
-# VAE_MIN, CLIP_MIN, DIT_MIN (minutes), COUNT (clips in the latent cache), CPUS, DEVICE, and
-# for a quick trial on a CPU: VAE_BS, CLIP_BS, DIT_BS (batch sizes), TIMING (timing-run steps).
+# CLIP train side by side; the DiT trains on latents cached once by `sora data encode`. A DiT
+# on a retrained VAE starts from scratch (the latent space moved); on the shipped VAE it goes
+# on from the shipped DiT.
+# Knobs (environment): SORA (the command, default `sora`), BASE (bundle to start from), PARTS
+# (which of vae clip dit to train), VAE_MIN, CLIP_MIN, DIT_MIN (minutes), COUNT (clips in the
+# latent cache), CPUS, DEVICE, DIT_LR, and for a quick trial on a CPU: VAE_BS, CLIP_BS, DIT_BS
+# (batch sizes), TIMING (timing-run steps).
 set -euo pipefail
 
 RUNS=${1:-runs/gpu}
 SORA=${SORA:-sora}
 BASE=${BASE:-models/default}
+PARTS=${PARTS:-vae clip dit}
 VAE_MIN=${VAE_MIN:-5.5}
 CLIP_MIN=${CLIP_MIN:-5.5}
 DIT_MIN=${DIT_MIN:-10}
@@ -25,11 +30,13 @@ DEVICE=${DEVICE:-cuda}
 VAE_BS=${VAE_BS:-16}
 CLIP_BS=${CLIP_BS:-512}
 DIT_BS=${DIT_BS:-256}
+DIT_LR=${DIT_LR:-5e-4}
 TIMING=${TIMING:-60}
 HALF=$(( CPUS / 2 > 1 ? CPUS / 2 - 1 : 0 ))
 mkdir -p "$RUNS"
 
 say() { echo "[$(date +%H:%M:%S)] $*"; }
+wants() { [[ " $PARTS " == *" $1 "* ]]; }
 
 # steps that fill MINUTES at the steady rate the timing run logged (samples/s, last row)
 steps_for() {  # RUN MINUTES BATCH
@@ -44,39 +51,59 @@ EOF
 VAE_ARGS=(--size 256 --frames 9 --batch-size "$VAE_BS" --lr 4e-4 --workers "$HALF"
           --sample-every -1 --device "$DEVICE" --log-every 10)
 CLIP_ARGS=(--batch-size "$CLIP_BS" --lr 5e-4 --workers "$HALF" --device "$DEVICE" --log-every 10)
-DIT_ARGS=(--batch-size "$DIT_BS" --lr 5e-4 --workers 0 --sample-every -1 --device "$DEVICE"
+DIT_ARGS=(--batch-size "$DIT_BS" --lr "$DIT_LR" --workers 0 --sample-every -1 --device "$DEVICE"
           --log-every 10)
+VAE_SRC=$BASE
+CLIP_SRC=$BASE
+DIT_INIT=(--init "$BASE")
 
 say "timing runs"
-$SORA train vae --out "$RUNS/time-vae" --init "$BASE" "${VAE_ARGS[@]}" --steps "$TIMING" --warmup 10 \
-    --eval-clips 2 -q &
-$SORA train clip --out "$RUNS/time-clip" --init "$BASE" "${CLIP_ARGS[@]}" --steps "$TIMING" \
-    --warmup 10 --eval-frames 27 -q &
+if wants vae; then
+    $SORA train vae --out "$RUNS/time-vae" --init "$BASE" "${VAE_ARGS[@]}" --steps "$TIMING" \
+        --warmup 10 --eval-clips 2 -q &
+fi
+if wants clip; then
+    $SORA train clip --out "$RUNS/time-clip" --init "$BASE" "${CLIP_ARGS[@]}" --steps "$TIMING" \
+        --warmup 10 --eval-frames 27 -q &
+fi
 wait
-$SORA data encode --model "$BASE" --count 512 --out "$RUNS/time-latents" --batch-size 64 \
-    --workers "$(( CPUS - 1 ))" --device "$DEVICE" -q
-$SORA train dit --out "$RUNS/time-dit" --vae "$BASE" --clip "$BASE" \
-    --latents "$RUNS/time-latents" "${DIT_ARGS[@]}" --steps "$TIMING" --warmup 10 -q
-VAE_STEPS=$(steps_for "$RUNS/time-vae" "$VAE_MIN" "$VAE_BS")
-CLIP_STEPS=$(steps_for "$RUNS/time-clip" "$CLIP_MIN" "$CLIP_BS")
-DIT_STEPS=$(steps_for "$RUNS/time-dit" "$DIT_MIN" "$DIT_BS")
-say "steps: vae $VAE_STEPS, clip $CLIP_STEPS, dit $DIT_STEPS"
+if wants dit; then
+    $SORA data encode --model "$BASE" --count 512 --out "$RUNS/time-latents" --batch-size 64 \
+        --workers "$(( CPUS - 1 ))" --device "$DEVICE" -q
+    $SORA train dit --out "$RUNS/time-dit" --vae "$BASE" --clip "$BASE" \
+        --latents "$RUNS/time-latents" "${DIT_ARGS[@]}" --steps "$TIMING" --warmup 10 -q
+fi
 
-say "vae and clip"
-$SORA train vae --out "$RUNS/vae" --init "$BASE" "${VAE_ARGS[@]}" --steps "$VAE_STEPS" \
-    --warmup 200 --eval-clips 16 -q &
-$SORA train clip --out "$RUNS/clip" --init "$BASE" "${CLIP_ARGS[@]}" --steps "$CLIP_STEPS" \
-    --warmup 200 -q &
+if wants vae || wants clip; then
+    say "vae and clip"
+fi
+if wants vae; then
+    VAE_STEPS=$(steps_for "$RUNS/time-vae" "$VAE_MIN" "$VAE_BS")
+    say "vae: $VAE_STEPS steps"
+    $SORA train vae --out "$RUNS/vae" --init "$BASE" "${VAE_ARGS[@]}" --steps "$VAE_STEPS" \
+        --warmup 200 --eval-clips 16 -q &
+    VAE_SRC=$RUNS/vae
+    DIT_INIT=()
+fi
+if wants clip; then
+    CLIP_STEPS=$(steps_for "$RUNS/time-clip" "$CLIP_MIN" "$CLIP_BS")
+    say "clip: $CLIP_STEPS steps"
+    $SORA train clip --out "$RUNS/clip" --init "$BASE" "${CLIP_ARGS[@]}" --steps "$CLIP_STEPS" \
+        --warmup 200 -q &
+    CLIP_SRC=$RUNS/clip
+fi
 wait
 
-say "latent cache"
-$SORA data encode --vae "$RUNS/vae" --count "$COUNT" --out "$RUNS/latents" --batch-size 64 \
-    --workers "$(( CPUS - 1 ))" --device "$DEVICE" -q
-
-say "dit"
-$SORA train dit --out "$RUNS/dit" --vae "$RUNS/vae" --clip "$RUNS/clip" \
-    --latents "$RUNS/latents" "${DIT_ARGS[@]}" --steps "$DIT_STEPS" --warmup 300 -q
-
-say "export"
-$SORA train export "$RUNS/bundle" --vae "$RUNS/vae" --clip "$RUNS/clip" --dit "$RUNS/dit" -y
-say "done: $RUNS/bundle"
+if wants dit; then
+    say "latent cache"
+    $SORA data encode --vae "$VAE_SRC" --count "$COUNT" --out "$RUNS/latents" --batch-size 64 \
+        --workers "$(( CPUS - 1 ))" --device "$DEVICE" -q
+    DIT_STEPS=$(steps_for "$RUNS/time-dit" "$DIT_MIN" "$DIT_BS")
+    say "dit: $DIT_STEPS steps"
+    $SORA train dit --out "$RUNS/dit" --vae "$VAE_SRC" --clip "$CLIP_SRC" \
+        --latents "$RUNS/latents" "${DIT_INIT[@]}" "${DIT_ARGS[@]}" --steps "$DIT_STEPS" \
+        --warmup 300 -q
+    say "export"
+    $SORA train export "$RUNS/bundle" --vae "$VAE_SRC" --clip "$CLIP_SRC" --dit "$RUNS/dit" -y
+    say "done: $RUNS/bundle"
+fi

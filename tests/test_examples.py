@@ -93,3 +93,26 @@ def test_examples_readme_names_every_file():
     for path in EXAMPLES.iterdir():
         if path.name != "README.md":
             assert path.name in readme, path.name
+
+
+def test_gpu_recipe_runs_end_to_end_on_a_cpu_for_the_dit(tiny_bundle, tmp_path):
+    # PARTS=dit on the tiny bundle: the timing run, the step sizing, the latent cache, the DiT
+    # going on from the bundle's, and the export with the bundle's own VAE and text tower
+    import os
+    import sys
+
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("no bash")
+    env = {**os.environ, "SORA": f"{sys.executable} -m sora_cli", "BASE": str(tiny_bundle),
+           "PARTS": "dit", "DEVICE": "cpu", "CPUS": "2", "DIT_BS": "2", "TIMING": "3",
+           "DIT_MIN": "0.01", "COUNT": "8", "OMP_NUM_THREADS": "1"}
+    runs = tmp_path / "runs"
+    r = subprocess.run([bash, str(EXAMPLES / "train_on_gpu.sh"), str(runs)], env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "dit: 20 steps" in r.stdout and f"done: {runs / 'bundle'}" in r.stdout
+    config = json.loads((runs / "bundle" / "config.json").read_text())
+    assert config["training"]["dit"]["summary"]["step"] == 20
+    assert f"--init {tiny_bundle}" in config["training"]["dit"]["command"]
+    assert not (runs / "vae").exists() and not (runs / "clip").exists()
