@@ -14,7 +14,7 @@
 # Knobs (environment): SORA (the command, default `sora`), BASE (bundle to start from), PARTS
 # (which of vae clip dit to train), VAE_MIN, CLIP_MIN, DIT_MIN (minutes), COUNT (clips in the
 # latent cache), CPUS, DEVICE, DIT_LR, and for a quick trial on a CPU: VAE_BS, CLIP_BS, DIT_BS
-# (batch sizes), TIMING (timing-run steps).
+# (batch sizes), TIMING (timing-run steps), TIMING_CLIPS (clips the DiT timing run encodes).
 set -euo pipefail
 
 RUNS=${1:-runs/gpu}
@@ -32,6 +32,7 @@ CLIP_BS=${CLIP_BS:-512}
 DIT_BS=${DIT_BS:-256}
 DIT_LR=${DIT_LR:-5e-4}
 TIMING=${TIMING:-60}
+TIMING_CLIPS=${TIMING_CLIPS:-512}
 HALF=$(( CPUS / 2 > 1 ? CPUS / 2 - 1 : 0 ))
 mkdir -p "$RUNS"
 
@@ -68,8 +69,8 @@ if wants clip; then
 fi
 wait
 if wants dit; then
-    $SORA data encode --model "$BASE" --count 512 --out "$RUNS/time-latents" --batch-size 64 \
-        --workers "$(( CPUS - 1 ))" --device "$DEVICE" -q
+    $SORA data encode --model "$BASE" --count "$TIMING_CLIPS" --out "$RUNS/time-latents" \
+        --batch-size 64 --workers "$(( CPUS - 1 ))" --device "$DEVICE" -q
     $SORA train dit --out "$RUNS/time-dit" --vae "$BASE" --clip "$BASE" \
         --latents "$RUNS/time-latents" "${DIT_ARGS[@]}" --steps "$TIMING" --warmup 10 -q
 fi

@@ -106,7 +106,7 @@ def test_gpu_recipe_runs_end_to_end_on_a_cpu_for_the_dit(tiny_bundle, tmp_path):
         pytest.skip("no bash")
     env = {**os.environ, "SORA": f"{sys.executable} -m sora_cli", "BASE": str(tiny_bundle),
            "PARTS": "dit", "DEVICE": "cpu", "CPUS": "2", "DIT_BS": "2", "TIMING": "3",
-           "DIT_MIN": "0.01", "COUNT": "8", "OMP_NUM_THREADS": "1"}
+           "DIT_MIN": "0.01", "COUNT": "8", "TIMING_CLIPS": "8", "OMP_NUM_THREADS": "1"}
     runs = tmp_path / "runs"
     r = subprocess.run([bash, str(EXAMPLES / "train_on_gpu.sh"), str(runs)], env=env,
                        capture_output=True, text=True, timeout=600)
