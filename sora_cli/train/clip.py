@@ -136,12 +136,8 @@ def build_task(cfg: TrainConfig, dist, size: int | None = None, frames: int = 5,
         model.load_state_dict(start[1])
     device = dist.device
     workers = cfg.workers if cfg.workers >= 0 else data.auto_workers(dist.world_size)
-    if folder:
-        ds = data.FolderClips(folder, frames, tcfg.image_size)
-        length = len(ds)
-    else:
-        ds = data.WorldRenders(tcfg.image_size, frames, fps, seed=cfg.seed, single_frame=True)
-        length = None
+    ds, length = data.clip_source(folder, tcfg.image_size, frames, fps, cfg.seed,
+                                  single_frame=True)
 
     def batches(start: int):
         return data.loader(ds, start, dist, cfg.batch_size, cfg.seed, workers, length)

@@ -138,6 +138,16 @@ class FolderClips:
         return {k: item[k] for k in ("video", "caption", "scene") if k in item}
 
 
+def clip_source(folder: str | None, size: int, frames: int, fps: float, seed: int,
+                single_frame: bool = False):
+    """(dataset, length) a part trains on: the user's folder (finite) or the world (endless,
+    length None)."""
+    if folder:
+        ds = FolderClips(folder, frames, size)
+        return ds, len(ds)
+    return WorldRenders(size, frames, fps, seed=seed, single_frame=single_frame), None
+
+
 def to_model(video, device: str):
     """uint8 (B, T, H, W, 3) -> float (B, 3, T, H, W) in [-1, 1] on `device`."""
     x = video.to(device, non_blocking=True).permute(0, 4, 1, 2, 3).float()

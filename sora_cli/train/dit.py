@@ -79,11 +79,8 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
         size, frames, fps = ix["size"], ix["frames"], ix["fps"]
         length = len(ds)
         workers = 0  # in memory already: workers would only copy it
-    elif folder:
-        ds = data.FolderClips(folder, frames, size)
-        length = len(ds)
     else:
-        ds, length = data.WorldRenders(size, frames, fps, seed=cfg.seed), None
+        ds, length = data.clip_source(folder, size, frames, fps, cfg.seed)
     check_frames(frames, vcfg.temporal_factor)
     check_size(size, vcfg.spatial_factor)
 

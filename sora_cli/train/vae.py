@@ -83,11 +83,7 @@ def build_task(cfg: TrainConfig, dist, size: int = 256, frames: int = 17, fps: f
         vae.load_state_dict(start[1])
     device = dist.device
     workers = cfg.workers if cfg.workers >= 0 else data.auto_workers(dist.world_size)
-    if folder:
-        ds = data.FolderClips(folder, frames, size)
-        length = len(ds)
-    else:
-        ds, length = data.WorldRenders(size, frames, fps, seed=cfg.seed), None
+    ds, length = data.clip_source(folder, size, frames, fps, cfg.seed)
 
     def batches(start: int):
         return data.loader(ds, start, dist, cfg.batch_size, cfg.seed, workers, length)
