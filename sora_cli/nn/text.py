@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import weakref
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -128,18 +129,13 @@ def _tokenizer(name: str, context_length: int):
     return open_clip.get_tokenizer(name, context_length=context_length)
 
 
-_TOKEN_CACHE: "weakref.WeakKeyDictionary" = None  # tokenizer -> {prompt: ids}
+_TOKEN_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # tokenizer -> ids
 
 
 def tokenize(tokenizer, prompts: Sequence[str]) -> torch.Tensor:
     """Token ids (B, L) of `prompts`, remembered per tokenizer: training sees the same captions
     epoch after epoch, and open_clip's BPE (ftfy and regex in Python) is a large share of a
     GPU training step."""
-    import weakref
-
-    global _TOKEN_CACHE
-    if _TOKEN_CACHE is None:
-        _TOKEN_CACHE = weakref.WeakKeyDictionary()
     try:
         cache = _TOKEN_CACHE.setdefault(tokenizer, {})
     except TypeError:  # a tokenizer that cannot be weakly referenced: no cache

@@ -89,9 +89,11 @@ def encode_latents(out: str | os.PathLike, vae_source: str, count: int, size: in
         shape = None
         # rendering is the slow part (the VAE is fast on a GPU): batches come from worker
         # processes, each batch inside one shard so a shard is written as soon as it is whole
-        plan = [(i, list(range(b, min(min(count, (i + 1) * shard_size), b + batch_size))))
-                for i in mine for b in range(i * shard_size,
-                                             min(count, (i + 1) * shard_size), batch_size)]
+        def shard_batches(i: int) -> list[list[int]]:
+            lo, hi = i * shard_size, min(count, (i + 1) * shard_size)
+            return [list(range(b, min(hi, b + batch_size))) for b in range(lo, hi, batch_size)]
+
+        plan = [(i, ix) for i in mine for ix in shard_batches(i)]
         batches = _batches(ds, [ix for _, ix in plan], workers)
         with console.progress("encode latents", todo if dist.is_main else None) as advance:
             lat, caps, scenes = [], [], []
