@@ -10,7 +10,7 @@ from dataclasses import asdict
 import torch
 
 from sora_cli import console
-from sora_cli.nn.text import TextEncoderConfig
+from sora_cli.nn.text import TextEncoderConfig, tokenize
 from sora_cli.train import data, distributed
 from sora_cli.train.loop import (Task, TrainConfig, autocast, fit, make_config,
                                  run_model_config, seed_for_init)
@@ -36,8 +36,6 @@ def _single_subject(scene) -> bool:
 @torch.no_grad()
 def encode_texts(model, prompts: list[str]) -> torch.Tensor:
     """Unit-norm text embeddings of a CLIP from build_clip."""
-    from sora_cli.nn.text import tokenize
-
     ids = tokenize(model.tokenizer, prompts).to(next(model.parameters()).device)
     return torch.nn.functional.normalize(model.encode_text(ids).float(), dim=-1)
 
