@@ -870,7 +870,11 @@ def eval_cmd(
     device: Annotated[str, typer.Option("--device", help="cpu, cuda or auto.")] = "auto",
     json_out: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
-    """Measure how well a model's videos show their prompts (and check the checker)."""
+    """Measure how well a model's videos show their prompts.
+
+    Beside the model's line it scores the world's own renders of the same prompts (about 1.0,
+    or the checker is wrong) and those renders through the model's VAE and back ("autoencoded":
+    the most the model could reach with that VAE)."""
     _setup(quiet, json_out)
     from sora_cli import evaluate as ev
 

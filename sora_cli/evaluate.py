@@ -958,7 +958,9 @@ def evaluate(model: str = "default", n: int = 100, prompts: list[str] | None = N
              fps: float = 8.0, worst: int = 8, progress=None) -> dict:
     """Generate every prompt with `model` (seed + index), score the clips against their
     prompts, and score the world's reference renders of the same prompts at the same size,
-    fps and length (the sanity line: about 1.0, or the checker is wrong).
+    fps and length (the sanity line: about 1.0, or the checker is wrong). With a model, the
+    same reference renders also go through its VAE and back ("autoencoded"): the most a
+    perfect DiT could score with that VAE, which tells a weak VAE from a weak DiT.
 
     `reference_only` skips the model (size and fps then come from the arguments). `out_dir`
     keeps the generated clips as MP4 and the report as report.json; `sheet` writes a PNG of
@@ -990,7 +992,7 @@ def evaluate(model: str = "default", n: int = 100, prompts: list[str] | None = N
     h, w = frame_size(size)
     frames_n = max(1, int(round(duration * fps)))
 
-    gen_results, ref_results, thumbs = [], [], {}
+    gen_results, ref_results, ae_results, thumbs = [], [], [], {}
     clip_gen, clip_ref = [], []
     for i, (prompt, scene) in enumerate(zip(prompts, scenes)):
         scene.seed = seed + i
@@ -1002,6 +1004,7 @@ def evaluate(model: str = "default", n: int = 100, prompts: list[str] | None = N
                 ref = render_scene(scene, frames.shape[1:3], len(frames), fps)
                 ref_results[-1] = score_clip(ref, fps, scene)
             gen_results.append(score_clip(frames, fps, scene))
+            ae_results.append(score_clip(_autoencode(pipe, scene, ref), fps, scene))
             thumbs[i] = _thumbs(frames)
             if clip_enc is not None:
                 clip_gen.append(_clip_scores(clip_enc, frames, prompt, pipe.device))
@@ -1025,6 +1028,7 @@ def evaluate(model: str = "default", n: int = 100, prompts: list[str] | None = N
         "width": w, "height": h, "frames": frames_n,
         "generated": summarize(gen_results) if pipe is not None else None,
         "reference": summarize(ref_results),
+        "autoencoded": summarize(ae_results) if pipe is not None else None,
         "clip_score": ({"generated": round(float(np.mean(clip_gen)), 4),
                         "reference": round(float(np.mean(clip_ref)), 4)} if clip_gen else None),
         "worst": worst_rows,
@@ -1042,6 +1046,19 @@ def evaluate(model: str = "default", n: int = 100, prompts: list[str] | None = N
 
         (out / "report.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
     return report
+
+
+def _autoencode(pipe, scene, ref: np.ndarray) -> np.ndarray:
+    """The reference clip through the model's VAE and back. The VAE takes 4k+1 frames, so a
+    longer render is encoded and cut back to the reference's length."""
+    from sora_cli.pipeline import frames_of, latents_for
+    from sora_cli.world.render import render_scene
+
+    n = len(ref)
+    full = frames_of(latents_for(n))
+    clip = ref if full == n else render_scene(scene, ref.shape[1:3], full, pipe.fps)
+    z = pipe.encode_frames(clip)
+    return np.concatenate(list(pipe.decode_latents(z, keep_frames=n)))
 
 
 def _compact(result: dict) -> dict:
@@ -1073,6 +1090,8 @@ def report_table(report: dict) -> list[str]:
     if report["generated"] is not None:
         block(Path(str(report["model"])).name[:16], report["generated"])
     block("reference", report["reference"])
+    if report.get("autoencoded") is not None:
+        block("autoencoded", report["autoencoded"])
     main = report["generated"] or report["reference"]
     missing = {a: c for a, c in main["not_measurable"].items() if c}
     if missing:

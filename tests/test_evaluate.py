@@ -166,12 +166,12 @@ def test_cli_prompts_file_table_and_bad_input(sora, tmp_path):
     assert r.returncode == 2
 
 
-def test_eval_runs_a_real_model_and_reports_both_lines(sora, tiny_bundle, tmp_path):
+def test_eval_runs_a_real_model_and_reports_every_line(sora, tiny_bundle, tmp_path):
     r = sora("eval", "--model", tiny_bundle, "--n", "2", "--json", "--sheet",
              tmp_path / "worst.png", env={"OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
-    for line in ("generated", "reference"):
+    for line in ("generated", "reference", "autoencoded"):
         assert report[line]["prompts"] == 2
         assert set(report[line]) >= {"setting", "color", "shape", "motion", "all_checks",
                                      "fully_right"}
