@@ -225,34 +225,30 @@ def _write_interpolated(frames, output: Path, fps: float, out_fps: float, opts, 
 
 
 class _Progress:
-    """Denoising progress on stderr: a bar over all steps of all windows of one video."""
+    """Denoising progress on stderr: one bar over all steps of all windows of one video, so a
+    long video shows one bar with an honest time remaining instead of a bar per window."""
 
-    def __init__(self, label: str):
-        self.label = label
+    def __init__(self, label: str, steps: int):
+        self.label, self.steps = label, steps
         self.ctx = None
         self.advance = None
-        self.windows = 0
 
     def __enter__(self):
         return self
 
     def on_window(self, done: int, total: int) -> None:
-        self.windows = total
-        if self.ctx is not None:
-            self.ctx.__exit__(None, None, None)
-            self.ctx = None
-        if done < total:
-            console.log(f"{self.label}: segment {done}/{total} done")
+        # The pipeline announces the plan with (0, total) before the first window.
+        if done == 0 and self.ctx is None:
+            self.ctx = console.progress(f"{self.label} denoising", total * self.steps)
+            self.advance = self.ctx.__enter__()
 
     def on_step(self) -> None:
-        if self.ctx is None:
-            self.ctx = console.progress(f"{self.label} denoising", None)
-            self.advance = self.ctx.__enter__()
-        self.advance(1)
+        if self.advance is not None:
+            self.advance(1)
 
     def __exit__(self, *exc):
         if self.ctx is not None:
-            self.ctx.__exit__(None, None, None)
+            self.ctx.__exit__(*exc)
         return False
 
 
@@ -283,7 +279,7 @@ def generate(prompt: str, output: str | os.PathLike | None = None,
 
         n = frames_for(opts.duration, pipe.fps)
         settings = _settings("generate", pipe, prompt, opts, seed, size, n)
-        with _Progress(out.name) as bar:
+        with _Progress(out.name, pipe.settings.steps) as bar:
             frames = pipe.generate(prompt, opts.duration, size=size, seed=seed,
                                    negative=opts.negative, on_window=bar.on_window,
                                    on_step=bar.on_step)
@@ -354,7 +350,7 @@ def animate(image: str | os.PathLike, prompt: str = "", output: str | os.PathLik
     settings = _settings("animate", pipe, prompt, opts, seed, size, n,
                          {"source_hash": file_hash(image), "fit": fit})
     t0 = time.perf_counter()
-    with _Progress(out.name) as bar:
+    with _Progress(out.name, pipe.settings.steps) as bar:
         frames = pipe.animate(img, prompt, opts.duration, size=size, seed=seed,
                               negative=opts.negative, fit=fit, on_window=bar.on_window,
                               on_step=bar.on_step)
@@ -409,7 +405,7 @@ def extend(clip: str | os.PathLike, prompt: str = "", seconds: float = 4.0,
                          {"source_hash": file_hash(clip), "source_frames": info.frames,
                           "only_new": only_new})
     t0 = time.perf_counter()
-    with _Progress(out.name) as bar:
+    with _Progress(out.name, pipe.settings.steps) as bar:
         new = pipe.extend(frames, prompt, seconds, size=size, seed=seed, negative=opts.negative,
                           fit=fit, on_window=bar.on_window, on_step=bar.on_step)
         if not only_new:
@@ -455,7 +451,7 @@ def story(storyboard: str | os.PathLike, output: str | os.PathLike | None = None
     settings = _settings("story", pipe, " | ".join(s.prompt for s in board.segments), opts, seed,
                          size, n, {"segments": [asdict(s) for s in board.segments]})
     t0 = time.perf_counter()
-    with _Progress(out.name) as bar:
+    with _Progress(out.name, pipe.settings.steps) as bar:
         frames = pipe.story(spans, size=size, seed=seed, on_window=bar.on_window,
                             on_step=bar.on_step)
         res = write_generated(frames, out, pipe, settings, opts, identity=identity)
@@ -503,7 +499,7 @@ def bridge(inputs: list[str | os.PathLike], output: str | os.PathLike, overlap: 
                                        seed=seed + i, negative=opts.negative,
                                        on_window=bar.on_window, on_step=bar.on_step)
 
-    with _Progress(out.name) as bar:
+    with _Progress(out.name, pipe.settings.steps) as bar:
         res = write_generated(frames(bar), out, pipe, settings, opts, action="c2pa.edited",
                               ingredients=[Path(p) for p in inputs], identity=identity)
     res["seconds"] = round(time.perf_counter() - t0, 3)

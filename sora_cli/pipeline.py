@@ -166,7 +166,8 @@ class VideoPipeline:
         """Latents (1,C,L,h,w) continuing `known` (1,C,k,h,w) through every span in turn.
 
         `known_end` (1,C,m,h,w) pins the last latents too (bridging); then a single window must
-        hold everything.
+        hold everything. `on_window(done, total)` hears (0, total) before the first window and
+        (k, total) after each; `on_step()` after each denoising step.
         """
         import torch
 
@@ -184,6 +185,8 @@ class VideoPipeline:
             targets.append((span, latents_for(total_frames, self.temporal)))
         total = targets[-1][1] if targets else have
         windows = self._plan(have, targets, known_end)
+        if on_window is not None:
+            on_window(0, len(windows))
         done = 0
         for start, stop, span in windows:
             ctx_n = min(self.context if start > 0 else 0, start) if known_end is None else start

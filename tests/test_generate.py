@@ -63,6 +63,25 @@ def test_same_seed_same_frames_and_other_seed_differs(tiny_bundle, tmp_path):
     assert not np.array_equal(a, c)
 
 
+def test_the_pipeline_announces_its_windows_before_the_first_step(tiny_bundle):
+    # generate's progress bar sizes itself from the (0, total) call: windows x steps
+    from sora_cli.generation import GenerateOptions, load_pipeline, use_settings
+
+    opts = GenerateOptions(steps=2, model=str(tiny_bundle), device="cpu")
+    pipe = load_pipeline(opts)
+    use_settings(pipe, opts)
+    calls = []
+    frames = list(pipe.generate("a red ball bouncing on a beach", 4.0, seed=0,
+                                on_window=lambda d, t: calls.append(("window", d, t)),
+                                on_step=lambda: calls.append(("step",))))
+    total = calls[0][2]
+    assert total >= 2 and calls[0] == ("window", 0, total)
+    windows = [c for c in calls if c[0] == "window"]
+    assert windows == [("window", k, total) for k in range(total + 1)]
+    assert len(calls) - len(windows) == total * 2
+    assert sum(len(f) for f in frames) == 32
+
+
 def test_fps_aspect_and_variations(sora, tiny_bundle, tmp_path, env1):
     out = tmp_path / "wide.mp4"
     r = sora("generate", "a green bird flying right", "-o", out, "--model", tiny_bundle,
