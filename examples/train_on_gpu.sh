@@ -14,7 +14,10 @@
 # Knobs (environment): SORA (the command, default `sora`), BASE (bundle to start from), PARTS
 # (which of vae clip dit to train), VAE_MIN, CLIP_MIN, DIT_MIN (minutes), COUNT (clips in the
 # latent cache), CPUS, DEVICE, DIT_LR, and for a quick trial on a CPU: VAE_BS, CLIP_BS, DIT_BS
-# (batch sizes), TIMING (timing-run steps), TIMING_CLIPS (clips the DiT timing run encodes).
+# (batch sizes), TIMING (timing-run steps), TIMING_CLIPS (clips the DiT timing run encodes),
+# VAE_VIEWS (1, 2 or 4: each rendered clip trains the VAE that many ways; on a GPU the VAE
+# waits on the CPU workers that render its clips, so views multiply what it learns per minute),
+# VAE_ARCH (a JSON --arch: the VAE then starts from scratch with it instead of from BASE).
 set -euo pipefail
 
 RUNS=${1:-runs/gpu}
@@ -28,6 +31,7 @@ COUNT=${COUNT:-60000}
 CPUS=${CPUS:-$(nproc)}
 DEVICE=${DEVICE:-cuda}
 VAE_BS=${VAE_BS:-16}
+VAE_VIEWS=${VAE_VIEWS:-4}
 CLIP_BS=${CLIP_BS:-512}
 DIT_BS=${DIT_BS:-256}
 DIT_LR=${DIT_LR:-5e-4}
@@ -49,7 +53,10 @@ print(max(20, int(rows[-1]["samples_per_s"] * minutes * 60 / batch)))
 EOF
 }
 
-VAE_ARGS=(--size 256 --frames 9 --batch-size "$VAE_BS" --lr 4e-4 --workers "$HALF"
+# the VAE and the CLIP share the CPU workers when both train; alone, the VAE takes them all
+if wants clip; then VAE_WORKERS=$HALF; else VAE_WORKERS=$(( CPUS > 1 ? CPUS - 1 : 0 )); fi
+VAE_ARGS=(--size 256 --frames 9 --batch-size "$VAE_BS" --views "$VAE_VIEWS" --lr 4e-4
+          --workers "$VAE_WORKERS"
           --sample-every -1 --device "$DEVICE" --log-every 10)
 CLIP_ARGS=(--batch-size "$CLIP_BS" --lr 5e-4 --workers "$HALF" --device "$DEVICE" --log-every 10)
 DIT_ARGS=(--batch-size "$DIT_BS" --lr "$DIT_LR" --workers 0 --sample-every -1 --device "$DEVICE"
@@ -57,10 +64,15 @@ DIT_ARGS=(--batch-size "$DIT_BS" --lr "$DIT_LR" --workers 0 --sample-every -1 --
 VAE_SRC=$BASE
 CLIP_SRC=$BASE
 DIT_INIT=(--init "$BASE")
+if [[ -n "${VAE_ARCH:-}" ]]; then
+    VAE_START=(--arch "$VAE_ARCH")
+else
+    VAE_START=(--init "$BASE")
+fi
 
 say "timing runs"
 if wants vae; then
-    $SORA train vae --out "$RUNS/time-vae" --init "$BASE" "${VAE_ARGS[@]}" --steps "$TIMING" \
+    $SORA train vae --out "$RUNS/time-vae" "${VAE_START[@]}" "${VAE_ARGS[@]}" --steps "$TIMING" \
         --warmup 10 --eval-clips 2 -q &
 fi
 if wants clip; then
@@ -81,7 +93,7 @@ fi
 if wants vae; then
     VAE_STEPS=$(steps_for "$RUNS/time-vae" "$VAE_MIN" "$VAE_BS")
     say "vae: $VAE_STEPS steps"
-    $SORA train vae --out "$RUNS/vae" --init "$BASE" "${VAE_ARGS[@]}" --steps "$VAE_STEPS" \
+    $SORA train vae --out "$RUNS/vae" "${VAE_START[@]}" "${VAE_ARGS[@]}" --steps "$VAE_STEPS" \
         --warmup 200 --eval-clips 16 -q &
     VAE_SRC=$RUNS/vae
     DIT_INIT=()

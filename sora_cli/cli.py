@@ -290,6 +290,9 @@ def train_vae_cmd(
     eval_clips: Annotated[int, typer.Option("--eval-clips",
                                             help="Held-out clips for the final PSNR.")] = 16,
     init: TrainInitOpt = None,
+    views: Annotated[int, typer.Option(
+        "--views", help="Train on each clip 1, 2 or 4 ways (as is, mirrored, reversed, both): "
+                        "more clips per render where rendering limits the speed.")] = 1,
     json_out: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Train the causal video VAE on world clips; reports held-out PSNR at the end."""
@@ -303,7 +306,7 @@ def train_vae_cmd(
 
     s = train_vae(cfg, size=size, frames=frames, fps=fps, arch=parse_arch(arch),
                   folder=str(data) if data else None, resume=resume, eval_clips=eval_clips,
-                  init=str(init) if init else None)
+                  init=str(init) if init else None, views=views)
     _train_report(s, json_out, f", PSNR {s['psnr']:.2f} dB" if "psnr" in s else "")
 
 

@@ -105,15 +105,31 @@ def test_init_starts_a_new_run_from_trained_weights(vae_run, tmp_path):
 
     # a different --arch is ignored: the architecture comes with the weights
     # sample_every=-1: no sample clip (a GPU box without ffmpeg), the figures still come
+    # views=4: the one step trains on the clip four ways (views_of is tested on its own)
     more = train_vae(cfg(tmp_path / "more", 1, 1, 1e-9, sample_every=-1), size=SIZE,
                      frames=FRAMES, fps=FPS, arch={"z_channels": 8}, eval_clips=1,
-                     init=str(vae_run[0]))
+                     init=str(vae_run[0]), views=4)
+    assert json.loads((tmp_path / "more" / "model.json").read_text())["views"] == 4
     assert "sample" not in more and not (tmp_path / "more" / "samples").exists()
     assert more["psnr"] > 10
     arch0, w0 = warm_start("vae", vae_run[0])
     arch1, w1 = warm_start("vae", tmp_path / "more")
     assert arch1["z_channels"] == arch0["z_channels"] == TINY_VAE["z_channels"]
     assert max(float((w1[k] - w0[k]).abs().max()) for k in w0) < 1e-5
+
+
+def test_vae_views_are_the_clip_mirrored_and_reversed():
+    from sora_cli.train.vae import views_of
+
+    x = torch.arange(2 * 3 * 5 * 4 * 6, dtype=torch.float32).view(2, 3, 5, 4, 6)
+    assert torch.equal(views_of(x, 1), x)
+    v = views_of(x, 4)
+    assert v.shape == (8, 3, 5, 4, 6)
+    assert torch.equal(v[:2], x)
+    assert torch.equal(v[2:4, :, :, :, 0], x[:, :, :, :, -1])    # mirrored left to right
+    assert torch.equal(v[4:6, :, 0], x[:, :, -1])                 # reversed in time
+    assert torch.equal(v[6:8, :, 0, :, 0], x[:, :, -1, :, -1])    # both
+    assert len({tuple(c.flatten().tolist()) for c in v}) == 8     # all different clips
 
 
 def test_clip_loss_falls_and_zero_shot_is_reported(clip_run, tmp_path):
@@ -257,6 +273,9 @@ def test_bad_training_requests_are_one_line_errors(tmp_path):
     r = run_cli("train", "vae", "--out", tmp_path / "v", "--frames", 6, "--steps", 1,
                 "--device", "cpu")
     assert r.returncode == 2 and "4k+1" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("train", "vae", "--out", tmp_path / "v", "--views", 3, "--steps", 1,
+                "--device", "cpu")
+    assert r.returncode == 2 and "--views must be 1, 2 or 4" in r.stderr
     r = run_cli("train", "dit", "--vae", tmp_path / "nothing", "--clip", tmp_path / "none",
                 "--out", tmp_path / "d", "--device", "cpu")
     assert r.returncode == 1 and "not a training run" in r.stderr

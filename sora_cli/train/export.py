@@ -29,6 +29,8 @@ def _command(run: str, task: str) -> str:
         parts.append(f"--vae {m.get('vae')} --clip {m.get('clip')}")
         if m.get("latents"):
             parts.append(f"--latents {m['latents']}")
+    if m.get("views", 1) != 1:
+        parts.append(f"--views {m['views']}")
     if m.get("init"):
         parts.append(f"--init {m['init']}")
     # latent statistics are measured by the run, not chosen

@@ -30,6 +30,27 @@ def check_size(size: int, factor: int) -> None:
                              f"factor), got {size}")
 
 
+VIEWS = (1, 2, 4)
+
+
+def check_views(views: int) -> None:
+    if views not in VIEWS:
+        raise SoraUsageError(f"--views must be 1, 2 or 4, got {views}")
+
+
+def views_of(video: torch.Tensor, views: int) -> torch.Tensor:
+    """(B, 3, T, H, W) -> (views·B, ...): the clips as they are, mirrored left to right, then
+    reversed in time and both. Every view is a clip the world could have rendered, so a VAE
+    learns from each at no rendering cost; on a GPU, rendering is what limits VAE training."""
+    check_views(views)
+    out = [video]
+    if views >= 2:
+        out.append(video.flip(-1))
+    if views >= 4:
+        out += [video.flip(2), video.flip(2).flip(-1)]
+    return torch.cat(out)
+
+
 @torch.no_grad()
 def reconstruct(vae, video: torch.Tensor) -> torch.Tensor:
     """Encode to the latent mean and decode: (B, 3, T, H, W) -> same shape."""
@@ -67,10 +88,11 @@ def evaluate_vae(vae, size: int, frames: int, fps: float, count: int = 16, seed:
 
 def build_task(cfg: TrainConfig, dist, size: int = 256, frames: int = 17, fps: float = 8,
                arch: dict | None = None, folder: str | None = None, resume: bool = False,
-               eval_clips: int = 16, init: str | None = None) -> Task:
+               eval_clips: int = 16, init: str | None = None, views: int = 1) -> Task:
     from sora_cli.nn.vae import VAEConfig, VideoVAE
     from sora_cli.train.runs import warm_start
 
+    check_views(views)
     start = warm_start("vae", init) if init and not resume else None
     fresh = start[0] if start else asdict(make_config(VAEConfig, arch or {}))
     conf = run_model_config(cfg.out, "vae", resume, fresh)
@@ -89,7 +111,7 @@ def build_task(cfg: TrainConfig, dist, size: int = 256, frames: int = 17, fps: f
         return data.loader(ds, start, dist, cfg.batch_size, cfg.seed, workers, length)
 
     def loss(model, batch):
-        out = model.loss(data.to_model(batch["video"], device))
+        out = model.loss(views_of(data.to_model(batch["video"], device), views))
         return out if isinstance(out, tuple) else (out, {})
 
     probe = data.WorldRenders(size, frames, fps, seed=cfg.seed, heldout=True)
@@ -116,18 +138,20 @@ def build_task(cfg: TrainConfig, dist, size: int = 256, frames: int = 17, fps: f
                                   "latent_std": figures["latent_std"]}}
 
     return Task("vae", vae, loss, batches, conf, sample=sample, finish=finish,
-                extra={"size": size, "frames": frames, "fps": fps,
+                extra={"size": size, "frames": frames, "fps": fps, "views": views,
                        "init": str(init) if start else None})
 
 
 def train_vae(cfg: TrainConfig, size: int = 256, frames: int = 17, fps: float = 8,
               arch: dict | None = None, folder: str | None = None, resume: bool = False,
-              eval_clips: int = 16, init: str | None = None) -> dict:
+              eval_clips: int = 16, init: str | None = None, views: int = 1) -> dict:
     """Train (or continue) a video VAE run in cfg.out; returns the run summary. `init` starts
-    from the weights of another run or a bundle."""
+    from the weights of another run or a bundle; `views` trains on each clip that many ways
+    (see views_of), so a step sees views x batch-size clips."""
     dist = distributed.setup(cfg.device)
     try:
-        task = build_task(cfg, dist, size, frames, fps, arch, folder, resume, eval_clips, init)
+        task = build_task(cfg, dist, size, frames, fps, arch, folder, resume, eval_clips, init,
+                          views)
         return fit(task, cfg, dist, resume=resume)
     finally:
         distributed.teardown(dist)
