@@ -1,0 +1,132 @@
+"""VAE latent width at equal training compute: which latent holds the world's detail better?
+
+Trains one VAE per latent width from scratch, side by side (one process each, same seed, same
+clips, same steps), then measures each on the same held-out clips:
+- reconstruction PSNR at 256x256, 17 frames;
+- the `sora eval` checker on the first N eval prompts' reference renders sent through that
+  VAE and back ("autoencoded": the most a perfect DiT could score on it);
+- wall time, and the ratios of every figure to the first width's, from this run.
+
+    python benchmarks/vae_latents.py                        # 16 vs 64 channels, 1000 steps
+    python benchmarks/vae_latents.py --channels 16 32 64 --steps 4000 --device cuda
+
+On the CPU the steps train on 128x128 crops of 256x256 clips (the VAE is convolutional, so
+crops teach it the full-size world at a quarter of the cost) with one thread per process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIGURES = ("setting", "color", "shape", "motion", "weather", "all_checks", "fully_right")
+
+
+def train_and_measure(z: int, steps: int, batch: int, crop: int, lr: float, prompts: int,
+                      device: str, seed: int = 0) -> dict:
+    import numpy as np
+    import torch
+
+    from sora_cli.evaluate import eval_prompts, expected_scenes, score_clip, summarize
+    from sora_cli.nn.vae import VAEConfig, VideoVAE
+    from sora_cli.train import data
+    from sora_cli.train.vae import evaluate_vae, reconstruct
+    from sora_cli.world.render import render_scene
+
+    torch.manual_seed(seed)
+    vae = VideoVAE(VAEConfig(z_channels=z)).to(device)
+    opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0)
+    clips = data.WorldRenders(256, 9, 8, seed=seed)
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    for step in range(steps):
+        for g in opt.param_groups:   # linear warmup over 100 steps, then constant
+            g["lr"] = lr * min(1.0, (step + 1) / 100)
+        batch_clips = []
+        for k in range(batch):
+            v = clips[step * batch + k]["video"]
+            y, x = (rng.integers(0, 256 - crop + 1, 2) // 16 * 16).tolist()
+            batch_clips.append(v[:, y:y + crop, x:x + crop])
+        loss, _ = vae.loss(data.to_model(torch.stack(batch_clips), device))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    seconds = time.perf_counter() - t0
+    vae.eval()
+    held = evaluate_vae(vae, 256, 17, 8, count=8, seed=seed, device=device)
+
+    texts = eval_prompts(prompts, 0)
+    results = []
+    for i, scene in enumerate(expected_scenes(texts)):
+        scene.seed = i
+        ref = render_scene(scene, (256, 256), 17, 8.0)
+        rec = reconstruct(vae, data.to_model(torch.from_numpy(ref)[None], device))
+        results.append(score_clip(data.to_frames(rec[0])[:16], 8.0, scene))
+    s = summarize(results)
+    return {"z_channels": z, "params": sum(p.numel() for p in vae.parameters()),
+            "steps": steps, "train_seconds": round(seconds, 1), "psnr": held["psnr"],
+            **{k: s[k] for k in FIGURES}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--channels", type=int, nargs="+", default=[16, 64])
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--crop", type=int, default=128, help="training crop (multiple of 16)")
+    ap.add_argument("--lr", type=float, default=4e-4)
+    ap.add_argument("--prompts", type=int, default=50, help="eval prompts for the checker")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a worker process: this width
+    a = ap.parse_args()
+    if a.crop % 16 or not 16 <= a.crop <= 256:
+        sys.exit(f"error: --crop must be a multiple of 16 up to 256, got {a.crop}")
+    if a.one is not None:
+        import torch
+
+        if a.device == "cpu":
+            torch.set_num_threads(1)
+        print(json.dumps(train_and_measure(a.one, a.steps, a.batch, a.crop, a.lr, a.prompts,
+                                           a.device)))
+        return
+
+    args = [sys.executable, __file__, "--steps", str(a.steps), "--batch", str(a.batch),
+            "--crop", str(a.crop), "--lr", str(a.lr), "--prompts", str(a.prompts),
+            "--device", a.device]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    # side by side: one process per width, so each gets the same share of the machine
+    procs = [subprocess.Popen(args + ["--one", str(z)], stdout=subprocess.PIPE, text=True,
+                              env=env) for z in a.channels]
+    rows = []
+    for z, p in zip(a.channels, procs):
+        out, _ = p.communicate()
+        if p.returncode != 0:
+            sys.exit(f"error: the {z}-channel run failed (exit {p.returncode})")
+        rows.append(json.loads(out.strip().splitlines()[-1]))
+    base = rows[0]
+    for r in rows:
+        r["psnr_gain_db"] = round(r["psnr"] - base["psnr"], 2)
+        r["all_checks_ratio"] = (round(r["all_checks"] / base["all_checks"], 3)
+                                 if base["all_checks"] else None)
+    if a.json:
+        print(json.dumps(rows, indent=1))
+        return
+    print(f"VAE latent width, {a.steps} steps x {a.batch} clips ({a.crop}px crops, 9 frames), "
+          f"{a.device}; checker on {a.prompts} eval prompts, autoencoded")
+    head = ["z", "params", "train s", "PSNR dB", "vs first", *FIGURES, "all vs first"]
+    print("  ".join(f"{h:>11}" for h in head))
+    for r in rows:
+        cells = [r["z_channels"], r["params"], r["train_seconds"], r["psnr"], r["psnr_gain_db"],
+                 *(r[k] for k in FIGURES), r["all_checks_ratio"]]
+        print("  ".join(f"{'-' if c is None else c:>11}" for c in cells))
+
+
+if __name__ == "__main__":
+    main()
