@@ -228,8 +228,9 @@ class _Progress:
     """Denoising progress on stderr: one bar over all steps of all windows of one video, so a
     long video shows one bar with an honest time remaining instead of a bar per window."""
 
-    def __init__(self, label: str, steps: int):
-        self.label, self.steps = label, steps
+    def __init__(self, label: str, steps: int, runs: int = 1):
+        # runs: sampling calls of the same window count under this one bar (bridge: one a gap)
+        self.label, self.steps, self.runs = label, steps, runs
         self.ctx = None
         self.advance = None
 
@@ -239,7 +240,8 @@ class _Progress:
     def on_window(self, done: int, total: int) -> None:
         # The pipeline announces the plan with (0, total) before the first window.
         if done == 0 and self.ctx is None:
-            self.ctx = console.progress(f"{self.label} denoising", total * self.steps)
+            self.ctx = console.progress(f"{self.label} denoising",
+                                        total * self.steps * self.runs)
             self.advance = self.ctx.__enter__()
 
     def on_step(self) -> None:
@@ -499,7 +501,7 @@ def bridge(inputs: list[str | os.PathLike], output: str | os.PathLike, overlap: 
                                        seed=seed + i, negative=opts.negative,
                                        on_window=bar.on_window, on_step=bar.on_step)
 
-    with _Progress(out.name, pipe.settings.steps) as bar:
+    with _Progress(out.name, pipe.settings.steps, runs=len(clips) - 1) as bar:
         res = write_generated(frames(bar), out, pipe, settings, opts, action="c2pa.edited",
                               ingredients=[Path(p) for p in inputs], identity=identity)
     res["seconds"] = round(time.perf_counter() - t0, 3)
