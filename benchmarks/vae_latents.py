@@ -4,7 +4,7 @@ Trains one VAE per latent width from scratch, side by side (one process each, sa
 clips, same steps), then measures each on the same held-out clips:
 - reconstruction PSNR at 256x256, 17 frames;
 - the `sora eval` checker on the first N eval prompts' reference renders sent through that
-  VAE and back ("autoencoded": the most a perfect DiT could score on it);
+  VAE and back ("autoencoded": what a DiT reproducing its latents exactly would score);
 - wall time, and the ratios of every figure to the first width's, from this run.
 
     python benchmarks/vae_latents.py                        # 16 vs 64 channels, 1000 steps

@@ -877,7 +877,7 @@ def eval_cmd(
 
     Beside the model's line it scores the world's own renders of the same prompts (about 1.0,
     or the checker is wrong) and those renders through the model's VAE and back ("autoencoded":
-    the most the model could reach with that VAE)."""
+    the practical ceiling of that VAE)."""
     _setup(quiet, json_out)
     from sora_cli import evaluate as ev
 

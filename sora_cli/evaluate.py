@@ -959,8 +959,8 @@ def evaluate(model: str = "default", n: int = 100, prompts: list[str] | None = N
     """Generate every prompt with `model` (seed + index), score the clips against their
     prompts, and score the world's reference renders of the same prompts at the same size,
     fps and length (the sanity line: about 1.0, or the checker is wrong). With a model, the
-    same reference renders also go through its VAE and back ("autoencoded"): the most a
-    perfect DiT could score with that VAE, which tells a weak VAE from a weak DiT.
+    same reference renders also go through its VAE and back ("autoencoded"): what a DiT that
+    reproduced the VAE's own latents exactly would score, which tells a weak VAE from a weak DiT.
 
     `reference_only` skips the model (size and fps then come from the arguments). `out_dir`
     keeps the generated clips as MP4 and the report as report.json; `sheet` writes a PNG of
