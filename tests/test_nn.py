@@ -53,6 +53,24 @@ def test_vae_shapes_image_and_video():
         vae.encode(torch.zeros(1, 3, 5, 30, 32))
 
 
+@pytest.mark.parametrize("channels, factor", [((8,), 4), ((8, 16), 8), ((8, 16, 16), 16)])
+def test_vae_levels_set_the_spatial_factor(channels, factor):
+    torch.manual_seed(0)
+    vae = VideoVAE(VAEConfig(z_channels=4, channels=channels, temporal_channels=16,
+                             temporal_blocks=1)).eval()
+    assert vae.cfg.spatial_factor == factor
+    with torch.no_grad():
+        z = vae.encode(torch.rand(1, 3, 5, 32, 64) * 2 - 1)[0]
+        assert z.shape == (1, 4, 2, 32 // factor, 64 // factor)
+        assert vae.decode(z).shape == (1, 3, 5, 32, 64)
+    assert vae.latent_shape(17, 256, 256) == (4, 5, 256 // factor, 256 // factor)
+    if factor > 4:
+        with pytest.raises(ValueError, match=f"multiple of {factor}"):
+            vae.latent_shape(5, 32 + factor // 2, 32)
+    with pytest.raises(ValueError, match="1 to 4 level widths"):
+        VAEConfig(channels=())
+
+
 def test_vae_is_causal_and_first_frame_alone():
     vae = tiny_vae()
     video = torch.rand(1, 3, 13, 32, 32) * 2 - 1

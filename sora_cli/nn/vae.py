@@ -1,11 +1,12 @@
-"""The causal video VAE: 16x spatial and 4x temporal compression, first frame on its own.
+"""The causal video VAE: 16x spatial (8x with two levels) and 4x temporal compression, first
+frame on its own.
 
 Layout, chosen for the CPU budget (decode 33 frames at 256² in well under a second):
 - High resolutions are handled per frame by thin 2D convolutions, entered and left through a
   4x4 pixel (un)shuffle so nothing runs at full resolution (as LTX-Video does).
-- Time is mixed only at 1/16 resolution: the frame sequence is padded in front with three
-  copies of frame 0 and folded into groups of 4 frames (channels x4), then causal 3D
-  convolutions run over the groups. Latent frame 0 therefore sees frame 0 alone (an image is
+- Time is mixed only at the lowest resolution (1/16 by default): the frame sequence is
+  padded in front with three copies of frame 0 and folded into groups of 4 frames (channels
+  x4), then causal 3D convolutions run over the groups. Latent frame 0 therefore sees frame 0 alone (an image is
   a one-frame video) and latent k sees only frames <= 4k; clips have 4k+1 frames.
 - Every resolution change also has a parameter-free shortcut (space-to-channel averaging on
   the way down, channel-to-space repetition on the way up, as DC-AE does), so the residual
@@ -29,9 +30,11 @@ from torch import nn
 class VAEConfig:
     in_channels: int = 3
     z_channels: int = 16
-    # 2D per-frame widths at 1/4, 1/8, 1/16 resolution (after the 4x4 pixel unshuffle).
+    # 2D per-frame widths at 1/4, 1/8, 1/16 resolution (after the 4x4 pixel unshuffle); each
+    # width is a level, so (32, 64) makes an 8x VAE: 4x more latent positions, each carrying
+    # a quarter of the pixels (a DiT on it takes patch_size 4 for the same token count).
     channels: tuple = (32, 64, 128)
-    temporal_channels: int = 128   # width of the causal 3D part at 1/16 resolution
+    temporal_channels: int = 128   # width of the causal 3D part at the lowest resolution
     temporal_blocks: int = 2
     res_blocks: int = 1            # 2D residual blocks per resolution
     kl_weight: float = 1e-5        # tiny: latents are normalised anyway; PSNR first
@@ -40,11 +43,16 @@ class VAEConfig:
     latent_mean: list = field(default_factory=list)
     latent_std: list = field(default_factory=list)
 
-    spatial_factor = 16
     temporal_factor = 4
 
     def __post_init__(self):
         self.channels = tuple(self.channels)
+        if not 1 <= len(self.channels) <= 4:
+            raise ValueError(f"channels must list 1 to 4 level widths, got {list(self.channels)}")
+
+    @property
+    def spatial_factor(self) -> int:
+        return 4 * 2 ** (len(self.channels) - 1)
 
 
 def _act(x):
@@ -167,20 +175,23 @@ class Up(nn.Module):
         return y + F.pixel_shuffle(_repeat(x, 4 * self.c_out), 2) if self.shortcut else y
 
 
+def _levels(widths, change, res_blocks: int) -> nn.Sequential:
+    """Residual blocks at each width, with a resolution `change` (Down or Up) between widths."""
+    layers: list[nn.Module] = []
+    for i, c in enumerate(widths):
+        if i > 0:
+            layers.append(change(widths[i - 1], c))
+        layers += [ResBlock2d(c) for _ in range(res_blocks)]
+    return nn.Sequential(*layers)
+
+
 class Encoder(nn.Module):
     def __init__(self, cfg: VAEConfig):
         super().__init__()
-        c0, c1, c2 = cfg.channels
+        c0, c2 = cfg.channels[0], cfg.channels[-1]
         ct = cfg.temporal_channels
         self.conv_in = nn.Conv2d(cfg.in_channels * 16, c0, 3, padding=1)
-        layers: list[nn.Module] = []
-        prev = c0
-        for i, c in enumerate((c0, c1, c2)):
-            if i > 0:
-                layers.append(Down(prev, c))
-            layers += [ResBlock2d(c) for _ in range(cfg.res_blocks)]
-            prev = c
-        self.spatial = nn.Sequential(*layers)
+        self.spatial = _levels(cfg.channels, Down, cfg.res_blocks)
         self.fold = nn.Conv2d(4 * c2, ct, 1)
         self.temporal = nn.ModuleList(CausalResBlock3d(ct) for _ in range(cfg.temporal_blocks))
         self.norm_out = _norm(ct)
@@ -209,25 +220,18 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     def __init__(self, cfg: VAEConfig):
         super().__init__()
-        c0, c1, c2 = cfg.channels
+        c0, c2 = cfg.channels[0], cfg.channels[-1]
         ct = cfg.temporal_channels
         self.c2 = c2
         self.conv_in = CausalConv3d(cfg.z_channels, ct)
         self.temporal = nn.ModuleList(CausalResBlock3d(ct) for _ in range(cfg.temporal_blocks))
         self.unfold = nn.Conv2d(ct, 4 * c2, 1)
-        layers: list[nn.Module] = []
-        prev = c2
-        for i, c in enumerate((c2, c1, c0)):
-            if i > 0:
-                layers.append(Up(prev, c))
-            layers += [ResBlock2d(c) for _ in range(cfg.res_blocks)]
-            prev = c
-        self.spatial = nn.Sequential(*layers)
+        self.spatial = _levels(cfg.channels[::-1], Up, cfg.res_blocks)
         self.norm_out = _norm(c0)
         self.conv_out = nn.Conv2d(c0, cfg.in_channels * 16, 3, padding=1)
 
     def temporal_part(self, z, cache=None, first: bool = True):
-        """Latents (B,C,Tl,h,w) -> frame features (B, T, c2, h, w) at 1/16 resolution: 4 frames
+        """Latents (B,C,Tl,h,w) -> frame features (B, T, c2, h, w) at latent resolution: 4 frames
         per latent frame, 3 fewer for the very first latent frame of a clip."""
         zt = z.transpose(1, 2)
         B, Tl, C, h, w = zt.shape
@@ -269,16 +273,18 @@ class VideoVAE(nn.Module):
         return 1 + 4 * (latent_frames - 1)
 
     def latent_shape(self, num_frames: int, height: int, width: int) -> tuple[int, int, int, int]:
-        """(C, T, h, w) of the latents of a clip; height and width must be multiples of 16."""
-        if height % 16 or width % 16:
-            raise ValueError(f"frame size {width}x{height} must be a multiple of 16")
-        return self.cfg.z_channels, self.latent_frames(num_frames), height // 16, width // 16
+        """(C, T, h, w) of the latents of a clip; height and width must be multiples of the
+        spatial factor."""
+        f = self.cfg.spatial_factor
+        if height % f or width % f:
+            raise ValueError(f"frame size {width}x{height} must be a multiple of {f}")
+        return self.cfg.z_channels, self.latent_frames(num_frames), height // f, width // f
 
     # --- encode / decode ----------------------------------------------------------------------
     def encode(self, video: torch.Tensor, sample: bool = False,
                generator: torch.Generator | None = None):
-        """video (B,3,T,H,W) in [-1,1], T = 4k+1, H and W multiples of 16 -> (z, mean, logvar),
-        each (B, z_channels, k+1, H/16, W/16). z is the mean unless `sample` (raw latents:
+        """video (B,3,T,H,W) in [-1,1], T = 4k+1, H and W multiples of the spatial factor f ->
+        (z, mean, logvar), each (B, z_channels, k+1, H/f, W/f). z is the mean unless `sample` (raw latents:
         call normalize_latents before the DiT)."""
         self.latent_shape(video.shape[2], video.shape[3], video.shape[4])
         moments = self.encoder(video)
@@ -300,7 +306,7 @@ class VideoVAE(nn.Module):
             yield self.decoder.spatial_part(feats).clamp(-1, 1)
 
     def decode(self, z: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
-        """Raw latents (B,C,Tl,h,w) -> video (B,3,4(Tl-1)+1,16h,16w) in [-1,1]. With `chunk`,
+        """Raw latents (B,C,Tl,h,w) -> video (B,3,4(Tl-1)+1,fh,fw) in [-1,1] (f: the spatial factor). With `chunk`,
         decoding runs that many latent frames at a time (same result, bounded memory)."""
         return torch.cat(list(self.decode_iter(z, chunk or z.shape[2])), dim=2)
 
