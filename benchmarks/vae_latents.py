@@ -1,14 +1,20 @@
-"""VAE latent width at equal training compute: which latent holds the world's detail better?
+"""VAE latents at equal training compute: which latent holds the world's detail better?
 
-Trains one VAE per latent width from scratch, side by side (one process each, same seed, same
-clips, same steps), then measures each on the same held-out clips:
+Trains one VAE per architecture variant (latent width, level count) from scratch, side by
+side (one process each, same seed, same clips, same steps), then measures each on the same
+held-out clips:
 - reconstruction PSNR at 256x256, 17 frames;
 - the `sora eval` checker on the first N eval prompts' reference renders sent through that
   VAE and back ("autoencoded": what a DiT reproducing its latents exactly would score);
-- wall time, and the ratios of every figure to the first width's, from this run.
+- wall time, and the ratios of every figure to the first variant's, from this run.
 
     python benchmarks/vae_latents.py                        # 16 vs 64 channels, 1000 steps
-    python benchmarks/vae_latents.py --channels 16 32 64 --steps 4000 --device cuda
+    python benchmarks/vae_latents.py --arch '{}' '{"channels": [32, 64]}'   # 16x vs 8x
+    python benchmarks/vae_latents.py --arch '{"z_channels": 32}' '{"z_channels": 64}' \
+        --steps 4000 --device cuda
+
+Each variant is a VAEConfig override (as `sora train vae --arch` takes); `--channels 16 64`
+is short for `--arch '{"z_channels": 16}' '{"z_channels": 64}'`.
 
 On the CPU the steps train on 128x128 crops of 256x256 clips (the VAE is convolutional, so
 crops teach it the full-size world at a quarter of the cost) with one thread per process.
@@ -28,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ("setting", "color", "shape", "motion", "weather", "all_checks", "fully_right")
 
 
-def train_and_measure(z: int, steps: int, batch: int, crop: int, lr: float, prompts: int,
+def train_and_measure(arch: dict, steps: int, batch: int, crop: int, lr: float, prompts: int,
                       device: str, seed: int = 0) -> dict:
     import numpy as np
     import torch
@@ -40,7 +46,8 @@ def train_and_measure(z: int, steps: int, batch: int, crop: int, lr: float, prom
     from sora_cli.world.render import render_scene
 
     torch.manual_seed(seed)
-    vae = VideoVAE(VAEConfig(z_channels=z)).to(device)
+    vae = VideoVAE(VAEConfig(**arch)).to(device)
+    f = vae.cfg.spatial_factor
     opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0)
     clips = data.WorldRenders(256, 9, 8, seed=seed)
     rng = np.random.default_rng(seed)
@@ -51,7 +58,7 @@ def train_and_measure(z: int, steps: int, batch: int, crop: int, lr: float, prom
         batch_clips = []
         for k in range(batch):
             v = clips[step * batch + k]["video"]
-            y, x = (rng.integers(0, 256 - crop + 1, 2) // 16 * 16).tolist()
+            y, x = (rng.integers(0, 256 - crop + 1, 2) // f * f).tolist()
             batch_clips.append(v[:, y:y + crop, x:x + crop])
         loss, _ = vae.loss(data.to_model(torch.stack(batch_clips), device))
         opt.zero_grad()
@@ -69,14 +76,32 @@ def train_and_measure(z: int, steps: int, batch: int, crop: int, lr: float, prom
         rec = reconstruct(vae, data.to_model(torch.from_numpy(ref)[None], device))
         results.append(score_clip(data.to_frames(rec[0])[:16], 8.0, scene))
     s = summarize(results)
-    return {"z_channels": z, "params": sum(p.numel() for p in vae.parameters()),
+    return {"arch": arch, "z_channels": vae.cfg.z_channels, "factor": f,
+            "params": sum(p.numel() for p in vae.parameters()),
             "steps": steps, "train_seconds": round(seconds, 1), "psnr": held["psnr"],
             **{k: s[k] for k in FIGURES}}
 
 
+def parse_variant(text: str) -> dict:
+    """One --arch value: a JSON object of VAEConfig fields, checked before any training."""
+    from sora_cli.nn.vae import VAEConfig
+
+    try:
+        arch = json.loads(text)
+        if not isinstance(arch, dict):
+            raise ValueError("not a JSON object")
+        VAEConfig(**arch)
+    except (ValueError, TypeError) as exc:
+        sys.exit(f"error: --arch {text!r}: {exc}")
+    return arch
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--channels", type=int, nargs="+", default=[16, 64])
+    ap.add_argument("--arch", nargs="+", metavar="JSON",
+                    help="VAEConfig overrides, one JSON object per variant")
+    ap.add_argument("--channels", type=int, nargs="+", default=[16, 64],
+                    help="latent widths to compare (when --arch is not given)")
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--crop", type=int, default=128, help="training crop (multiple of 16)")
@@ -84,7 +109,7 @@ def main() -> None:
     ap.add_argument("--prompts", type=int, default=50, help="eval prompts for the checker")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a worker process: this width
+    ap.add_argument("--one", help=argparse.SUPPRESS)  # a worker process: this variant
     a = ap.parse_args()
     if a.crop % 16 or not 16 <= a.crop <= 256:
         sys.exit(f"error: --crop must be a multiple of 16 up to 256, got {a.crop}")
@@ -93,22 +118,23 @@ def main() -> None:
 
         if a.device == "cpu":
             torch.set_num_threads(1)
-        print(json.dumps(train_and_measure(a.one, a.steps, a.batch, a.crop, a.lr, a.prompts,
-                                           a.device)))
+        print(json.dumps(train_and_measure(json.loads(a.one), a.steps, a.batch, a.crop, a.lr,
+                                           a.prompts, a.device)))
         return
+    variants = [parse_variant(v) for v in a.arch] if a.arch else [{"z_channels": z} for z in a.channels]
 
     args = [sys.executable, __file__, "--steps", str(a.steps), "--batch", str(a.batch),
             "--crop", str(a.crop), "--lr", str(a.lr), "--prompts", str(a.prompts),
             "--device", a.device]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     # side by side: one process per width, so each gets the same share of the machine
-    procs = [subprocess.Popen(args + ["--one", str(z)], stdout=subprocess.PIPE, text=True,
-                              env=env) for z in a.channels]
+    procs = [subprocess.Popen(args + ["--one", json.dumps(v)], stdout=subprocess.PIPE,
+                              text=True, env=env) for v in variants]
     rows = []
-    for z, p in zip(a.channels, procs):
+    for v, p in zip(variants, procs):
         out, _ = p.communicate()
         if p.returncode != 0:
-            sys.exit(f"error: the {z}-channel run failed (exit {p.returncode})")
+            sys.exit(f"error: the run of {json.dumps(v)} failed (exit {p.returncode})")
         rows.append(json.loads(out.strip().splitlines()[-1]))
     base = rows[0]
     for r in rows:
@@ -118,14 +144,14 @@ def main() -> None:
     if a.json:
         print(json.dumps(rows, indent=1))
         return
-    print(f"VAE latent width, {a.steps} steps x {a.batch} clips ({a.crop}px crops, 9 frames), "
+    print(f"VAE latents, {a.steps} steps x {a.batch} clips ({a.crop}px crops, 9 frames), "
           f"{a.device}; checker on {a.prompts} eval prompts, autoencoded")
-    head = ["z", "params", "train s", "PSNR dB", "vs first", *FIGURES, "all vs first"]
+    head = ["z", "factor", "params", "train s", "PSNR dB", "vs first", *FIGURES, "all vs first"]
     print("  ".join(f"{h:>11}" for h in head))
     for r in rows:
-        cells = [r["z_channels"], r["params"], r["train_seconds"], r["psnr"], r["psnr_gain_db"],
+        cells = [r["z_channels"], f"{r['factor']}x", r["params"], r["train_seconds"], r["psnr"], r["psnr_gain_db"],
                  *(r[k] for k in FIGURES), r["all_checks_ratio"]]
-        print("  ".join(f"{'-' if c is None else c:>11}" for c in cells))
+        print("  ".join(f"{'-' if c is None else c:>11}" for c in cells) + "  " + json.dumps(r["arch"]))
 
 
 if __name__ == "__main__":
