@@ -7,6 +7,8 @@
 #   PARTS=dit DIT_MIN=20 bash examples/train_on_gpu.sh  # only the DiT, on the shipped VAE/text
 #   PARTS="vae dit" VAE_ARCH='{"z_channels": 64}' VAE_MIN=12 DIT_MIN=12 \
 #       bash examples/train_on_gpu.sh                 # a new, wider VAE and a DiT on it
+#   PARTS="vae dit" VAE_ARCH='{"channels": [32, 64]}' DIT_ARCH='{"patch_size": 4}' ...
+#                                                     # an 8x VAE; patch 4 keeps the tokens
 #
 # Each stage's step count is sized to its minutes by a short timing run of the same command
 # first, so the cosine schedule ends exactly when the time does (a run stopped by
@@ -20,7 +22,9 @@
 # (batch sizes), TIMING (timing-run steps), TIMING_CLIPS (clips the DiT timing run encodes),
 # VAE_VIEWS (1, 2 or 4: each rendered clip trains the VAE that many ways; on a GPU the VAE
 # waits on the CPU workers that render its clips, so views multiply what it learns per minute),
-# VAE_ARCH (a JSON --arch: the VAE then starts from scratch with it instead of from BASE).
+# VAE_ARCH (a JSON --arch: the VAE then starts from scratch with it instead of from BASE),
+# DIT_ARCH (a JSON --arch for the DiT that starts from scratch on a new VAE; keep its token
+# count, e.g. patch_size 4 on an 8x VAE, since the timing run measures the shipped shape).
 set -euo pipefail
 
 RUNS=${1:-runs/gpu}
@@ -100,6 +104,7 @@ if wants vae; then
         --warmup 200 --eval-clips 16 -q &
     VAE_SRC=$RUNS/vae
     DIT_INIT=()
+    if [[ -n "${DIT_ARCH:-}" ]]; then DIT_INIT=(--arch "$DIT_ARCH"); fi
 fi
 if wants clip; then
     CLIP_STEPS=$(steps_for "$RUNS/time-clip" "$CLIP_MIN" "$CLIP_BS")

@@ -10,6 +10,7 @@ import subprocess
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sora_cli.batch import read_jobs
@@ -116,3 +117,34 @@ def test_gpu_recipe_runs_end_to_end_on_a_cpu_for_the_dit(tiny_bundle, tmp_path):
     assert config["training"]["dit"]["summary"]["step"] == 20
     assert f"--init {tiny_bundle}" in config["training"]["dit"]["command"]
     assert not (runs / "vae").exists() and not (runs / "clip").exists()
+
+
+def test_gpu_recipe_trains_a_new_8x_vae_and_a_patch_4_dit_on_a_cpu(tiny_bundle, tmp_path):
+    # PARTS="vae dit" with VAE_ARCH and DIT_ARCH: a two-level (8x) VAE from scratch, the
+    # latent cache made with it, a fresh DiT with 4x4 patches on it, and a bundle that generates
+    import os
+    import sys
+
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("no bash")
+    vae_arch = {"z_channels": 4, "channels": [8, 16], "temporal_channels": 16,
+                "temporal_blocks": 1}
+    env = {**os.environ, "SORA": f"{sys.executable} -m sora_cli", "BASE": str(tiny_bundle),
+           "PARTS": "vae dit", "DEVICE": "cpu", "CPUS": "2", "VAE_BS": "1", "VAE_VIEWS": "1",
+           "VAE_ARCH": json.dumps(vae_arch), "DIT_ARCH": '{"patch_size": 4}', "DIT_BS": "2",
+           "TIMING": "3", "VAE_MIN": "0.01", "DIT_MIN": "0.01", "COUNT": "4",
+           "TIMING_CLIPS": "4", "OMP_NUM_THREADS": "1"}
+    runs = tmp_path / "runs"
+    r = subprocess.run([bash, str(EXAMPLES / "train_on_gpu.sh"), str(runs)], env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    config = json.loads((runs / "bundle" / "config.json").read_text())
+    assert config["vae"]["channels"] == [8, 16] and config["dit"]["patch_size"] == 4
+    assert "--init" not in config["training"]["dit"]["command"]
+
+    from sora_cli.pipeline import VideoPipeline
+
+    frames = np.concatenate(list(VideoPipeline.load(str(runs / "bundle"), "cpu")
+                                 .generate("a red ball", 1.0, seed=0)))
+    assert frames.shape[1:] == (256, 256, 3) and frames.dtype == np.uint8
