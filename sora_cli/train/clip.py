@@ -12,8 +12,8 @@ import torch
 from sora_cli import console
 from sora_cli.nn.text import TextEncoderConfig, tokenize
 from sora_cli.train import data, distributed
-from sora_cli.train.loop import (Task, TrainConfig, autocast, fit, make_config,
-                                 run_model_config, seed_for_init)
+from sora_cli.train.loop import (Task, TrainConfig, autocast, build_model, fit,
+                                 make_config)
 
 def class_prompts() -> dict[str, dict[str, list[str]]]:
     """Prompt ensembles per class, in the world's words: each attribute's word is averaged over
@@ -122,16 +122,10 @@ def build_task(cfg: TrainConfig, dist, size: int | None = None, frames: int = 5,
                arch: dict | None = None, folder: str | None = None, resume: bool = False,
                eval_frames: int = 270, init: str | None = None) -> Task:
     from sora_cli.nn.text import build_clip, clip_loss
-    from sora_cli.train.runs import warm_start
 
-    start = warm_start("clip", init) if init and not resume else None
-    conf = run_model_config(cfg.out, "clip", resume,
-                            start[0] if start else clip_config(arch or {}, size))
-    tcfg = TextEncoderConfig(**conf)
-    seed_for_init(cfg.seed)
-    model = build_clip(tcfg)
-    if start:
-        model.load_state_dict(start[1])
+    model, tcfg, conf, started = build_model(
+        cfg, "clip", init, resume, lambda: clip_config(arch or {}, size),
+        TextEncoderConfig, build_clip)
     device = dist.device
     workers = cfg.workers if cfg.workers >= 0 else data.auto_workers(dist.world_size)
     ds, length = data.clip_source(folder, tcfg.image_size, frames, fps, cfg.seed,
@@ -156,7 +150,7 @@ def build_task(cfg: TrainConfig, dist, size: int | None = None, frames: int = 5,
         return {"zero_shot": figures}
 
     return Task("clip", model, loss, batches, conf, finish=finish if eval_frames else None,
-                extra={"size": tcfg.image_size, "init": str(init) if start else None})
+                extra={"size": tcfg.image_size, "init": str(init) if started else None})
 
 
 def train_clip(cfg: TrainConfig, size: int | None = None, frames: int = 5, fps: float = 2,

@@ -15,8 +15,8 @@ import torch
 
 from sora_cli.errors import SoraError, SoraUsageError
 from sora_cli.train import data, distributed
-from sora_cli.train.loop import (Task, TrainConfig, autocast, fit, make_config,
-                                 run_model_config, seed_for_init)
+from sora_cli.train.loop import (Task, TrainConfig, autocast, build_model, fit,
+                                 make_config)
 
 SAMPLE_PROMPT = "a red ball bouncing on a grass field"
 
@@ -61,7 +61,7 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
     from sora_cli.nn.dit import DiT, DiTConfig
     from sora_cli.sampling import drop_captions, sample_conditioning_mask
     from sora_cli.train.latents import LatentShards, vae_id
-    from sora_cli.train.runs import frozen, load_vae_run, warm_start
+    from sora_cli.train.runs import frozen, load_vae_run
     from sora_cli.train.vae import check_frames, check_size
 
     device = dist.device
@@ -86,14 +86,9 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
 
     fresh = {"in_channels": vcfg.z_channels, "text_dim": tokens.shape[-1],
              "pooled_dim": pooled.shape[-1], **(arch or {})}
-    start = warm_start("dit", init) if init and not resume else None
-    conf = run_model_config(cfg.out, "dit", resume,
-                            start[0] if start else asdict(make_config(DiTConfig, fresh)))
-    dcfg = DiTConfig(**conf)
-    seed_for_init(cfg.seed)
-    dit = DiT(dcfg)
-    if start:
-        dit.load_state_dict(start[1])
+    dit, dcfg, conf, started = build_model(
+        cfg, "dit", init, resume, lambda: asdict(make_config(DiTConfig, fresh)),
+        DiTConfig, DiT)
     lat_t = 1 + (frames - 1) // vcfg.temporal_factor
     lat_hw = size // vcfg.spatial_factor
     tokens_per_clip = lat_t * (lat_hw // dcfg.patch_size) ** 2
@@ -137,7 +132,7 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
                        "vae": str(vae), "vae_id": vae_id(vae_model),
                        "clip": str(clip or text_encoder),
                        "latents": str(latents) if latents else None,
-                       "init": str(init) if start else None})
+                       "init": str(init) if started else None})
 
 
 def train_dit(cfg: TrainConfig, vae: str, clip: str | None = None, **kw) -> dict:

@@ -283,6 +283,23 @@ def run_model_config(run_dir: str | Path, task: str, resume: bool, fresh: dict) 
     return fresh
 
 
+def build_model(cfg: "TrainConfig", task: str, init: str | None, resume: bool, fresh,
+                config_cls, build):
+    """The task's model and its architecture: the run's own when resuming, else `init`'s (a
+    run or bundle, weights included) or `fresh()`'s, built after seeding so that every rank
+    and every run of a seed starts alike. -> (model, config, conf dict, started from init)."""
+    from sora_cli.train.runs import warm_start
+
+    start = warm_start(task, init) if init and not resume else None
+    conf = run_model_config(cfg.out, task, resume, start[0] if start else fresh())
+    model_cfg = config_cls(**conf)
+    seed_for_init(cfg.seed)
+    model = build(model_cfg)
+    if start:
+        model.load_state_dict(start[1])
+    return model, model_cfg, conf, start is not None
+
+
 def seed_for_init(seed: int) -> None:
     """Same initial weights on every rank and every run of the same seed."""
     _seed_everything(seed)

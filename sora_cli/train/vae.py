@@ -14,8 +14,8 @@ import torch
 from sora_cli import console
 from sora_cli.errors import SoraUsageError
 from sora_cli.train import data, distributed
-from sora_cli.train.loop import (Task, TrainConfig, autocast, fit, make_config,
-                                 run_model_config, seed_for_init)
+from sora_cli.train.loop import (Task, TrainConfig, autocast, build_model, fit,
+                                 make_config)
 
 
 def check_frames(frames: int, temporal: int = 4) -> None:
@@ -90,19 +90,12 @@ def build_task(cfg: TrainConfig, dist, size: int = 256, frames: int = 17, fps: f
                arch: dict | None = None, folder: str | None = None, resume: bool = False,
                eval_clips: int = 16, init: str | None = None, views: int = 1) -> Task:
     from sora_cli.nn.vae import VAEConfig, VideoVAE
-    from sora_cli.train.runs import warm_start
-
     check_views(views)
-    start = warm_start("vae", init) if init and not resume else None
-    fresh = start[0] if start else asdict(make_config(VAEConfig, arch or {}))
-    conf = run_model_config(cfg.out, "vae", resume, fresh)
-    vcfg = VAEConfig(**conf)
+    vae, vcfg, conf, started = build_model(
+        cfg, "vae", init, resume, lambda: asdict(make_config(VAEConfig, arch or {})),
+        VAEConfig, VideoVAE)
     check_frames(frames, vcfg.temporal_factor)
     check_size(size, vcfg.spatial_factor)
-    seed_for_init(cfg.seed)
-    vae = VideoVAE(vcfg)
-    if start:
-        vae.load_state_dict(start[1])
     device = dist.device
     workers = cfg.workers if cfg.workers >= 0 else data.auto_workers(dist.world_size)
     ds, length = data.clip_source(folder, size, frames, fps, cfg.seed)
@@ -139,7 +132,7 @@ def build_task(cfg: TrainConfig, dist, size: int = 256, frames: int = 17, fps: f
 
     return Task("vae", vae, loss, batches, conf, sample=sample, finish=finish,
                 extra={"size": size, "frames": frames, "fps": fps, "views": views,
-                       "init": str(init) if start else None})
+                       "init": str(init) if started else None})
 
 
 def train_vae(cfg: TrainConfig, size: int = 256, frames: int = 17, fps: float = 8,
