@@ -388,9 +388,12 @@ def train_dit_cmd(
     ] = None,
     overwrite: OverwriteOpt = False,
     init: TrainInitOpt = None,
+    eval_clips: Annotated[int, typer.Option(
+        "--eval-clips", help="Held-out world clips for the final flow loss (0: none).")] = 16,
     json_out: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
-    """Train the diffusion transformer (rectified flow, all conditioning masks)."""
+    """Train the diffusion transformer (rectified flow, all conditioning masks); reports the
+    held-out flow loss at the end."""
     _setup(quiet, json_out)
     from sora_cli.train.config import parse_arch
 
@@ -407,14 +410,14 @@ def train_dit_cmd(
                   text_weights=str(text_weights) if text_weights else None,
                   latents=str(latents) if latents else None, size=size, frames=frames, fps=fps,
                   arch=parse_arch(arch), folder=str(data) if data else None, resume=resume,
-                  init=str(init) if init else None)
-    extra = ""
+                  init=str(init) if init else None, eval_clips=eval_clips)
+    extra = f", held-out loss {s['heldout_loss']:.4f}" if "heldout_loss" in s else ""
     if export is not None and os.environ.get("RANK", "0") == "0" and s["step"] >= steps:
         from sora_cli.train.export import export_runs
 
         s["bundle"] = str(export_runs(export, vae=str(vae), clip=str(clip), dit=str(out),
                                       overwrite=overwrite))
-        extra = f"; bundle {s['bundle']}"
+        extra += f"; bundle {s['bundle']}"
     _train_report(s, json_out, extra)
 
 

@@ -194,6 +194,19 @@ def test_dit_loss_falls_resume_is_bit_exact_and_export_loads_in_a_fresh_process(
     whole = train_dit_here(vae, clip, lat, straight)
     assert falls(losses(straight), k=8), losses(straight)  # flow-matching loss is noisy
     assert Path(whole["sample"]).exists()  # the end-of-run sample clip
+    # the held-out flow loss: fixed clips, noise and times, so the same weights give the same
+    # figure; the trained DiT beats an untrained one (zero output: loss = E|noise - x0|^2)
+    from sora_cli.nn.dit import DiT
+    from sora_cli.train.dit import evaluate_dit
+    from sora_cli.train.runs import load_dit_run, load_text_run, load_vae_run
+
+    assert set(whole["heldout_loss_by_t"]) == {"0.1", "0.3", "0.5", "0.7", "0.9"}
+    v, text = load_vae_run(vae)[0], load_text_run(clip)[0]
+    trained, dcfg, _ = load_dit_run(straight)
+    again = evaluate_dit(trained, v, text, SIZE, FRAMES, FPS, count=whole["eval_clips"])
+    assert again["heldout_loss"] == whole["heldout_loss"]
+    untrained = evaluate_dit(DiT(dcfg), v, text, SIZE, FRAMES, FPS, count=whole["eval_clips"])
+    assert 0 < whole["heldout_loss"] < untrained["heldout_loss"]
 
     half = train_dit_here(vae, clip, lat, paused, stop_at=20)
     assert half["step"] == 20 and "sample" not in half  # a pause, not the end
@@ -218,6 +231,7 @@ def test_dit_loss_falls_resume_is_bit_exact_and_export_loads_in_a_fresh_process(
                  "MODEL_CARD.md"):
         assert (bundle / name).exists(), name
     assert "sora train dit" in (bundle / "MODEL_CARD.md").read_text()
+    assert "held-out flow loss" in (bundle / "MODEL_CARD.md").read_text()
     clip_out = tmp_path / "sample.mp4"
     code = f"""
 import torch

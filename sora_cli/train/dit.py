@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from sora_cli import console
 from sora_cli.errors import SoraError, SoraUsageError
 from sora_cli.train import data, distributed
 from sora_cli.train.loop import (Task, TrainConfig, autocast, build_model, fit,
@@ -52,12 +53,45 @@ def _flow_loss(dit, x0, cond, known):
     return out if isinstance(out, tuple) else (out, {})
 
 
+HELDOUT_TIMES = (0.1, 0.3, 0.5, 0.7, 0.9)
+
+
+@torch.no_grad()
+def evaluate_dit(dit, vae, text, size: int, frames: int, fps: float, count: int = 16,
+                 seed: int = 0, device: str = "cpu", bf16: bool | None = None,
+                 times: tuple = HELDOUT_TIMES) -> dict:
+    """Held-out flow loss: world clips no run trains on, encoded by the frozen VAE, noised to
+    a fixed grid of times with fixed noise, text to video (no known frames). Unlike the
+    training loss, which moves with each batch's random times and masks, it compares runs
+    and checkpoints on the same VAE: lower is better."""
+    ds = data.WorldRenders(size, frames, fps, seed=seed, heldout=True)
+    gen = torch.Generator().manual_seed(seed)
+    dit.eval()
+    total = {t: 0.0 for t in times}
+    for start in range(0, count, 8):
+        items = [ds[i] for i in range(start, min(count, start + 8))]
+        x = data.to_model(torch.stack([it["video"] for it in items]), device)
+        with autocast(device, bf16):
+            _, mean, _ = vae.encode(x)
+        x0 = vae.normalize_latents(mean.float())
+        tokens, mask, pooled = encode_text(text, [it["caption"] for it in items], device, bf16)
+        for t in times:
+            noise = torch.randn(x0.shape, generator=gen).to(device)
+            with autocast(device, bf16):
+                v = dit((1 - t) * x0 + t * noise, torch.full((len(items),), t, device=device),
+                        tokens, mask, pooled)
+            total[t] += float((v.float() - (noise - x0)).pow(2).mean()) * len(items)
+    return {"heldout_loss": round(sum(total.values()) / count / len(times), 5),
+            "heldout_loss_by_t": {f"{t:g}": round(v / count, 5) for t, v in total.items()},
+            "eval_clips": count}
+
+
 def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
                text_encoder: str | None = None, text_weights: str | None = None,
                latents: str | None = None, size: int = 256, frames: int = 17, fps: float = 8,
                arch: dict | None = None, folder: str | None = None, resume: bool = False,
                caption_dropout: float = 0.1, sample_prompt: str = SAMPLE_PROMPT,
-               sample_steps: int = 20, init: str | None = None) -> Task:
+               sample_steps: int = 20, init: str | None = None, eval_clips: int = 16) -> Task:
     from sora_cli.nn.dit import DiT, DiTConfig
     from sora_cli.sampling import drop_captions, sample_conditioning_mask
     from sora_cli.train.latents import LatentShards, vae_id
@@ -126,7 +160,16 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
         write_video(path, data.to_frames(video[0]), fps, overwrite=True)
         return path
 
+    def finish(model):
+        figures = evaluate_dit(model, vae_model, text, size, frames, fps, count=eval_clips,
+                               seed=cfg.seed, device=device, bf16=cfg.bf16)
+        console.log(f"DiT held-out flow loss: {figures['heldout_loss']:.4f} "
+                    f"({eval_clips} clips x {len(HELDOUT_TIMES)} times)")
+        return figures
+
+    # a folder of the user's videos has no held-out split of its own
     return Task("dit", dit, loss, batches, conf, sample=sample,
+                finish=finish if eval_clips > 0 and folder is None else None,
                 tokens_per_sample=tokens_per_clip,
                 extra={"size": size, "frames": frames, "fps": fps,
                        "vae": str(vae), "vae_id": vae_id(vae_model),

@@ -54,6 +54,8 @@ def model_card(name: str, vae: str, clip: str, dit: str) -> str:
         figures = []
         if "psnr" in s:
             figures.append(f"held-out PSNR {s['psnr']} dB")
+        if "heldout_loss" in s:
+            figures.append(f"held-out flow loss {s['heldout_loss']} ({s.get('eval_clips')} clips)")
         if "zero_shot" in s:
             z = s["zero_shot"]
             figures.append(f"zero-shot colour {z['color']:.1%}, setting {z['setting']:.1%}, "
