@@ -993,7 +993,7 @@ def evaluate(model: str = "default", n: int = 100, prompts: list[str] | None = N
     frames_n = max(1, int(round(duration * fps)))
 
     gen_results, ref_results, ae_results, thumbs = [], [], [], {}
-    clip_gen, clip_ref = [], []
+    clip_gen, clip_ref, jumps_gen, jumps_ref = [], [], [], []
     for i, (prompt, scene) in enumerate(zip(prompts, scenes)):
         scene.seed = seed + i
         ref = render_scene(scene, (h, w), frames_n, fps)
@@ -1004,6 +1004,10 @@ def evaluate(model: str = "default", n: int = 100, prompts: list[str] | None = N
                 ref = render_scene(scene, frames.shape[1:3], len(frames), fps)
                 ref_results[-1] = score_clip(ref, fps, scene)
             gen_results.append(score_clip(frames, fps, scene))
+            joins = window_joins(pipe, len(frames))
+            if joins:
+                jumps_gen.append(join_jump(frames, joins))
+                jumps_ref.append(join_jump(ref, joins))
             ae_results.append(score_clip(_autoencode(pipe, scene, ref), fps, scene))
             thumbs[i] = _thumbs(frames)
             if clip_enc is not None:
@@ -1031,6 +1035,7 @@ def evaluate(model: str = "default", n: int = 100, prompts: list[str] | None = N
         "autoencoded": summarize(ae_results) if pipe is not None else None,
         "clip_score": ({"generated": round(float(np.mean(clip_gen)), 4),
                         "reference": round(float(np.mean(clip_ref)), 4)} if clip_gen else None),
+        "window_joins": _join_figures(jumps_gen, jumps_ref),
         "worst": worst_rows,
         "clips": [{"index": i, "prompt": p, **({"generated": _compact(g)} if g else {}),
                    "reference": _compact(r)}
@@ -1048,6 +1053,28 @@ def evaluate(model: str = "default", n: int = 100, prompts: list[str] | None = N
     return report
 
 
+def window_joins(pipe, frames: int) -> list[int]:
+    """Indices of the first frame of every window after the first, when `pipe` generates
+    `frames` frames (the pipeline's own window plan)."""
+    from sora_cli.pipeline import frames_of, latents_for
+
+    windows = pipe._plan(0, [(None, latents_for(frames))], None)
+    return [frames_of(start) for start, _, _ in windows[1:] if frames_of(start) < frames]
+
+
+def join_jump(frames: np.ndarray, joins: list[int]) -> float | None:
+    """How much more the picture changes across the window joins than between other frames:
+    mean absolute frame difference at the joins over that at the rest (about 1 when the
+    joins do not show), each plus one 8-bit level so that still scenes read 1, not 0/0.
+    None without joins or without other frames to compare with."""
+    d = np.abs(np.diff(frames.astype(np.float32), axis=0)).mean(axis=(1, 2, 3))
+    at = np.zeros(len(d), bool)
+    at[[j - 1 for j in joins if 0 < j <= len(d)]] = True
+    if not at.any() or at.all():
+        return None
+    return float((d[at].mean() + 1.0) / (d[~at].mean() + 1.0))
+
+
 def _autoencode(pipe, scene, ref: np.ndarray) -> np.ndarray:
     """The reference clip through the model's VAE and back. The VAE takes 4k+1 frames, so a
     longer render is encoded and cut back to the reference's length."""
@@ -1059,6 +1086,15 @@ def _autoencode(pipe, scene, ref: np.ndarray) -> np.ndarray:
     clip = ref if full == n else render_scene(scene, ref.shape[1:3], full, pipe.fps)
     z = pipe.encode_frames(clip)
     return np.concatenate(list(pipe.decode_latents(z, keep_frames=n)))
+
+
+def _join_figures(gen: list, ref: list) -> dict | None:
+    """Mean join jump of the generated clips and of their references at the same frames."""
+    pairs = [(g, r) for g, r in zip(gen, ref) if g is not None and r is not None]
+    if not pairs:
+        return None
+    return {"generated": round(float(np.mean([g for g, _ in pairs])), 3),
+            "reference": round(float(np.mean([r for _, r in pairs])), 3), "clips": len(pairs)}
 
 
 def _compact(result: dict) -> dict:
@@ -1099,6 +1135,10 @@ def report_table(report: dict) -> list[str]:
     if report["clip_score"]:
         cs = report["clip_score"]
         lines.append(f"CLIP score: model {cs['generated']:.3f}, reference {cs['reference']:.3f}")
+    wj = report.get("window_joins")
+    if wj:
+        lines.append(f"window joins: frames change x{wj['generated']:.2f} across a join against "
+                     f"between other frames (reference renders x{wj['reference']:.2f})")
     bad = [w for w in report["worst"] if w["score"] < 1]
     if bad:
         lines.append("worst: " + "; ".join(f"#{w['index']} {w['score']:.2f} ({', '.join(w['failed'])})"

@@ -176,3 +176,24 @@ def test_eval_runs_a_real_model_and_reports_every_line(sora, tiny_bundle, tmp_pa
         assert set(report[line]) >= {"setting", "color", "shape", "motion", "all_checks",
                                      "fully_right"}
     assert (tmp_path / "worst.png").stat().st_size > 0
+    # the tiny bundle's windows are 9 frames, so its 2 s clips have a join to measure
+    wj = report["window_joins"]
+    assert wj["clips"] == 2 and wj["generated"] > 0 and wj["reference"] > 0
+
+
+def test_window_joins_follow_the_pipeline_plan_and_jumps_show_there(tiny_bundle):
+    from sora_cli.evaluate import join_jump, window_joins
+    from sora_cli.pipeline import VideoPipeline
+
+    pipe = VideoPipeline.load(str(tiny_bundle), "cpu")
+    assert window_joins(pipe, pipe.window * 4 - 3) == []     # one window: no join
+    step = 4 * (pipe.window - pipe.context)
+    joins = window_joins(pipe, 3 * step + 17)
+    assert joins[:2] == [4 * pipe.window - 3, 4 * pipe.window - 3 + step]
+    # a still clip reads 1; a cut at a join shows; the same cut elsewhere does not
+    still = np.full((33, 16, 16, 3), 90, np.uint8)
+    assert join_jump(still, [17]) == 1.0
+    cut = still.copy()
+    cut[17:] = 150
+    assert join_jump(cut, [17]) > 50 and join_jump(cut, [9]) < 0.5
+    assert join_jump(still, []) is None
