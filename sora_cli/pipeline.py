@@ -25,6 +25,7 @@ class SamplerSettings:
     guidance: float = 4.0
     shift: float = 2.0
     sampler: str = "euler"
+    guidance_min_t: float = 0.0   # see FlowConfig: guidance only at steps with t >= this
     # Pull each new window's per-channel latent mean/std this far toward its context: counters
     # the slow colour and brightness drift of window-by-window generation.
     drift_correction: float = 0.5
@@ -92,7 +93,8 @@ class VideoPipeline:
         self.context = max(1, min(int(cfg.context_latents), self.window - 1))
         self.defaults = SamplerSettings(
             steps=int(cfg.flow.steps), guidance=float(cfg.flow.guidance),
-            shift=float(cfg.flow.shift), sampler=str(cfg.flow.sampler))
+            shift=float(cfg.flow.shift), sampler=str(cfg.flow.sampler),
+            guidance_min_t=float(cfg.flow.guidance_min_t))
         self.settings = settings or self.defaults
         self._text_cache: dict[str, tuple] = {}
 
@@ -209,7 +211,8 @@ class VideoPipeline:
                 out = sample(self.bundle.dit, (1, C, T, h, w), cond, uncond, known=x_known,
                              known_mask=mask, steps=self.settings.steps,
                              guidance=self.settings.guidance, shift=self.settings.shift,
-                             sampler=self.settings.sampler, generator=gen, progress=step)
+                             sampler=self.settings.sampler, generator=gen, progress=step,
+                             guidance_min_t=self.settings.guidance_min_t)
             new = out[:, :, ctx_n:ctx_n + n_new].float().cpu()
             if ctx_n and self.settings.drift_correction > 0 and known_end is None:
                 new = match_statistics(new, ctx, self.settings.drift_correction)

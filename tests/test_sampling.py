@@ -187,6 +187,28 @@ def test_sampler_determinism_and_options():
     assert seen == [(1, 3), (2, 3), (3, 3)]
 
 
+def test_guidance_only_from_guidance_min_t_up():
+    # The steps starting below guidance_min_t run the conditional branch alone (batch B), the
+    # others the guided batch of 2B; 0 guides every step, above 1 none, as uncond=None does.
+    dit = tiny_dit().eval()
+    shape = (1, 4, 2, 4, 4)
+    kw = dict(steps=4, guidance=3.0, shift=1.0)
+    ts = schedule(4, 1.0).tolist()[:-1]             # 1, 0.75, 0.5, 0.25
+    rec = Recorder(dit)
+    part = sample(rec, shape, cond(1), cond(1, seed=2), generator=torch.Generator().manual_seed(5),
+                  guidance_min_t=0.5, **kw)
+    assert [x.shape[0] for x, _ in rec.calls] == [2, 2, 2, 1]
+    assert [round(float(t.max()), 4) for _, t in rec.calls] == [round(t, 4) for t in ts]
+
+    def run(min_t, uncond=cond(1, seed=2)):
+        return sample(dit, shape, cond(1), uncond, generator=torch.Generator().manual_seed(5),
+                      guidance_min_t=min_t, **kw)
+    assert torch.equal(run(0.0), sample(dit, shape, cond(1), cond(1, seed=2),
+                                        generator=torch.Generator().manual_seed(5), **kw))
+    torch.testing.assert_close(run(1.01), run(0.0, uncond=None))
+    assert not torch.allclose(part, run(0.0)) and not torch.allclose(part, run(1.01))
+
+
 def test_sampler_solves_a_known_flow():
     """With the exact velocity field of a point mass at x* the Euler sampler lands on x*."""
     target = torch.randn(1, 4, 2, 4, 4)
