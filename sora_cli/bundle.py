@@ -4,7 +4,8 @@
                                      latent statistics, text-encoder config, sampler defaults
                   vae.safetensors    the video VAE (encoder + decoder)
                   text.safetensors   the whole open_clip CLIP (text tower for the DiT, vision
-                                     tower for CLIP scores)
+                                     tower for CLIP scores); its token table holds only
+                                     the rows training changed (sora_cli/token_rows.py)
                   dit.safetensors    the DiT's EMA weights
                   MODEL_CARD.md
 
@@ -31,7 +32,8 @@ from typing import Any
 
 from sora_cli.errors import SoraError
 
-FORMAT_VERSION = 1
+# 2: token tables may be stored as their trained rows (sora_cli/token_rows.py); 1 still loads.
+FORMAT_VERSION = 2
 FILES = {"vae": "vae.safetensors", "text": "text.safetensors", "dit": "dit.safetensors"}
 STORE_DTYPE = "bfloat16"
 
@@ -193,9 +195,11 @@ def bundle_hash(name_or_path: str | os.PathLike) -> str:
 def _state_for_export(module) -> dict:
     import torch
 
+    from sora_cli.token_rows import compact_state
+
     dtype = getattr(torch, STORE_DTYPE)
-    return {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous().clone()
-            for k, v in module.state_dict().items()}
+    return compact_state({k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype)
+                          .contiguous().clone() for k, v in module.state_dict().items()})
 
 
 def default_card(config: BundleConfig, counts: dict[str, int]) -> str:
@@ -238,7 +242,7 @@ def export_bundle(folder: str | os.PathLike, vae, text, dit_ema, config: BundleC
         meta = {"format": "sora-bundle", "format_version": str(FORMAT_VERSION)}
         for comp, module in (("vae", vae), ("text", clip), ("dit", dit_ema)):
             state = _state_for_export(module)
-            counts[comp] = sum(v.numel() for v in state.values())
+            counts[comp] = sum(p.numel() for p in module.parameters())
             save_file(state, str(tmp / FILES[comp]), metadata={**meta, "component": comp})
         (tmp / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
         (tmp / "MODEL_CARD.md").write_text(card_text if card_text is not None
@@ -294,41 +298,36 @@ def read_config(path: Path) -> BundleConfig:
 
 
 def _load_strict(module, file: Path, what: str, expected_dtype: str, device, dtype) -> None:
-    import torch
     from safetensors import safe_open
+
+    from sora_cli.token_rows import expand_state
 
     if not file.is_file():
         raise SoraError(f"bundle {file.parent}: {file.name} is missing")
     want = module.state_dict()
     try:
         with safe_open(str(file), framework="pt", device="cpu") as fh:
-            names = set(fh.keys())
-            missing = sorted(set(want) - names)
-            extra = sorted(names - set(want))
-            if missing:
-                raise SoraError(f"bundle {file.parent}: {file.name} lacks {len(missing)} {what} tensors "
-                                f"named by config.json (first: {missing[0]})")
-            if extra:
-                raise SoraError(f"bundle {file.parent}: {file.name} has {len(extra)} tensors config.json "
-                                f"does not describe (first: {extra[0]})")
-            state = {}
-            for name in sorted(names):
-                sl = fh.get_slice(name)
-                shape = list(sl.get_shape())
-                exp = list(want[name].shape)
-                if shape != exp:
-                    raise SoraError(f"bundle {file.parent}: {file.name}: tensor {name!r} has shape "
-                                    f"{shape}, config.json gives {exp}")
-                t = fh.get_tensor(name)
-                if want[name].is_floating_point() and str(t.dtype).replace("torch.", "") != expected_dtype:
-                    raise SoraError(f"bundle {file.parent}: {file.name}: tensor {name!r} is "
-                                    f"{str(t.dtype).replace('torch.', '')}, config.json says {expected_dtype}")
-                state[name] = t
-    except SoraError:
-        raise
-    except Exception as exc:  # truncated or foreign file
+            stored = {name: fh.get_tensor(name) for name in fh.keys()}
+        state = expand_state(stored, {k: tuple(v.shape) for k, v in want.items()})
+    except Exception as exc:  # truncated or foreign file, or a broken compact table
         raise SoraError(f"bundle {file.parent}: {file.name} is not a readable safetensors file "
                         f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    missing = sorted(set(want) - set(state))
+    extra = sorted(set(state) - set(want))
+    if missing:
+        raise SoraError(f"bundle {file.parent}: {file.name} lacks {len(missing)} {what} tensors "
+                        f"named by config.json (first: {missing[0]})")
+    if extra:
+        raise SoraError(f"bundle {file.parent}: {file.name} has {len(extra)} tensors config.json "
+                        f"does not describe (first: {extra[0]})")
+    for name in sorted(state):
+        t, exp = state[name], want[name]
+        if list(t.shape) != list(exp.shape):
+            raise SoraError(f"bundle {file.parent}: {file.name}: tensor {name!r} has shape "
+                            f"{list(t.shape)}, config.json gives {list(exp.shape)}")
+        if exp.is_floating_point() and str(t.dtype).replace("torch.", "") != expected_dtype:
+            raise SoraError(f"bundle {file.parent}: {file.name}: tensor {name!r} is "
+                            f"{str(t.dtype).replace('torch.', '')}, config.json says {expected_dtype}")
     module.load_state_dict(state, strict=True)
     module.to(device=device, dtype=dtype)
 

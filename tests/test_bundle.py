@@ -50,7 +50,7 @@ def test_export_writes_bf16_files_and_config(tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == [
         "MODEL_CARD.md", "config.json", "dit.safetensors", "text.safetensors", "vae.safetensors"]
     cfg = json.loads((folder / "config.json").read_text())
-    assert cfg["format_version"] == 1 and cfg["dtype"] == "bfloat16" and cfg["fps"] == 8.0
+    assert cfg["format_version"] == 2 and cfg["dtype"] == "bfloat16" and cfg["fps"] == 8.0
     assert cfg["frame_size"] == [32, 64] and cfg["vae"]["latent_std"] == [1.0, 2.0, 0.5, 1.5]
     assert cfg["dit"]["width"] == 32 and cfg["text"]["model_cfg"]["text_cfg"]["width"] == 32
     state = load_file(str(folder / "dit.safetensors"))

@@ -122,10 +122,12 @@ def build_task(cfg: TrainConfig, dist, size: int | None = None, frames: int = 5,
                arch: dict | None = None, folder: str | None = None, resume: bool = False,
                eval_frames: int = 270, init: str | None = None) -> Task:
     from sora_cli.nn.text import build_clip, clip_loss
+    from sora_cli.token_rows import reset_token_tables
 
+    # the token table starts from the seeded draw a bundle can regenerate (sora_cli/token_rows)
     model, tcfg, conf, started = build_model(
         cfg, "clip", init, resume, lambda: clip_config(arch or {}, size),
-        TextEncoderConfig, build_clip)
+        TextEncoderConfig, lambda c: reset_token_tables(build_clip(c)))
     device = dist.device
     workers = cfg.workers if cfg.workers >= 0 else data.auto_workers(dist.world_size)
     ds, length = data.clip_source(folder, tcfg.image_size, frames, fps, cfg.seed,
