@@ -24,7 +24,7 @@ from sora_cli.errors import SoraError
 MANIFEST = "manifest.jsonl"
 # Options a JSON row may carry; anything else is reported for that item, not silently dropped.
 ROW_OPTIONS = {"prompt", "negative", "duration", "seconds", "size", "aspect", "fps", "seed",
-               "steps", "guidance", "output", "sampler"}
+               "steps", "guidance", "output", "sampler", "literal"}
 FINISHED = ("done", "refused")
 
 

@@ -63,6 +63,9 @@ class BundleConfig:
     dit: Any = field(default_factory=_default("sora_cli.nn.dit.DiTConfig"))
     flow: Any = field(default_factory=_default("sora_cli.sampling.FlowConfig"))
     dtype: str = STORE_DTYPE
+    # "world": trained on the built-in world's captions, so prompts in words those captions
+    # never use may be read in their words (sora_cli/prompt_reading.py); "": any other data.
+    vocabulary: str = ""
     description: str = ""
     training: dict = field(default_factory=dict)   # free-form: commands, steps, data
 
@@ -102,6 +105,7 @@ class Bundle:
     text: Any     # TextEncoder (frozen; .clip is the whole CLIP)
     dit: Any      # DiT (EMA weights)
     path: Path | None = None
+    trained_tokens: frozenset | None = None   # token ids its captions used (a world model's)
 
     @property
     def name(self) -> str:
@@ -356,7 +360,13 @@ def load_bundle(name_or_path: str | os.PathLike, device: str = "cpu", dtype=None
         _load_strict(module, path / FILES[comp], comp, config.dtype, device, dtype)
     vae.eval()
     dit.eval()
-    return Bundle(config=config, vae=vae, text=TextEncoder(clip, config.text), dit=dit, path=path)
+    trained = None
+    if config.vocabulary == "world":
+        from sora_cli.token_rows import stored_rows
+
+        trained = stored_rows(path / FILES["text"])
+    return Bundle(config=config, vae=vae, text=TextEncoder(clip, config.text), dit=dit, path=path,
+                  trained_tokens=trained)
 
 
 def describe_bundle(name_or_path: str | os.PathLike) -> dict:

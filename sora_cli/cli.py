@@ -512,6 +512,9 @@ SignKeyOpt = Annotated[Optional[str], typer.Option(
 PolicyOpt = Annotated[Optional[Path], typer.Option(
     "--policy", help="Extra content-policy file adding refused terms.")]
 PromptOpt = Annotated[str, typer.Option("--prompt", "-p", help="What should happen.")]
+LiteralOpt = Annotated[bool, typer.Option(
+    "--literal", help="Condition the model on the prompt exactly as written (a built-in world "
+                      "model otherwise reads words it never learned in its captions' words).")]
 OutOpt = Annotated[Optional[Path], typer.Option(
     "--output", "-o", help="The MP4 to write (default: a name made from the prompt and seed).")]
 
@@ -553,6 +556,7 @@ def generate_cmd(
                                                    "seed+1, ...).")] = 1,
     crf: CrfOpt = 18, overwrite: OverwriteOpt = False, no_credentials: NoCredOpt = False,
     sign_cert: SignCertOpt = None, sign_key: SignKeyOpt = None, policy: PolicyOpt = None,
+    literal: LiteralOpt = False,
     json_out: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Make a video from a text prompt, e.g. sora generate "a red ball bouncing on a beach"."""
@@ -575,6 +579,7 @@ def animate_cmd(
     sampler: SamplerOpt = None, model: ModelOpt = "default", device: GenDeviceOpt = "auto",
     crf: CrfOpt = 18, overwrite: OverwriteOpt = False, no_credentials: NoCredOpt = False,
     sign_cert: SignCertOpt = None, sign_key: SignKeyOpt = None, policy: PolicyOpt = None,
+    literal: LiteralOpt = False,
     json_out: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Bring an image to life: it is the first frame, the prompt says what happens next."""
@@ -600,6 +605,7 @@ def extend_cmd(
     sampler: SamplerOpt = None, model: ModelOpt = "default", device: GenDeviceOpt = "auto",
     crf: CrfOpt = 18, overwrite: OverwriteOpt = False, no_credentials: NoCredOpt = False,
     sign_cert: SignCertOpt = None, sign_key: SignKeyOpt = None, policy: PolicyOpt = None,
+    literal: LiteralOpt = False,
     json_out: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Continue a clip: the output is the clip followed by its continuation."""
@@ -621,7 +627,7 @@ def story_cmd(
     negative: NegativeOpt = "", sampler: SamplerOpt = None, model: ModelOpt = "default",
     device: GenDeviceOpt = "auto", crf: CrfOpt = 18, overwrite: OverwriteOpt = False,
     no_credentials: NoCredOpt = False, sign_cert: SignCertOpt = None,
-    sign_key: SignKeyOpt = None, policy: PolicyOpt = None,
+    sign_key: SignKeyOpt = None, policy: PolicyOpt = None, literal: LiteralOpt = False,
     json_out: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Make one continuous video from a storyboard; each segment continues the one before."""
@@ -647,7 +653,7 @@ def batch_cmd(
     steps: StepsOpt = None, guidance: GuidanceOpt = None, negative: NegativeOpt = "",
     sampler: SamplerOpt = None, model: ModelOpt = "default", device: GenDeviceOpt = "auto",
     crf: CrfOpt = 18, no_credentials: NoCredOpt = False, sign_cert: SignCertOpt = None,
-    sign_key: SignKeyOpt = None, policy: PolicyOpt = None,
+    sign_key: SignKeyOpt = None, policy: PolicyOpt = None, literal: LiteralOpt = False,
     json_out: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Generate many videos from a job file; re-run the same command to resume. Under
@@ -874,7 +880,7 @@ def eval_cmd(
     fps: Annotated[float, typer.Option("--fps", help="Frame rate of --reference-only "
                                                      "renders (a model uses its own).")] = 8.0,
     device: Annotated[str, typer.Option("--device", help="cpu, cuda or auto.")] = "auto",
-    json_out: JsonOpt = False, quiet: QuietOpt = False,
+    literal: LiteralOpt = False, json_out: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Measure how well a model's videos show their prompts.
 
@@ -899,7 +905,8 @@ def eval_cmd(
     with console.progress("evaluating", total=len(texts)) as advance:
         report = ev.evaluate(model, len(texts), texts, seed=seed, duration=duration,
                              out_dir=out_dir, device=device, reference_only=reference_only,
-                             sheet=sheet, size=size, fps=fps, progress=advance)
+                             sheet=sheet, size=size, fps=fps, progress=advance,
+                             literal=literal)
     if json_out:
         console.result_json(report)
         return

@@ -955,13 +955,14 @@ def evaluate(model: str = "default", n: int = 100, prompts: list[str] | None = N
              seed: int = 0, duration: float = 2.0, out_dir: str | os.PathLike | None = None,
              device: str = "auto", *, reference_only: bool = False,
              sheet: str | os.PathLike | None = None, size: int | tuple[int, int] = 256,
-             fps: float = 8.0, worst: int = 8, progress=None) -> dict:
+             fps: float = 8.0, worst: int = 8, progress=None, literal: bool = False) -> dict:
     """Generate every prompt with `model` (seed + index), score the clips against their
     prompts, and score the world's reference renders of the same prompts at the same size,
     fps and length (the sanity line: about 1.0, or the checker is wrong). With a model, the
     same reference renders also go through its VAE and back ("autoencoded"): what a DiT that
     reproduced the VAE's own latents exactly would score, which tells a weak VAE from a weak DiT.
 
+    `literal` conditions the model on every prompt as written (see sora_cli/prompt_reading).
     `reference_only` skips the model (size and fps then come from the arguments). `out_dir`
     keeps the generated clips as MP4 and the report as report.json; `sheet` writes a PNG of
     the `worst` clips. Returns the report (see summarize for the figures).
@@ -985,6 +986,7 @@ def evaluate(model: str = "default", n: int = 100, prompts: list[str] | None = N
         from sora_cli.pipeline import VideoPipeline
 
         pipe = VideoPipeline.load(model, device)
+        pipe.literal = literal
         fps = pipe.fps
         size = (pipe.height, pipe.width)
         enc = getattr(pipe.bundle, "text", None)
@@ -1037,6 +1039,9 @@ def evaluate(model: str = "default", n: int = 100, prompts: list[str] | None = N
                         "reference": round(float(np.mean(clip_ref)), 4)} if clip_gen else None),
         "window_joins": _join_figures(jumps_gen, jumps_ref),
         "worst": worst_rows,
+        # prompts the model was conditioned on in other words (sora_cli/prompt_reading.py)
+        "read_as": ({i: pipe.read(p).text for i, p in enumerate(prompts)
+                     if pipe.read(p).rewritten} if pipe is not None else {}),
         "clips": [{"index": i, "prompt": p, **({"generated": _compact(g)} if g else {}),
                    "reference": _compact(r)}
                   for i, (p, g, r) in enumerate(zip(prompts, gen_results or [None] * len(prompts),
@@ -1135,6 +1140,9 @@ def report_table(report: dict) -> list[str]:
     if report["clip_score"]:
         cs = report["clip_score"]
         lines.append(f"CLIP score: model {cs['generated']:.3f}, reference {cs['reference']:.3f}")
+    if report.get("read_as"):
+        lines.append(f"read in the captions' words: {len(report['read_as'])} prompts (words the "
+                     "model never learned; see read_as in --json)")
     wj = report.get("window_joins")
     if wj:
         lines.append(f"window joins: frames change x{wj['generated']:.2f} across a join against "

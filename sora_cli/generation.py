@@ -48,6 +48,7 @@ class GenerateOptions:
     sign_key: str | None = None
     policy: str | None = None
     watermark: bool = True
+    literal: bool = False            # condition on prompts exactly as written
 
     def validate(self) -> None:
         if not (isinstance(self.duration, (int, float)) and math.isfinite(self.duration)):
@@ -126,6 +127,7 @@ def use_settings(pipe, opts: GenerateOptions) -> None:
     pipe.settings = replace(d, steps=opts.steps or d.steps,
                             guidance=d.guidance if opts.guidance is None else opts.guidance,
                             sampler=opts.sampler or d.sampler)
+    pipe.literal = opts.literal
 
 
 def check_prompts(prompts: dict[str, str] | list[str], opts: GenerateOptions) -> None:
@@ -135,9 +137,27 @@ def check_prompts(prompts: dict[str, str] | list[str], opts: GenerateOptions) ->
     guard_check(prompts, policy_from_option(opts.policy))
 
 
+def model_prompts(pipe, prompts: list[str]) -> dict:
+    """{"model_prompt": ...} when the model is conditioned on other words than `prompts` (one
+    string, segments joined by " | "), each such reading told on stderr; else {}."""
+    from rich.markup import escape
+
+    readings = [pipe.read(p) for p in prompts]
+    for r in readings:
+        if r.rewritten:
+            console.log(escape(f"reading {r.prompt!r} as {r.text!r}: the model never learned "
+                               f"{', '.join(dict.fromkeys(r.unseen))} (--literal keeps the "
+                               "prompt as written)"))
+    if not any(r.rewritten for r in readings):
+        return {}
+    return {"model_prompt": " | ".join(r.text for r in readings)}
+
+
 def _settings(mode: str, pipe, prompt: str, opts: GenerateOptions, seed: int,
-              size: tuple[int, int], frames: int, extra: dict | None = None) -> dict:
+              size: tuple[int, int], frames: int, extra: dict | None = None,
+              prompts: list[str] | None = None) -> dict:
     return {"tool": f"sora-cli {__version__}", "mode": mode, "prompt": prompt,
+            **model_prompts(pipe, prompts if prompts is not None else [prompt]),
             "negative": opts.negative, "seed": seed, "steps": pipe.settings.steps,
             "guidance": pipe.settings.guidance, "sampler": pipe.settings.sampler,
             "model": pipe.bundle.name, "model_hash": pipe.bundle.hash,
@@ -451,7 +471,8 @@ def story(storyboard: str | os.PathLike, output: str | os.PathLike | None = None
              for s in board.segments]
     n = sum(s.frames for s in spans)
     settings = _settings("story", pipe, " | ".join(s.prompt for s in board.segments), opts, seed,
-                         size, n, {"segments": [asdict(s) for s in board.segments]})
+                         size, n, {"segments": [asdict(s) for s in board.segments]},
+                         prompts=[s.prompt for s in board.segments])
     t0 = time.perf_counter()
     with _Progress(out.name, pipe.settings.steps) as bar:
         frames = pipe.story(spans, size=size, seed=seed, on_window=bar.on_window,

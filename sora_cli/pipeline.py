@@ -101,7 +101,9 @@ class VideoPipeline:
             shift=float(cfg.flow.shift), sampler=str(cfg.flow.sampler),
             guidance_min_t=float(cfg.flow.guidance_min_t))
         self.settings = settings or self.defaults
+        self.literal = False   # True: condition on prompts exactly as written
         self._text_cache: dict[str, tuple] = {}
+        self._readings: dict[str, object] = {}
 
     @classmethod
     def load(cls, model: str = "default", device: str = "auto") -> "VideoPipeline":
@@ -118,14 +120,26 @@ class VideoPipeline:
         return max(a, round(h / a) * a), max(a, round(w / a) * a)
 
     # -- conditioning ------------------------------------------------------------------------
+    def read(self, prompt: str):
+        """The Reading of `prompt`: what the model is conditioned on (sora_cli/prompt_reading)."""
+        from sora_cli.prompt_reading import Reading, read_prompt
+
+        if self.literal:
+            return Reading(prompt, prompt)
+        if prompt not in self._readings:
+            self._readings[prompt] = read_prompt(prompt, self.bundle.trained_tokens,
+                                                 self.bundle.text.clip.tokenizer.encode)
+        return self._readings[prompt]
+
     def _text(self, prompt: str):
         import torch
 
-        if prompt not in self._text_cache:
+        text = self.read(prompt).text
+        if text not in self._text_cache:
             with torch.no_grad(), self._autocast():
-                tokens, mask, pooled = self.bundle.text([prompt])
-            self._text_cache[prompt] = (tokens.float(), mask, pooled.float())
-        return self._text_cache[prompt]
+                tokens, mask, pooled = self.bundle.text([text])
+            self._text_cache[text] = (tokens.float(), mask, pooled.float())
+        return self._text_cache[text]
 
     def _autocast(self):
         # bf16 only where it is native (CUDA, AVX512-BF16/AMX CPUs): emulated bf16 on an

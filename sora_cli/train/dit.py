@@ -175,6 +175,9 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
                        "vae": str(vae), "vae_id": vae_id(vae_model),
                        "clip": str(clip or text_encoder),
                        "latents": str(latents) if latents else None,
+                       # where its clips came from: "world" (the built-in world) or a folder
+                       "data": str(folder or (ds.index.get("source") if latents else None)
+                                   or "world"),
                        "init": str(init) if started else None})
 
 

@@ -107,9 +107,14 @@ def export_runs(folder: str | Path, vae: str, clip: str, dit: str, overwrite: bo
     size = int(dsaved.get("size") or 256)
     training = {task: _training_record(run, task)
                 for task, run in (("vae", vae), ("clip", clip), ("dit", dit))}
+    data = dsaved.get("data")   # None: a run from before runs recorded it
+    world = data == "world"
     config = BundleConfig(name=name or folder.name, fps=float(dsaved.get("fps") or 8),
                           frame_size=(size, size), clip_frames=int(dsaved.get("frames") or 17),
-                          description="Trained by sora-cli on the built-in procedural world.",
+                          vocabulary="world" if world else "",
+                          description="Trained by sora-cli on the "
+                                      + ("built-in procedural world." if world or data is None
+                                         else f"videos in {data}."),
                           training=training)
     export_bundle(folder, vae_model, text, dit_model, config,
                   card_text=model_card(config.name, vae, clip, dit))

@@ -242,6 +242,13 @@ def parse_prompt(text: str, strict: bool = False) -> Scene:
     """Read a prompt about the built-in world into a Scene (canonical fields; layout left to
     the renderer). Unknown words are ignored unless `strict`, or unless they leave a subject
     without its colour ("a magenta ball"); then PromptNotUnderstood lists them."""
+    return parse_stated(text, strict)[0]
+
+
+def parse_stated(text: str, strict: bool = False) -> tuple[Scene, list[str]]:
+    """parse_prompt's Scene, and what in it the prompt did not say but a default filled in
+    ("setting", "colour of the ball"): sizes, speeds, weather and camera are never listed,
+    since a caption leaves them out at their defaults too."""
     if not text or not text.strip():
         raise PromptNotUnderstood("the prompt is empty")
     items = _scan(text)
@@ -317,6 +324,7 @@ def parse_prompt(text: str, strict: bool = False) -> Scene:
         for g in targets:
             g.merge(pending)
     subjects: list[Subject] = []
+    defaulted = [f"colour of the {g.shape}" for g in groups if g.color is None]
     for g in groups:
         if g.color is None and g.unknown_before:
             raise PromptNotUnderstood(
@@ -339,4 +347,6 @@ def parse_prompt(text: str, strict: bool = False) -> Scene:
     setting = min(settings, key=SETTING_PRIORITY.index) if settings else DEFAULT_SETTING
     weather = weathers[0] if weathers and setting in OUTDOOR else "none"
     camera = cameras[0] if cameras else "none"
-    return Scene(setting=setting, subjects=subjects, weather=weather, camera=camera)
+    if not settings:
+        defaulted.insert(0, "setting")
+    return Scene(setting=setting, subjects=subjects, weather=weather, camera=camera), defaulted

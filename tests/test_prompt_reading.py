@@ -1,0 +1,100 @@
+"""Prompt reading: a built-in world model conditions on its captions' words for prompts in
+words it never learned, and only when the world's parser reads them in full."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from sora_cli.prompt_reading import read_prompt, unseen_words
+from sora_cli.video_io import probe
+from sora_cli.world.parse import parse_prompt
+
+from test_generate import FAST, env1  # noqa: F401 (fixture)
+
+
+@pytest.fixture(scope="module")
+def bpe():
+    from open_clip.tokenizer import SimpleTokenizer
+
+    return SimpleTokenizer().encode
+
+
+@pytest.fixture(scope="module")
+def world_tokens(bpe):
+    """What a world model's token table has trained rows for: its captions' tokens."""
+    from sora_cli.world.sampler import clip_caption, clip_scene
+
+    ids = set()
+    for i in range(3000):
+        ids.update(bpe(clip_caption(0, i, clip_scene(0, i))))
+    return frozenset(ids)
+
+
+def test_prompt_in_caption_words_is_used_as_written(bpe, world_tokens):
+    for prompt in ("a red ball bouncing on a beach", "A small yellow star falls through outer space.",
+                   "a purple car drives left down a city street at night while it snows"):
+        r = read_prompt(prompt, world_tokens, bpe)
+        assert r.text == prompt and not r.rewritten and r.unseen == ()
+
+
+def test_unlearned_words_are_read_in_caption_words(bpe, world_tokens):
+    prompt = "show me a red circle drifting left on a beach, please"
+    r = read_prompt(prompt, world_tokens, bpe)
+    assert r.rewritten and set(r.unseen) == {"show", "me", "circle", "please"}
+    assert unseen_words(r.text, world_tokens, bpe) == []
+    assert parse_prompt(r.text).canonical() == parse_prompt(prompt).canonical()
+    assert read_prompt(prompt, world_tokens, bpe) == r          # the same reading every time
+    two = read_prompt("a giant cyan sphere twirling and a tiny brown jet rising in the desert",
+                      world_tokens, bpe)
+    assert two.rewritten and len(parse_prompt(two.text).subjects) == 2
+    assert parse_prompt(two.text).canonical() == parse_prompt(two.prompt).canonical()
+
+
+@pytest.mark.parametrize("prompt", [
+    "a ball bouncing on a beach, please",        # no colour: a caption would have to invent one
+    "show me a red ball bouncing",               # no setting
+    "a cinematic shot of a dog",                 # not about the built-in world
+    "a magenta circle on a beach",               # a colour the world does not have
+])
+def test_prompts_the_parser_cannot_read_in_full_are_kept(bpe, world_tokens, prompt):
+    r = read_prompt(prompt, world_tokens, bpe)
+    assert r.text == prompt and r.unseen                          # said, but kept
+
+
+def test_no_trained_vocabulary_means_no_reading(bpe):
+    r = read_prompt("show me a red circle drifting left on a beach", None, bpe)
+    assert r.text == r.prompt and r.unseen == ()
+
+
+def test_generate_records_the_reading_and_literal_keeps_the_prompt(sora, tiny_bundle, tmp_path,
+                                                                   env1):  # noqa: F811
+    config = json.loads((tiny_bundle / "config.json").read_text())
+    assert config["vocabulary"] == "world"                 # exported from a world-trained run
+    prompt = "show me a red ball bouncing on a beach, please"
+    r = sora("generate", prompt, "-o", tmp_path / "read.mp4", "--model", tiny_bundle,
+             "--duration", "1", "--seed", "1", *FAST, env=env1)
+    assert r.returncode == 0, r.stderr
+    s = probe(tmp_path / "read.mp4").sora
+    assert s["prompt"] == prompt and s["model_prompt"] != prompt
+    assert f"reading {prompt!r} as {s['model_prompt']!r}" in " ".join(r.stderr.split())
+    assert parse_prompt(s["model_prompt"]).canonical() == parse_prompt(prompt).canonical()
+    lit = sora("generate", prompt, "-o", tmp_path / "literal.mp4", "--model", tiny_bundle,
+               "--duration", "1", "--seed", "1", "--literal", *FAST, env=env1)
+    assert lit.returncode == 0, lit.stderr
+    assert "model_prompt" not in probe(tmp_path / "literal.mp4").sora and "reading" not in lit.stderr
+    from sora_cli.video_io import read_video
+
+    a, b = (read_video(tmp_path / n).frames for n in ("read.mp4", "literal.mp4"))
+    assert not np.array_equal(a, b)                        # conditioned on other words
+
+
+def test_eval_reports_which_prompts_it_read_in_other_words(tiny_bundle):
+    from sora_cli.evaluate import evaluate
+
+    prompts = ["a ball", "show me a red ball bouncing on a beach, please"]   # "a ball": no colour
+    report = evaluate(str(tiny_bundle), prompts=prompts, duration=1.0, device="cpu")
+    assert list(report["read_as"]) == [1]
+    assert parse_prompt(report["read_as"][1]).canonical() == parse_prompt(prompts[1]).canonical()
