@@ -23,6 +23,10 @@ from sora_cli import __version__, console
 from sora_cli.errors import SoraError, SoraUsageError
 
 ASPECTS = {"16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1), "4:3": (4, 3), "3:4": (3, 4)}
+# x264 preset of generated videos: on a 4 s 256x256 clip at CRF 18 "veryfast" encodes in
+# 0.16 s against medium's 0.25 s (the encode is on the critical path: ffmpeg flushes its
+# lookahead only when the last frame is in), for 8% more bytes; the watermark reads back alike.
+PRESET = "veryfast"
 MAX_DURATION = 3600.0
 
 
@@ -203,7 +207,7 @@ def write_generated(frames: Iterable[np.ndarray], output: Path, pipe, settings: 
         if out_fps < pipe.fps - 1e-6:
             flat = _drop_frames(flat, pipe.fps, out_fps)
         info = write_video(output, flat, out_fps, crf=opts.crf, metadata=metadata,
-                           overwrite=opts.overwrite, finalize=finalize)
+                           overwrite=opts.overwrite, finalize=finalize, preset=PRESET)
     return {"output": str(output), "duration": info.duration, "frames": info.frames,
             "fps": info.fps, "width": info.width, "height": info.height,
             "seed": settings["seed"], "credentials": opts.credentials,
@@ -231,15 +235,16 @@ def _write_interpolated(frames, output: Path, fps: float, out_fps: float, opts, 
     target = check_output_path(output, opts.overwrite)
     with tempfile.TemporaryDirectory(prefix="sora-fps-") as work:
         native = Path(work) / "native.mp4"
-        src = write_video(native, frames, fps, crf=max(0, opts.crf - 4))
+        src = write_video(native, frames, fps, crf=max(0, opts.crf - 4), preset=PRESET)
         want = max(1, round(src.frames * out_fps / fps))
         with atomic_output(target, opts.overwrite, finalize) as tmp:
             run_ffmpeg(["-y", "-i", str(native), "-vf",
                         # hold the last frame a little so the tail gets interpolated frames too
                         f"tpad=stop_mode=clone:stop=2,"
                         f"minterpolate=fps={out_fps:g}:mi_mode=mci:mc_mode=aobmc:vsbmc=1",
-                        "-frames:v", str(want), "-c:v", "libx264", "-pix_fmt", "yuv420p",
-                        "-crf", str(opts.crf), "-movflags", "+faststart+use_metadata_tags",
+                        "-frames:v", str(want), "-c:v", "libx264", "-preset", PRESET,
+                        "-pix_fmt", "yuv420p", "-crf", str(opts.crf),
+                        "-movflags", "+faststart+use_metadata_tags",
                         *metadata_args(metadata), str(tmp)], "frame interpolation")
         return probe(target)
 
