@@ -301,7 +301,8 @@ def read_config(path: Path) -> BundleConfig:
         raise SoraError(f"bundle {path}: config.json does not match this sora-cli ({exc})") from None
 
 
-def _load_strict(module, file: Path, what: str, expected_dtype: str, device, dtype) -> None:
+def _load_strict(module, file: Path, what: str, expected_dtype: str, device, dtype) -> dict:
+    """Load `file` into `module`, every tensor checked; -> the tensors as stored."""
     from safetensors import safe_open
 
     from sora_cli.token_rows import expand_state
@@ -334,6 +335,7 @@ def _load_strict(module, file: Path, what: str, expected_dtype: str, device, dty
                             f"{str(t.dtype).replace('torch.', '')}, config.json says {expected_dtype}")
     module.load_state_dict(state, strict=True)
     module.to(device=device, dtype=dtype)
+    return stored
 
 
 def load_bundle(name_or_path: str | os.PathLike, device: str = "cpu", dtype=None) -> Bundle:
@@ -356,15 +358,15 @@ def load_bundle(name_or_path: str | os.PathLike, device: str = "cpu", dtype=None
         raise
     except Exception as exc:
         raise SoraError(f"bundle {path}: config.json describes a model this sora-cli cannot build ({exc})") from None
-    for comp, module in (("vae", vae), ("text", clip), ("dit", dit)):
-        _load_strict(module, path / FILES[comp], comp, config.dtype, device, dtype)
+    stored = {comp: _load_strict(module, path / FILES[comp], comp, config.dtype, device, dtype)
+              for comp, module in (("vae", vae), ("text", clip), ("dit", dit))}
     vae.eval()
     dit.eval()
     trained = None
     if config.vocabulary == "world":
         from sora_cli.token_rows import stored_rows
 
-        trained = stored_rows(path / FILES["text"])
+        trained = stored_rows(stored["text"])
     return Bundle(config=config, vae=vae, text=TextEncoder(clip, config.text), dit=dit, path=path,
                   trained_tokens=trained)
 

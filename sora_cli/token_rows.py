@@ -115,11 +115,8 @@ def expand_state(stored: dict[str, torch.Tensor], shapes: dict[str, tuple]) -> d
     return out
 
 
-def stored_rows(file) -> frozenset[int] | None:
-    """The ids of the trained rows of the token table stored compactly in safetensors `file`,
-    or None when it holds no compact table."""
-    from safetensors import safe_open
-
-    with safe_open(str(file), framework="pt", device="cpu") as fh:
-        names = [n for n in fh.keys() if n.endswith(f"{SUFFIX}.rows")]
-        return frozenset(fh.get_tensor(names[0]).tolist()) if names else None
+def stored_rows(stored: dict[str, torch.Tensor]) -> frozenset[int] | None:
+    """The ids of the trained rows of the compact token table among a file's `stored`
+    tensors, or None when it holds no compact table."""
+    names = [n for n in stored if n.endswith(f"{SUFFIX}.rows")]
+    return frozenset(stored[names[0]].tolist()) if names else None
