@@ -30,7 +30,8 @@ def main() -> None:
 
     import sora_cli.generation as gen
     from sora_cli import console
-    from sora_cli.evaluate import eval_prompts, evaluate, expected_scenes, score_clip, summarize
+    from sora_cli.checker import score_clip
+    from sora_cli.evaluate import eval_prompts, evaluate, expected_scenes, summarize
     from sora_cli.video_io import read_video
 
     console.set_quiet(True)

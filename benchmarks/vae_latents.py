@@ -39,7 +39,8 @@ def train_and_measure(arch: dict, steps: int, batch: int, crop: int, lr: float, 
     import numpy as np
     import torch
 
-    from sora_cli.evaluate import eval_prompts, expected_scenes, score_clip, summarize
+    from sora_cli.checker import score_clip
+    from sora_cli.evaluate import eval_prompts, expected_scenes, summarize
     from sora_cli.nn.vae import VAEConfig, VideoVAE
     from sora_cli.train import data
     from sora_cli.train.vae import evaluate_vae, reconstruct

@@ -10,6 +10,7 @@ import json
 import numpy as np
 import pytest
 
+from sora_cli import checker as ck
 from sora_cli import evaluate as ev
 from sora_cli.world.parse import parse_prompt
 from sora_cli.world.render import render_scene
@@ -24,14 +25,14 @@ def render(prompt: str, seed: int = 3, size=SIZE, frames=FRAMES, fps=FPS) -> np.
 
 
 def score(expected: str, shown: str, seed: int = 3, **kw) -> dict:
-    return ev.score_clip(render(shown, seed, **kw), kw.get("fps", FPS), parse_prompt(expected))
+    return ck.score_clip(render(shown, seed, **kw), kw.get("fps", FPS), parse_prompt(expected))
 
 
 def test_reference_renders_score_perfectly_and_the_sheet_is_written(tmp_path):
     sheet = tmp_path / "worst.png"
     report = ev.evaluate(n=16, seed=5, reference_only=True, sheet=sheet)
     ref = report["reference"]
-    for key in ev.ATTRIBUTES + ("all_checks", "fully_right"):
+    for key in ck.ATTRIBUTES + ("all_checks", "fully_right"):
         assert ref[key] == 1.0, (key, ref)
     assert ref["one_subject"]["prompts"] + ref["two_subjects"]["prompts"] == 16
     assert ref["two_subjects"]["prompts"] > 0 and ref["two_subjects"]["all_checks"] == 1.0
@@ -63,7 +64,7 @@ def test_reference_renders_score_perfectly_and_the_sheet_is_written(tmp_path):
      "setting"),
 ])
 def test_a_clip_of_another_prompt_fails_on_the_attribute_that_differs(expected, shown, wrong):
-    assert ev.score_clip(render(expected), FPS, parse_prompt(expected))["fully_right"] is True
+    assert ck.score_clip(render(expected), FPS, parse_prompt(expected))["fully_right"] is True
     r = score(expected, shown)
     # A subject of another colour is a missing subject: its shape and motion fail with it.
     failing = {"color", "shape", "motion"} if wrong == "color" else {wrong}
@@ -77,7 +78,7 @@ def test_a_clip_of_another_prompt_fails_on_the_attribute_that_differs(expected, 
 def test_two_subjects_are_told_apart_by_colour():
     prompt = "a red ball moving left and a blue square rising on a grass field"
     swapped = "a red ball rising and a blue square moving left on a grass field"
-    assert ev.score_clip(render(prompt), FPS, parse_prompt(prompt))["fully_right"] is True
+    assert ck.score_clip(render(prompt), FPS, parse_prompt(prompt))["fully_right"] is True
     r = score(prompt, swapped)
     assert r["checks"]["motion"] == [False, False]
     assert r["checks"]["color"] == [True, True] and r["checks"]["shape"] == [True, True]
@@ -88,15 +89,15 @@ def test_two_subjects_are_told_apart_by_colour():
 
 def test_unmeasurable_checks_are_none_and_left_out_of_the_figures():
     same = "two red balls bouncing on a grass field"
-    r = ev.score_clip(render(same), FPS, parse_prompt(same))
+    r = ck.score_clip(render(same), FPS, parse_prompt(same))
     assert r["checks"]["color"] == [True, True]
     assert r["checks"]["shape"] == [None, None] and r["checks"]["motion"] == [None, None]
     dark = "a black ball rolling left at night"          # black on the night ground
-    assert ev.color_conflicts("black", "night") and not ev.color_conflicts("red", "night")
-    d = ev.score_clip(render(dark), FPS, parse_prompt(dark))
+    assert ck.color_conflicts("black", "night") and not ck.color_conflicts("red", "night")
+    d = ck.score_clip(render(dark), FPS, parse_prompt(dark))
     assert d["checks"]["color"] == [None] and d["checks"]["motion"] == [None]
     panned = "a red ball moving left on a grass field as the camera pans right"
-    p = ev.score_clip(render(panned), FPS, parse_prompt(panned))
+    p = ck.score_clip(render(panned), FPS, parse_prompt(panned))
     assert p["checks"]["motion"] == [None] and p["weather"] is None and p["setting"] is True
     s = ev.summarize([r, d, p])
     assert s["not_measurable"]["shape"] == 3 and s["not_measurable"]["motion"] == 4
@@ -139,7 +140,7 @@ def test_cli_reference_only_json(sora, tmp_path):
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     assert report["prompts"] == 20 and len(report["clips"]) == 20
-    for key in ev.ATTRIBUTES + ("all_checks", "fully_right"):
+    for key in ck.ATTRIBUTES + ("all_checks", "fully_right"):
         assert report["reference"][key] >= 0.98, (key, report["reference"])
 
 
