@@ -24,6 +24,8 @@
 # (batch sizes), TIMING (timing-run steps), TIMING_CLIPS (clips the DiT timing run encodes),
 # VAE_VIEWS (1, 2 or 4: each rendered clip trains the VAE that many ways; on a GPU the VAE
 # waits on the CPU workers that render its clips, so views multiply what it learns per minute),
+# FRAMES (frames of each cached clip, 4k+1) and WINDOW (latent frames the DiT trains on at a
+# time, 0 for whole clips; see `sora train dit --window`),
 # VAE_ARCH (a JSON --arch: the VAE then starts from scratch with it instead of from BASE),
 # DIT_ARCH (a JSON --arch for the DiT that starts from scratch on a new VAE; keep its token
 # count, e.g. patch_size 4 on an 8x VAE, since the timing run measures the shipped shape).
@@ -43,6 +45,8 @@ VAE_MIN=${VAE_MIN:-5.5}
 CLIP_MIN=${CLIP_MIN:-5.5}
 DIT_MIN=${DIT_MIN:-10}
 COUNT=${COUNT:-60000}
+FRAMES=${FRAMES:-17}
+WINDOW=${WINDOW:-0}
 CPUS=${CPUS:-$(nproc)}
 DEVICE=${DEVICE:-cuda}
 VAE_BS=${VAE_BS:-16}
@@ -75,7 +79,7 @@ VAE_ARGS=(--size 256 --frames 9 --batch-size "$VAE_BS" --views "$VAE_VIEWS" --lr
           --sample-every -1 --device "$DEVICE" --log-every 10)
 CLIP_ARGS=(--batch-size "$CLIP_BS" --lr 5e-4 --workers "$HALF" --device "$DEVICE" --log-every 10)
 DIT_ARGS=(--batch-size "$DIT_BS" --lr "$DIT_LR" --workers 0 --sample-every -1 --device "$DEVICE"
-          --log-every 10)
+          --log-every 10 --window "$WINDOW")
 VAE_SRC=$BASE
 CLIP_SRC=$BASE
 DIT_INIT=(--init "$BASE")
@@ -96,7 +100,7 @@ if wants clip; then
 fi
 wait
 if wants dit; then
-    $SORA data encode --model "$BASE" --count "$TIMING_CLIPS" --out "$RUNS/time-latents" \
+    $SORA data encode --model "$BASE" --count "$TIMING_CLIPS" --frames "$FRAMES" --out "$RUNS/time-latents" \
         --batch-size 64 --workers "$(( CPUS - 1 ))" --device "$DEVICE" -q
     $SORA train dit --out "$RUNS/time-dit" --vae "$BASE" --clip "$BASE" \
         --latents "$RUNS/time-latents" "${DIT_ARGS[@]}" --steps "$TIMING" --warmup 10 -q
@@ -125,7 +129,7 @@ wait
 
 if wants dit; then
     say "latent cache"
-    $SORA data encode --vae "$VAE_SRC" --count "$COUNT" --out "$RUNS/latents" --batch-size 64 \
+    $SORA data encode --vae "$VAE_SRC" --count "$COUNT" --frames "$FRAMES" --out "$RUNS/latents" --batch-size 64 \
         --workers "$(( CPUS - 1 ))" --device "$DEVICE" -q
     DIT_STEPS=$(steps_for "$RUNS/time-dit" "$DIT_MIN" "$DIT_BS")
     say "dit: $DIT_STEPS steps"

@@ -390,6 +390,10 @@ def train_dit_cmd(
     init: TrainInitOpt = None,
     eval_clips: Annotated[int, typer.Option(
         "--eval-clips", help="Held-out world clips for the final flow loss (0: none).")] = 16,
+    window: Annotated[int, typer.Option(
+        "--window", help="Train on windows of this many latent frames cut from longer clips "
+                         "(e.g. 5 of 33-frame clips); later windows continue known frames, as "
+                         "long videos and extensions do. 0: whole clips.")] = 0,
     json_out: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Train the diffusion transformer (rectified flow, all conditioning masks); reports the
@@ -410,7 +414,7 @@ def train_dit_cmd(
                   text_weights=str(text_weights) if text_weights else None,
                   latents=str(latents) if latents else None, size=size, frames=frames, fps=fps,
                   arch=parse_arch(arch), folder=str(data) if data else None, resume=resume,
-                  init=str(init) if init else None, eval_clips=eval_clips)
+                  init=str(init) if init else None, eval_clips=eval_clips, window=window)
     extra = f", held-out loss {s['heldout_loss']:.4f}" if "heldout_loss" in s else ""
     if export is not None and os.environ.get("RANK", "0") == "0" and s["step"] >= steps:
         from sora_cli.train.export import export_runs

@@ -64,6 +64,37 @@ def sample_conditioning_mask(B: int, T: int, rng: torch.Generator | None = None)
     return mask
 
 
+# Training on clips longer than the generation window: this share of the windows starts at
+# the clip's first frame (text to video, animate, bridge); the rest start later and continue
+# known latent frames, as each window after the first does when sora generates a long video
+# or extends a clip. Only there does a window's first latent stand for four frames mid-clip
+# instead of a clip's single first frame, so only such windows teach the DiT to continue one.
+START_SHARE = 0.5
+
+
+def sample_training_windows(x0: torch.Tensor, window: int, rng: torch.Generator | None = None
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cut a `window`-latent piece of each clip in x0 (B,C,L,h,w) and draw its conditioning
+    mask: (B,C,window,h,w) latents, (B,window) bool known. Windows at the start get the masks
+    of sample_conditioning_mask; later ones know their first k latents (k=1, the pipeline's
+    context, half the time, else 1..window-1 uniformly) and nothing else."""
+    B, L = x0.shape[0], x0.shape[2]
+    if window <= 0 or window >= L:
+        return x0, sample_conditioning_mask(B, L, rng)
+    if window < 2:
+        raise ValueError(f"a training window needs at least 2 latent frames, got {window}")
+    later = _rand(rng, B) >= START_SHARE
+    offsets = torch.where(later, 1 + (_rand(rng, B) * (L - window)).long(), torch.zeros(B).long())
+    ks = torch.where(_rand(rng, B) < 0.5, torch.ones(B).long(),
+                     1 + (_rand(rng, B) * (window - 1)).long())
+    known = sample_conditioning_mask(B, window, rng)
+    pos = torch.arange(window)
+    known = torch.where(later[:, None], pos[None] < ks[:, None], known)
+    idx = (offsets[:, None] + pos[None]).to(x0.device)               # (B, window)
+    idx = idx[:, None, :, None, None].expand(-1, x0.shape[1], -1, *x0.shape[3:])
+    return x0.gather(2, idx), known
+
+
 def drop_captions(prompts: Sequence[str], p: float = 0.1,
                   rng: torch.Generator | None = None) -> list[str]:
     """Replace each caption by "" with probability p (the unconditional branch of CFG)."""

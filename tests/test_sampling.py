@@ -117,6 +117,38 @@ def test_conditioning_masks():
     assert torch.equal(a, sample_conditioning_mask(64, 9, torch.Generator().manual_seed(7)))
 
 
+def test_training_windows_cut_longer_clips_and_later_ones_continue_known_frames():
+    from sora_cli.sampling import START_SHARE, sample_training_windows
+
+    B, C, L, W = 4000, 2, 9, 5
+    # each latent frame holds its own index, so a window tells where it was cut
+    x0 = torch.arange(L, dtype=torch.float32)[None, None, :, None, None].expand(B, C, L, 3, 3)
+    g = torch.Generator().manual_seed(0)
+    xw, known = sample_training_windows(x0, W, g)
+    assert xw.shape == (B, C, W, 3, 3) and known.shape == (B, W) and known.dtype == torch.bool
+    offsets = xw[:, 0, 0, 0, 0].long()
+    assert torch.equal(xw, (offsets[:, None] + torch.arange(W))[:, None, :, None, None]
+                       .float().expand_as(xw))                      # contiguous pieces
+    assert set(offsets.tolist()) == set(range(L - W + 1))           # every offset is used
+    start = offsets == 0
+    assert abs(start.float().mean() - START_SHARE) < 0.05
+    assert (~known).any(1).all()                                    # something to generate
+    later = known[~start]
+    k = later.sum(1)
+    assert (k >= 1).all() and (k <= W - 1).all()                    # they continue known frames
+    assert torch.equal(later, torch.arange(W)[None] < k[:, None])   # ... at their start only
+    assert 0.4 < (k == 1).float().mean() < 0.75                     # mostly the pipeline's one
+    assert (~known[start].any(1)).float().mean() > 0.3              # starts still do text to video
+    again = sample_training_windows(x0, W, torch.Generator().manual_seed(0))
+    assert torch.equal(again[0], xw) and torch.equal(again[1], known)
+    # a window as long as the clip (or 0) leaves the clips whole, with the plain masks
+    whole, m = sample_training_windows(x0[:64], 0, torch.Generator().manual_seed(1))
+    assert whole is x0[:64] or torch.equal(whole, x0[:64])
+    assert torch.equal(m, sample_conditioning_mask(64, L, torch.Generator().manual_seed(1)))
+    with pytest.raises(ValueError):
+        sample_training_windows(x0[:4], 1)
+
+
 def test_caption_dropout():
     prompts = [f"prompt {i}" for i in range(2000)]
     out = drop_captions(prompts, 0.1, torch.Generator().manual_seed(0))

@@ -257,6 +257,40 @@ write_video({str(clip_out)!r}, tensor_to_video(video)[0], {FPS})
     assert (info.width, info.height, info.frames) == (SIZE, SIZE, FRAMES)
 
 
+def test_dit_trains_on_windows_of_longer_clips(vae_run, clip_run, tmp_path):
+    # 9-frame clips are 3 latent frames; windows of 2 start at 0 or 1
+    vae, clip = vae_run[0], clip_run[0]
+    lat = tmp_path / "long"
+    r = run_cli("data", "encode", "--vae", vae, "--count", 8, "--size", SIZE, "--frames", 9,
+                "--fps", FPS, "--device", "cpu", "--out", lat, "-q")
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "dit"
+    r = run_cli(*dit_args(vae, clip, lat, out, 12, "--window", 2, "--eval-clips", 2))
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["step"] == 12 and s["heldout_loss"] > 0
+    saved = json.loads((out / "model.json").read_text())
+    assert saved["window"] == 2 and saved["frames"] == 9
+    rows = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines() if x.strip()]
+    assert all(row["loss"] == row["loss"] for row in rows)  # no NaN from the cut windows
+    # the held-out loss of continuation windows: each clip's last 2 latents, the first given
+    from sora_cli.train.dit import evaluate_dit
+    from sora_cli.train.runs import load_dit_run, load_text_run, load_vae_run
+
+    v, text, dit = load_vae_run(vae)[0], load_text_run(clip)[0], load_dit_run(out)[0]
+    ext = [evaluate_dit(dit, v, text, SIZE, 9, FPS, count=2, window=2, context=1)
+           for _ in range(2)]
+    assert ext[0] == ext[1] and ext[0]["heldout_loss"] > 0
+    t2v = evaluate_dit(dit, v, text, SIZE, 9, FPS, count=2)
+    assert t2v["heldout_loss"] != ext[0]["heldout_loss"]
+    with pytest.raises(ValueError, match="context"):
+        evaluate_dit(dit, v, text, SIZE, 9, FPS, count=2, window=2, context=2)
+    for bad, why in ((1, "at least 2"), (4, "longer than the clips")):
+        r = run_cli(*dit_args(vae, clip, lat, tmp_path / f"bad{bad}", 2, "--window", bad))
+        assert r.returncode == 2 and why in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert not (tmp_path / f"bad{bad}" / "model.json").exists()  # a retry needs no --resume
+
+
 def test_ddp_two_processes_keep_identical_parameters(tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **ONE_THREAD}

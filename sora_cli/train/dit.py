@@ -59,11 +59,15 @@ HELDOUT_TIMES = (0.1, 0.3, 0.5, 0.7, 0.9)
 @torch.no_grad()
 def evaluate_dit(dit, vae, text, size: int, frames: int, fps: float, count: int = 16,
                  seed: int = 0, device: str = "cpu", bf16: bool | None = None,
-                 times: tuple = HELDOUT_TIMES) -> dict:
+                 times: tuple = HELDOUT_TIMES, window: int = 0, context: int = 1) -> dict:
     """Held-out flow loss: world clips no run trains on, encoded by the frozen VAE, noised to
     a fixed grid of times with fixed noise, text to video (no known frames). Unlike the
     training loss, which moves with each batch's random times and masks, it compares runs
-    and checkpoints on the same VAE: lower is better."""
+    and checkpoints on the same VAE: lower is better.
+
+    With `window`, each clip's last `window` latent frames are scored instead, their first
+    `context` given clean: a window continuing a video, as the pipeline's later windows and
+    extensions do (frames must then make more latents than the window)."""
     ds = data.WorldRenders(size, frames, fps, seed=seed, heldout=True)
     gen = torch.Generator().manual_seed(seed)
     dit.eval()
@@ -74,16 +78,36 @@ def evaluate_dit(dit, vae, text, size: int, frames: int, fps: float, count: int 
         with autocast(device, bf16):
             _, mean, _ = vae.encode(x)
         x0 = vae.normalize_latents(mean.float())
+        if window:
+            if not 0 < context < window < x0.shape[2]:
+                raise ValueError(f"a continuation window needs 0 < context < window < "
+                                 f"{x0.shape[2]} latent frames, got {context}, {window}")
+            x0 = x0[:, :, -window:]
+        known = torch.arange(x0.shape[2], device=device) < (context if window else 0)
+        B = len(items)
         tokens, mask, pooled = encode_text(text, [it["caption"] for it in items], device, bf16)
         for t in times:
             noise = torch.randn(x0.shape, generator=gen).to(device)
+            tt = torch.full((B, x0.shape[2]), t, device=device).masked_fill(known, 0.0)
+            xt = torch.where(known[:, None, None], x0, (1 - t) * x0 + t * noise)
             with autocast(device, bf16):
-                v = dit((1 - t) * x0 + t * noise, torch.full((len(items),), t, device=device),
-                        tokens, mask, pooled)
-            total[t] += float((v.float() - (noise - x0)).pow(2).mean()) * len(items)
+                v = dit(xt, tt, tokens, mask, pooled)
+            err = (v.float() - (noise - x0))[:, :, ~known]
+            total[t] += float(err.pow(2).mean()) * B
     return {"heldout_loss": round(sum(total.values()) / count / len(times), 5),
             "heldout_loss_by_t": {f"{t:g}": round(v / count, 5) for t, v in total.items()},
             "eval_clips": count}
+
+
+def check_window(window: int, clip_latents: int) -> int:
+    """The training window in latent frames (0: the whole clip)."""
+    if window < 0 or window == 1:
+        raise SoraUsageError(f"--window must be 0 (whole clips) or at least 2 latent frames, "
+                             f"got {window}")
+    if window > clip_latents:
+        raise SoraUsageError(f"--window {window} is longer than the clips ({clip_latents} latent "
+                             f"frames); encode longer clips (--frames) or shorten the window")
+    return 0 if window == clip_latents else window
 
 
 def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
@@ -91,9 +115,10 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
                latents: str | None = None, size: int = 256, frames: int = 17, fps: float = 8,
                arch: dict | None = None, folder: str | None = None, resume: bool = False,
                caption_dropout: float = 0.1, sample_prompt: str = SAMPLE_PROMPT,
-               sample_steps: int = 20, init: str | None = None, eval_clips: int = 16) -> Task:
+               sample_steps: int = 20, init: str | None = None, eval_clips: int = 16,
+               window: int = 0) -> Task:
     from sora_cli.nn.dit import DiT, DiTConfig
-    from sora_cli.sampling import drop_captions, sample_conditioning_mask
+    from sora_cli.sampling import drop_captions, sample_training_windows
     from sora_cli.train.latents import LatentShards, vae_id
     from sora_cli.train.runs import frozen, load_vae_run
     from sora_cli.train.vae import check_frames, check_size
@@ -117,13 +142,15 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
         ds, length = data.clip_source(folder, size, frames, fps, cfg.seed)
     check_frames(frames, vcfg.temporal_factor)
     check_size(size, vcfg.spatial_factor)
+    lat_t = 1 + (frames - 1) // vcfg.temporal_factor
+    window = check_window(window, lat_t)
+    lat_t = window or lat_t  # what the DiT sees of each clip
 
     fresh = {"in_channels": vcfg.z_channels, "text_dim": tokens.shape[-1],
              "pooled_dim": pooled.shape[-1], **(arch or {})}
     dit, dcfg, conf, started = build_model(
         cfg, "dit", init, resume, lambda: asdict(make_config(DiTConfig, fresh)),
         DiTConfig, DiT)
-    lat_t = 1 + (frames - 1) // vcfg.temporal_factor
     lat_hw = size // vcfg.spatial_factor
     tokens_per_clip = lat_t * (lat_hw // dcfg.patch_size) ** 2
 
@@ -140,8 +167,8 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
         x0 = vae_model.normalize_latents(z.float())
         prompts = drop_captions(list(batch["caption"]), p=caption_dropout)
         cond = encode_text(text, prompts, device, cfg.bf16)
-        known = sample_conditioning_mask(x0.shape[0], x0.shape[2]).to(device)
-        return _flow_loss(model, x0, cond, known)
+        x0, known = sample_training_windows(x0, window)
+        return _flow_loss(model, x0, cond, known.to(device))
 
     def sample(model, path: Path):
         from sora_cli.sampling import sample as run_sampler
@@ -161,7 +188,9 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
         return path
 
     def finish(model):
-        figures = evaluate_dit(model, vae_model, text, size, frames, fps, count=eval_clips,
+        # on clips of the window's length, so runs with and without windows compare
+        figures = evaluate_dit(model, vae_model, text, size, 1 + (lat_t - 1) * vcfg.temporal_factor,
+                               fps, count=eval_clips,
                                seed=cfg.seed, device=device, bf16=cfg.bf16)
         console.log(f"DiT held-out flow loss: {figures['heldout_loss']:.4f} "
                     f"({eval_clips} clips x {len(HELDOUT_TIMES)} times)")
@@ -171,7 +200,7 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
     return Task("dit", dit, loss, batches, conf, sample=sample,
                 finish=finish if eval_clips > 0 and folder is None else None,
                 tokens_per_sample=tokens_per_clip,
-                extra={"size": size, "frames": frames, "fps": fps,
+                extra={"size": size, "frames": frames, "fps": fps, "window": window,
                        "vae": str(vae), "vae_id": vae_id(vae_model),
                        "clip": str(clip or text_encoder),
                        "latents": str(latents) if latents else None,
