@@ -285,6 +285,13 @@ def test_dit_trains_on_windows_of_longer_clips(vae_run, clip_run, tmp_path):
     assert t2v["heldout_loss"] != ext[0]["heldout_loss"]
     with pytest.raises(ValueError, match="context"):
         evaluate_dit(dit, v, text, SIZE, 9, FPS, count=2, window=2, context=2)
+    # its bundle generates windows as long as those it trained on, not the 9-frame clips
+    bundle = tmp_path / "bundle"
+    r = run_cli("train", "export", bundle, "--vae", vae, "--clip", clip, "--dit", out, "-q")
+    assert r.returncode == 0, r.stderr
+    config = json.loads((bundle / "config.json").read_text())
+    assert config["clip_frames"] == 5
+    assert "--window 2" in config["training"]["dit"]["command"]
     for bad, why in ((1, "at least 2"), (4, "longer than the clips")):
         r = run_cli(*dit_args(vae, clip, lat, tmp_path / f"bad{bad}", 2, "--window", bad))
         assert r.returncode == 2 and why in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -29,6 +29,8 @@ def _command(run: str, task: str) -> str:
         parts.append(f"--vae {m.get('vae')} --clip {m.get('clip')}")
         if m.get("latents"):
             parts.append(f"--latents {m['latents']}")
+        if m.get("window"):
+            parts.append(f"--window {m['window']}")
     if m.get("views", 1) != 1:
         parts.append(f"--views {m['views']}")
     if m.get("init"):
@@ -105,12 +107,15 @@ def export_runs(folder: str | Path, vae: str, clip: str, dit: str, overwrite: bo
         raise SoraError(f"the DiT in {dit} was trained on another VAE ({dsaved.get('vae')}) "
                         f"than {vae}; export it with that one")
     size = int(dsaved.get("size") or 256)
+    frames = int(dsaved.get("frames") or 17)
+    if dsaved.get("window"):  # it generates windows as long as those it trained on
+        frames = 1 + (int(dsaved["window"]) - 1) * int(vcfg.temporal_factor)
     training = {task: _training_record(run, task)
                 for task, run in (("vae", vae), ("clip", clip), ("dit", dit))}
     data = dsaved.get("data")   # None: a run from before runs recorded it
     world = data == "world"
     config = BundleConfig(name=name or folder.name, fps=float(dsaved.get("fps") or 8),
-                          frame_size=(size, size), clip_frames=int(dsaved.get("frames") or 17),
+                          frame_size=(size, size), clip_frames=frames,
                           vocabulary="world" if world else "",
                           description="Trained by sora-cli on the "
                                       + ("built-in procedural world." if world or data is None
