@@ -118,6 +118,7 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
                sample_steps: int = 20, init: str | None = None, eval_clips: int = 16,
                window: int = 0) -> Task:
     from sora_cli.nn.dit import DiT, DiTConfig
+    from sora_cli.pipeline import frames_of
     from sora_cli.sampling import drop_captions, sample_training_windows
     from sora_cli.train.latents import LatentShards, vae_id
     from sora_cli.train.runs import frozen, load_vae_run
@@ -189,8 +190,8 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
 
     def finish(model):
         # on clips of the window's length, so runs with and without windows compare
-        figures = evaluate_dit(model, vae_model, text, size, 1 + (lat_t - 1) * vcfg.temporal_factor,
-                               fps, count=eval_clips,
+        figures = evaluate_dit(model, vae_model, text, size,
+                               frames_of(lat_t, vcfg.temporal_factor), fps, count=eval_clips,
                                seed=cfg.seed, device=device, bf16=cfg.bf16)
         console.log(f"DiT held-out flow loss: {figures['heldout_loss']:.4f} "
                     f"({eval_clips} clips x {len(HELDOUT_TIMES)} times)")

@@ -109,7 +109,9 @@ def export_runs(folder: str | Path, vae: str, clip: str, dit: str, overwrite: bo
     size = int(dsaved.get("size") or 256)
     frames = int(dsaved.get("frames") or 17)
     if dsaved.get("window"):  # it generates windows as long as those it trained on
-        frames = 1 + (int(dsaved["window"]) - 1) * int(vcfg.temporal_factor)
+        from sora_cli.pipeline import frames_of
+
+        frames = frames_of(int(dsaved["window"]), int(vcfg.temporal_factor))
     training = {task: _training_record(run, task)
                 for task, run in (("vae", vae), ("clip", clip), ("dit", dit))}
     data = dsaved.get("data")   # None: a run from before runs recorded it
