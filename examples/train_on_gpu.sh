@@ -18,7 +18,8 @@
 # CLIP train side by side; the DiT trains on latents cached once by `sora data encode`. A DiT
 # on a retrained VAE starts from scratch (the latent space moved); on the shipped VAE it goes
 # on from the shipped DiT.
-# Knobs (environment): SORA (the command, default `sora`), BASE (bundle to start from), PARTS
+# Knobs (environment): SORA (the command, default `sora`), BASE (bundle to start from), NAME
+# (the new bundle's name, default BASE's folder name, so it can replace BASE), PARTS
 # (which of vae clip dit to train), VAE_MIN, CLIP_MIN, DIT_MIN (minutes), COUNT (clips in the
 # latent cache), CPUS, DEVICE, DIT_LR, and for a quick trial on a CPU: VAE_BS, CLIP_BS, DIT_BS
 # (batch sizes), TIMING (timing-run steps), TIMING_CLIPS (clips the DiT timing run encodes),
@@ -41,6 +42,7 @@ RUNS=${1:-runs/gpu}
 SORA=${SORA:-sora}
 BASE=${BASE:-models/default}
 PARTS=${PARTS:-vae clip dit}
+NAME=${NAME:-$(basename "$BASE")}  # the name videos' metadata records: the bundle it improves
 VAE_MIN=${VAE_MIN:-5.5}
 CLIP_MIN=${CLIP_MIN:-5.5}
 DIT_MIN=${DIT_MIN:-10}
@@ -137,6 +139,7 @@ if wants dit; then
         --latents "$RUNS/latents" "${DIT_INIT[@]}" "${DIT_ARGS[@]}" --steps "$DIT_STEPS" \
         --warmup 300 -q
     say "export"
-    $SORA train export "$RUNS/bundle" --vae "$VAE_SRC" --clip "$CLIP_SRC" --dit "$RUNS/dit" -y
+    $SORA train export "$RUNS/bundle" --vae "$VAE_SRC" --clip "$CLIP_SRC" --dit "$RUNS/dit" \
+        --name "$NAME" -y
     say "done: $RUNS/bundle"
 fi

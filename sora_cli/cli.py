@@ -431,13 +431,19 @@ def train_export_cmd(
     vae: Annotated[Path, typer.Option("--vae", help="VAE run folder.")],
     clip: Annotated[Path, typer.Option("--clip", help="CLIP run folder.")],
     dit: Annotated[Path, typer.Option("--dit", help="DiT run folder.")],
+    name: Annotated[Optional[str], typer.Option(
+        "--name", help="Model name that videos' metadata records (default: the folder's name).",
+        metavar="<str>")] = None,
     overwrite: OverwriteOpt = False, json_out: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Write a model bundle from finished vae, clip and dit runs (EMA weights, bf16)."""
     _setup(quiet, json_out)
+    if name is not None and (not name.strip() or not name.isprintable()):
+        raise SoraUsageError(f"--name must be a printable, non-empty name, got {name!r}")
     from sora_cli.train.export import export_runs
 
-    path = export_runs(folder, vae=str(vae), clip=str(clip), dit=str(dit), overwrite=overwrite)
+    path = export_runs(folder, vae=str(vae), clip=str(clip), dit=str(dit), overwrite=overwrite,
+                       name=name)
     if json_out:
         console.result_json({"bundle": str(path)})
     else:

@@ -116,6 +116,7 @@ def test_gpu_recipe_runs_end_to_end_on_a_cpu_for_the_dit(tiny_bundle, tmp_path):
     assert "dit: 20 steps" in r.stdout and f"done: {runs / 'bundle'}" in r.stdout
     config = json.loads((runs / "bundle" / "config.json").read_text())
     assert config["training"]["dit"]["summary"]["step"] == 20
+    assert config["name"] == tiny_bundle.name   # it can replace the bundle it went on from
     assert f"--init {tiny_bundle}" in config["training"]["dit"]["command"]
     assert not (runs / "vae").exists() and not (runs / "clip").exists()
     dit_run = json.loads((runs / "dit" / "model.json").read_text())

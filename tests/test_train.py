@@ -290,8 +290,16 @@ def test_dit_trains_on_windows_of_longer_clips(vae_run, clip_run, tmp_path):
     r = run_cli("train", "export", bundle, "--vae", vae, "--clip", clip, "--dit", out, "-q")
     assert r.returncode == 0, r.stderr
     config = json.loads((bundle / "config.json").read_text())
-    assert config["clip_frames"] == 5
+    assert config["clip_frames"] == 5 and config["name"] == "bundle"   # the folder's name
     assert "--window 2" in config["training"]["dit"]["command"]
+    named = tmp_path / "named"
+    r = run_cli("train", "export", named, "--vae", vae, "--clip", clip, "--dit", out,
+                "--name", "default", "-q")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((named / "config.json").read_text())["name"] == "default"
+    r = run_cli("train", "export", tmp_path / "blank", "--vae", vae, "--clip", clip, "--dit", out,
+                "--name", " ", "-q")
+    assert r.returncode == 2 and "--name" in r.stderr and not (tmp_path / "blank").exists()
     for bad, why in ((1, "at least 2"), (4, "longer than the clips")):
         r = run_cli(*dit_args(vae, clip, lat, tmp_path / f"bad{bad}", 2, "--window", bad))
         assert r.returncode == 2 and why in r.stderr and "Traceback" not in r.stderr, r.stderr
