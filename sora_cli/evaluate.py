@@ -287,6 +287,7 @@ def evaluate(model: str = "default", n: int = 100, prompts: list[str] | None = N
 
     gen_results, ref_results, ae_results, thumbs = [], [], [], {}
     clip_gen, clip_ref, jumps_gen, jumps_ref = [], [], [], []
+    change_gen, change_ref = [], []
     for i, (prompt, scene) in enumerate(zip(prompts, scenes)):
         scene.seed = seed + i
         ref = render_scene(scene, (h, w), frames_n, fps)
@@ -297,6 +298,8 @@ def evaluate(model: str = "default", n: int = 100, prompts: list[str] | None = N
                 ref = render_scene(scene, frames.shape[1:3], len(frames), fps)
                 ref_results[-1] = score_clip(ref, fps, scene)
             gen_results.append(score_clip(frames, fps, scene))
+            change_gen.append(frame_change(frames))
+            change_ref.append(frame_change(ref))
             joins = window_joins(pipe, len(frames))
             if joins:
                 jumps_gen.append(join_jump(frames, joins))
@@ -328,7 +331,8 @@ def evaluate(model: str = "default", n: int = 100, prompts: list[str] | None = N
         "autoencoded": summarize(ae_results) if pipe is not None else None,
         "clip_score": ({"generated": round(float(np.mean(clip_gen)), 4),
                         "reference": round(float(np.mean(clip_ref)), 4)} if clip_gen else None),
-        "window_joins": _join_figures(jumps_gen, jumps_ref),
+        "window_joins": _pair_means(jumps_gen, jumps_ref),
+        "frame_change": _pair_means(change_gen, change_ref),
         "worst": worst_rows,
         # prompts the model was conditioned on in other words (sora_cli/prompt_reading.py)
         "read_as": ({i: pipe.read(p).text for i, p in enumerate(prompts)
@@ -358,6 +362,14 @@ def window_joins(pipe, frames: int) -> list[int]:
     return [frames_of(start) for start, _, _ in windows[1:] if frames_of(start) < frames]
 
 
+def frame_change(frames: np.ndarray) -> float | None:
+    """Mean absolute change between consecutive frames, in 8-bit levels: flicker shows as a
+    figure well above the reference renders' of the same scene. None for a single frame."""
+    if len(frames) < 2:
+        return None
+    return float(np.abs(np.diff(frames.astype(np.float32), axis=0)).mean())
+
+
 def join_jump(frames: np.ndarray, joins: list[int]) -> float | None:
     """How much more the picture changes across the window joins than between other frames:
     mean absolute frame difference at the joins over that at the rest (about 1 when the
@@ -384,8 +396,9 @@ def _autoencode(pipe, scene, ref: np.ndarray) -> np.ndarray:
     return np.concatenate(list(pipe.decode_latents(z, keep_frames=n)))
 
 
-def _join_figures(gen: list, ref: list) -> dict | None:
-    """Mean join jump of the generated clips and of their references at the same frames."""
+def _pair_means(gen: list, ref: list) -> dict | None:
+    """Means of a per-clip figure over the clips where it was measured for both the generated
+    clip and its reference (window joins, frame change)."""
     pairs = [(g, r) for g, r in zip(gen, ref) if g is not None and r is not None]
     if not pairs:
         return None
@@ -438,6 +451,10 @@ def report_table(report: dict) -> list[str]:
     if wj:
         lines.append(f"window joins: frames change x{wj['generated']:.2f} across a join against "
                      f"between other frames (reference renders x{wj['reference']:.2f})")
+    fc = report.get("frame_change")
+    if fc:
+        lines.append(f"frame change: {fc['generated']:.2f} levels a frame against "
+                     f"{fc['reference']:.2f} for reference renders (flicker when far above)")
     bad = [w for w in report["worst"] if w["score"] < 1]
     if bad:
         lines.append("worst: " + "; ".join(f"#{w['index']} {w['score']:.2f} ({', '.join(w['failed'])})"

@@ -26,6 +26,7 @@ class SamplerSettings:
     shift: float = 2.0
     sampler: str = "euler"
     guidance_min_t: float = 0.0   # see FlowConfig: guidance only at steps with t >= this
+    guidance_smoothing: float = 0.0   # see FlowConfig: the guidance term smoothed over time
     # Pull each new window's per-channel latent mean/std this far toward its context: counters
     # the slow colour and brightness drift of window-by-window generation.
     drift_correction: float = 0.5
@@ -99,7 +100,8 @@ class VideoPipeline:
         self.defaults = SamplerSettings(
             steps=int(cfg.flow.steps), guidance=float(cfg.flow.guidance),
             shift=float(cfg.flow.shift), sampler=str(cfg.flow.sampler),
-            guidance_min_t=float(cfg.flow.guidance_min_t))
+            guidance_min_t=float(cfg.flow.guidance_min_t),
+            guidance_smoothing=float(cfg.flow.guidance_smoothing))
         self.settings = settings or self.defaults
         self.literal = False   # True: condition on prompts exactly as written
         self._text_cache: dict[str, tuple] = {}
@@ -231,7 +233,8 @@ class VideoPipeline:
                              known_mask=mask, steps=self.settings.steps,
                              guidance=self.settings.guidance, shift=self.settings.shift,
                              sampler=self.settings.sampler, generator=gen, progress=step,
-                             guidance_min_t=self.settings.guidance_min_t)
+                             guidance_min_t=self.settings.guidance_min_t,
+                             guidance_smoothing=self.settings.guidance_smoothing)
             new = out[:, :, ctx_n:ctx_n + n_new].float().cpu()
             if ctx_n and self.settings.drift_correction > 0 and known_end is None:
                 new = match_statistics(new, ctx, self.settings.drift_correction)

@@ -180,6 +180,8 @@ def test_eval_runs_a_real_model_and_reports_every_line(sora, tiny_bundle, tmp_pa
     # the tiny bundle's windows are 9 frames, so its 2 s clips have a join to measure
     wj = report["window_joins"]
     assert wj["clips"] == 2 and wj["generated"] > 0 and wj["reference"] > 0
+    fc = report["frame_change"]
+    assert fc["clips"] == 2 and fc["generated"] > 0 and fc["reference"] > 0
 
 
 def test_window_joins_follow_the_pipeline_plan_and_jumps_show_there(tiny_bundle):
@@ -198,3 +200,15 @@ def test_window_joins_follow_the_pipeline_plan_and_jumps_show_there(tiny_bundle)
     cut[17:] = 150
     assert join_jump(cut, [17]) > 50 and join_jump(cut, [9]) < 0.5
     assert join_jump(still, []) is None
+
+
+def test_frame_change_reads_flicker_in_8_bit_levels():
+    from sora_cli.evaluate import frame_change
+
+    still = np.full((9, 8, 8, 3), 90, np.uint8)
+    assert frame_change(still) == 0.0 and frame_change(still[:1]) is None
+    flicker = still.copy()
+    flicker[1::2] = 100                     # every other frame 10 levels brighter
+    assert frame_change(flicker) == 10.0
+    ramp = np.stack([np.full((8, 8, 3), 90 + 2 * i, np.uint8) for i in range(9)])
+    assert frame_change(ramp) == 2.0        # steady change reads its step, not more

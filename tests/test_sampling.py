@@ -9,7 +9,7 @@ from torch import nn
 
 from sora_cli.nn.dit import DiT, DiTConfig
 from sora_cli.sampling import (FlowConfig, drop_captions, flow_loss, sample,
-                               sample_conditioning_mask, schedule, velocity)
+                               sample_conditioning_mask, schedule, smooth_over_time, velocity)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -198,6 +198,44 @@ def test_batched_cfg_equals_separate():
     torch.testing.assert_close(batched, vu + 4.0 * (vc - vu), atol=1e-5, rtol=1e-4)
     with torch.no_grad():
         torch.testing.assert_close(velocity(dit, x, t, c, u, guidance=1.0), vc)
+
+
+def test_smooth_over_time_averages_neighbours_and_skips_known_frames():
+    d = torch.arange(5.0).repeat_interleave(4).reshape(1, 1, 5, 2, 2) ** 2   # 0 1 4 9 16
+    frames = lambda y: y[0, 0, :, 0, 0].tolist()
+    assert torch.equal(smooth_over_time(d, 0.0), d)
+    # equal weights: each frame the mean of itself and its neighbours; the ends have one
+    assert frames(smooth_over_time(d, 1 / 3)) == pytest.approx([0.5, 5 / 3, 14 / 3, 29 / 3, 12.5])
+    # a quarter each side, renormalised at the ends
+    assert frames(smooth_over_time(d, 0.25)) == pytest.approx([1 / 3, 1.5, 4.5, 9.5, 41 / 3])
+    const = torch.full((2, 3, 4, 2, 2), 7.0)
+    torch.testing.assert_close(smooth_over_time(const, 1 / 3), const)
+    # a known frame (given clean) lends nothing to the frames beside it
+    known = torch.tensor([[True, False, False, False, False]])
+    assert frames(smooth_over_time(d, 1 / 3, known))[1] == pytest.approx(2.5)   # (1 + 4) / 2
+    assert torch.equal(smooth_over_time(d[:, :, :1], 1 / 3), d[:, :, :1])      # one frame
+
+
+def test_guidance_smoothing_smooths_only_what_guidance_adds():
+    dit = tiny_dit().eval()
+    x = torch.randn(1, 4, 3, 4, 4)
+    t = torch.full((1, 3), 0.6)
+    c, u = cond(1), cond(1, seed=5)
+    with torch.no_grad():
+        vc, vu = dit(x, t, *c), dit(x, t, *u)
+        smoothed = velocity(dit, x, t, c, u, guidance=4.0, smoothing=1 / 3)
+        torch.testing.assert_close(velocity(dit, x, t, c, u, guidance=4.0, smoothing=0.0),
+                                   vu + 4.0 * (vc - vu), atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(velocity(dit, x, t, c, u, guidance=1.0, smoothing=1 / 3), vc)
+    torch.testing.assert_close(smoothed, vc + 3.0 * smooth_over_time(vc - vu, 1 / 3),
+                               atol=1e-5, rtol=1e-4)
+    kw = dict(steps=3, guidance=4.0, shift=1.0)
+    run = lambda **k: sample(dit, (1, 4, 3, 4, 4), c, u, generator=torch.Generator().manual_seed(3),
+                             **kw, **k)
+    assert torch.equal(run(), run(guidance_smoothing=0.0))
+    assert not torch.allclose(run(), run(guidance_smoothing=1 / 3))
+    with pytest.raises(ValueError, match="guidance_smoothing"):
+        run(guidance_smoothing=0.6)
 
 
 def test_sampler_determinism_and_options():
