@@ -32,8 +32,9 @@ class FlowConfig:
     guidance_min_t: float = 0.0
     # Share of the guidance term each latent frame takes from each neighbour in time (0: none,
     # 1/3: a 3-frame box). Guidance amplifies what the two branches disagree on, frame by
-    # frame, and much of that disagreement is noise that differs between frames: the videos
-    # flicker. Smoothing it in time keeps the steer (colour, setting) and drops the flicker.
+    # frame, and part of that disagreement differs from frame to frame: the videos flicker.
+    # On the default bundle smoothing it cut the flicker but also the colour and motion that
+    # guidance steers (its model card), so it is off unless a bundle's config turns it on.
     guidance_smoothing: float = 0.0
 
 
