@@ -438,8 +438,6 @@ def train_export_cmd(
 ) -> None:
     """Write a model bundle from finished vae, clip and dit runs (EMA weights, bf16)."""
     _setup(quiet, json_out)
-    if name is not None and (not name.strip() or not name.isprintable()):
-        raise SoraUsageError(f"--name must be a printable, non-empty name, got {name!r}")
     from sora_cli.train.export import export_runs
 
     path = export_runs(folder, vae=str(vae), clip=str(clip), dit=str(dit), overwrite=overwrite,

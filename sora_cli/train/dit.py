@@ -118,7 +118,7 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
                sample_steps: int = 20, init: str | None = None, eval_clips: int = 16,
                window: int = 0) -> Task:
     from sora_cli.nn.dit import DiT, DiTConfig
-    from sora_cli.pipeline import frames_of
+    from sora_cli.pipeline import frames_of, latents_for
     from sora_cli.sampling import drop_captions, sample_training_windows
     from sora_cli.train.latents import LatentShards, vae_id
     from sora_cli.train.runs import frozen, load_vae_run
@@ -143,7 +143,7 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
         ds, length = data.clip_source(folder, size, frames, fps, cfg.seed)
     check_frames(frames, vcfg.temporal_factor)
     check_size(size, vcfg.spatial_factor)
-    lat_t = 1 + (frames - 1) // vcfg.temporal_factor
+    lat_t = latents_for(frames, vcfg.temporal_factor)
     window = check_window(window, lat_t)
     lat_t = window or lat_t  # what the DiT sees of each clip
 

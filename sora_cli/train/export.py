@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sora_cli.errors import SoraError
+from sora_cli.errors import SoraError, SoraUsageError
 
 
 def _read(run: str, name: str) -> dict:
@@ -92,6 +92,8 @@ def export_runs(folder: str | Path, vae: str, clip: str, dit: str, overwrite: bo
     from sora_cli.bundle import BundleConfig, export_bundle
     from sora_cli.train.runs import load_dit_run, load_text_run, load_vae_run
 
+    if name is not None and (not name.strip() or not name.isprintable()):
+        raise SoraUsageError(f"--name must be a printable, non-empty name, got {name!r}")
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()) and not overwrite:
         raise SoraError(f"{folder} already exists (use --overwrite / -y to replace it)")
