@@ -18,7 +18,9 @@ import torch
 
 @dataclass
 class FlowConfig:
-    logit_mean: float = 0.0     # logit-normal t: sigmoid(N(mean, std)), SD3's choice
+    # Training times t = sigmoid(N(mean, std)), SD3's logit-normal. A mean of ln(s) trains at
+    # the times a sampler with shift s visits (`sora train dit --time-shift`).
+    logit_mean: float = 0.0
     logit_std: float = 1.0
     caption_dropout: float = 0.1
     # Sampling defaults (stored in the bundle; the lead tunes them on `sora eval`).
@@ -210,7 +212,8 @@ def sample(dit, shape: Sequence[int], cond, uncond=None, known: torch.Tensor | N
            known_mask: torch.Tensor | None = None, steps: int = 20, guidance: float = 4.0,
            shift: float = 2.0, sampler: str = "euler", generator: torch.Generator | None = None,
            progress: Callable[[int, int], None] | None = None, device=None,
-           guidance_min_t: float = 0.0, guidance_smoothing: float = 0.0) -> torch.Tensor:
+           guidance_min_t: float = 0.0, guidance_smoothing: float = 0.0,
+           start: tuple[float, torch.Tensor] | None = None) -> torch.Tensor:
     """Generate normalised latents of `shape` (B,C,T,h,w).
 
     cond / uncond: (tokens, mask, pooled) with batch B or 1; uncond is the empty prompt or the
@@ -220,6 +223,11 @@ def sample(dit, shape: Sequence[int], cond, uncond=None, known: torch.Tensor | N
     Guidance runs at the steps starting at t >= guidance_min_t; the others take the
     conditional velocity alone (one forward of batch B instead of 2B). guidance_smoothing
     smooths the guidance term over the latent frames (FlowConfig.guidance_smoothing).
+
+    start = (t, x0) begins from latents x0 (B,C,T,h,w) noised to time t, the noise from
+    `generator` as above, and runs only the schedule's steps from t down (SDEdit): the
+    lower t, the more of x0 survives. t is rounded down to a time of the schedule; 1 is the
+    same as no start.
     """
     if sampler not in ("euler", "heun"):
         raise ValueError(f"unknown sampler {sampler!r} (euler or heun)")
@@ -228,6 +236,15 @@ def sample(dit, shape: Sequence[int], cond, uncond=None, known: torch.Tensor | N
     device = device or next(dit.parameters()).device
     B, C, T = shape[0], shape[1], shape[2]
     x = torch.randn(tuple(shape), generator=generator).to(device)
+    ts = schedule(steps, shift).tolist()
+    first = 0
+    if start is not None:
+        t_start, x0 = start
+        if not 0 <= t_start <= 1:
+            raise ValueError(f"start time must be between 0 and 1, got {t_start}")
+        # the first step whose time is not above t_start (1e-6: float rounding of the schedule)
+        first = next(i for i, tv in enumerate(ts) if tv <= t_start + 1e-6)
+        x = (1 - ts[first]) * x0.to(device, x.dtype) + ts[first] * x
     km = None
     if known_mask is not None and known_mask.any():
         km = known_mask.to(device).bool()
@@ -242,8 +259,7 @@ def sample(dit, shape: Sequence[int], cond, uncond=None, known: torch.Tensor | N
         t = torch.full((B, T), float(tv), device=device)
         return t.masked_fill(km, 0.0) if km is not None else t
 
-    ts = schedule(steps, shift).tolist()
-    for i in range(steps):
+    for i in range(first, steps):
         t0, t1 = ts[i], ts[i + 1]
         un = uncond if t0 >= guidance_min_t else None
         v = velocity(dit, x, times(t0), cond, un, guidance, guidance_smoothing, km).to(x.dtype)

@@ -98,6 +98,21 @@ def test_flow_loss_deterministic_with_generator():
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
+def test_time_shift_trains_at_the_times_a_shifted_sampler_visits():
+    from sora_cli.sampling import sample_timesteps
+    from sora_cli.train.dit import flow_for
+
+    plain = sample_timesteps(4096, FlowConfig(), torch.Generator().manual_seed(0))
+    shifted = sample_timesteps(4096, flow_for(2.0), torch.Generator().manual_seed(0))
+    # the same draws, moved as schedule() moves a sampler's times with shift 2
+    torch.testing.assert_close(shifted, 2 * plain / (1 + plain))
+    assert float((shifted > 0.8).float().mean()) > 2 * float((plain > 0.8).float().mean())
+    assert flow_for(1.0).logit_mean == 0.0
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(Exception, match="--time-shift"):
+            flow_for(bad)
+
+
 def test_conditioning_masks():
     g = torch.Generator().manual_seed(0)
     masks = sample_conditioning_mask(4000, 5, g)
@@ -295,3 +310,45 @@ def test_sampler_solves_a_known_flow():
     out = sample(Exact(), target.shape, cond(1), None, steps=8, guidance=1.0,
                  generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(out, target, atol=1e-4, rtol=1e-4)
+
+
+def test_start_from_noised_latents_runs_only_the_steps_below():
+    # SDEdit: x0 noised to the schedule's time at or below t, then only the later steps run.
+    dit = tiny_dit().eval()
+    shape = (1, 4, 2, 4, 4)
+    x0 = torch.randn(shape, generator=torch.Generator().manual_seed(8))
+    kw = dict(steps=4, guidance=3.0, shift=1.0)
+
+    def run(start=None, model=dit):
+        return sample(model, shape, cond(1), cond(1, seed=2), start=start,
+                      generator=torch.Generator().manual_seed(5), **kw)
+    assert torch.equal(run((1.0, x0)), run())
+    assert torch.equal(run((0.0, x0)), x0)
+    rec = Recorder(dit)
+    part = run((0.6, x0), rec)            # the schedule 1, .75, .5, .25: starts at 0.5
+    assert [round(float(t.max()), 4) for _, t in rec.calls] == [0.5, 0.25]
+    noise = torch.randn(shape, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(rec.calls[0][0][0:1], 0.5 * x0 + 0.5 * noise)
+    assert not torch.allclose(part, run())
+    with pytest.raises(ValueError, match="start time"):
+        run((1.5, x0))
+
+
+def test_a_start_keeps_known_frames_and_lands_on_a_known_flow():
+    target = torch.randn(1, 4, 3, 4, 4)
+
+    class Exact(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.p = nn.Parameter(torch.zeros(1))
+
+        def forward(self, x, t, *text):
+            return (x - target) / t[:, None, :, None, None].clamp(min=1e-6)
+
+    known = torch.randn(1, 4, 3, 4, 4)
+    mask = torch.tensor([[True, False, False]])
+    out = sample(Exact(), target.shape, cond(1), None, known=known, known_mask=mask, steps=8,
+                 guidance=1.0, start=(0.5, torch.zeros_like(target)),
+                 generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out[:, :, 0], known[:, :, 0])
+    torch.testing.assert_close(out[:, :, 1:], target[:, :, 1:], atol=1e-4, rtol=1e-4)
