@@ -212,3 +212,32 @@ def test_frame_change_reads_flicker_in_8_bit_levels():
     assert frame_change(flicker) == 10.0
     ramp = np.stack([np.full((8, 8, 3), 90 + 2 * i, np.uint8) for i in range(9)])
     assert frame_change(ramp) == 2.0        # steady change reads its step, not more
+
+
+def test_dit_stages_benchmark_meets_eval_at_both_ends(tiny_bundle):
+    # benchmarks/dit_stages.py: finishing from t=1 is plain generation (the eval's generated
+    # line, clip for clip), from t=0 and with no latent noise it is the autoencoded line
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "dit_stages.py"
+    spec = importlib.util.spec_from_file_location("dit_stages", path)
+    stages = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stages)
+    r = stages.measure(str(tiny_bundle), n=2, starts=(1.0, 0.5, 0.0), sigmas=(0.0, 0.5),
+                       duration=1.0, device="cpu")
+    e = ev.evaluate(str(tiny_bundle), n=2, duration=1.0, device="cpu")
+    lines = r["lines"]
+    names = list(lines)   # 0.5 rounded down to a time of the bundle's schedule
+    assert names[0] == "finished from t=1.000" and names[1].startswith("finished from t=0.")
+    assert names[2:] == ["finished from t=0.000", "autoencoded (t=0)",
+                         "decoded, latent noise 0", "decoded, latent noise 0.5"]
+    same = lambda a, b: all(a[k] == b[k] for k in stages.FIGURES)  # noqa: E731
+    assert same(lines["finished from t=1.000"], e["generated"])
+    assert abs(lines["finished from t=1.000"]["frame_change"]
+               - e["frame_change"]["generated"]) < 1e-3
+    for name in ("finished from t=0.000", "decoded, latent noise 0"):
+        assert same(lines[name], e["autoencoded"])
+        assert lines[name]["frame_change"] == lines["autoencoded (t=0)"]["frame_change"]
+    noisy, clean = lines["decoded, latent noise 0.5"], lines["autoencoded (t=0)"]
+    assert noisy["frame_change"] != clean["frame_change"]
