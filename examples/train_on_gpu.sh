@@ -26,7 +26,9 @@
 # VAE_VIEWS (1, 2 or 4: each rendered clip trains the VAE that many ways; on a GPU the VAE
 # waits on the CPU workers that render its clips, so views multiply what it learns per minute),
 # FRAMES (frames of each cached clip, 4k+1) and WINDOW (latent frames the DiT trains on at a
-# time, 0 for whole clips; see `sora train dit --window`),
+# time, 0 for whole clips; see `sora train dit --window`), TIME_SHIFT (`sora train dit
+# --time-shift`: 2 trains at the noise levels the shipped sampler's shift 2 visits; the model
+# card's "Where the DiT fails" found the DiT weakest at high noise),
 # VAE_ARCH (a JSON --arch: the VAE then starts from scratch with it instead of from BASE),
 # DIT_ARCH (a JSON --arch for the DiT that starts from scratch on a new VAE; keep its token
 # count, e.g. patch_size 4 on an 8x VAE, since the timing run measures the shipped shape).
@@ -49,6 +51,7 @@ DIT_MIN=${DIT_MIN:-10}
 COUNT=${COUNT:-60000}
 FRAMES=${FRAMES:-17}
 WINDOW=${WINDOW:-0}
+TIME_SHIFT=${TIME_SHIFT:-1}
 CPUS=${CPUS:-$(nproc)}
 DEVICE=${DEVICE:-cuda}
 VAE_BS=${VAE_BS:-16}
@@ -81,7 +84,7 @@ VAE_ARGS=(--size 256 --frames 9 --batch-size "$VAE_BS" --views "$VAE_VIEWS" --lr
           --sample-every -1 --device "$DEVICE" --log-every 10)
 CLIP_ARGS=(--batch-size "$CLIP_BS" --lr 5e-4 --workers "$HALF" --device "$DEVICE" --log-every 10)
 DIT_ARGS=(--batch-size "$DIT_BS" --lr "$DIT_LR" --workers 0 --sample-every -1 --device "$DEVICE"
-          --log-every 10 --window "$WINDOW")
+          --log-every 10 --window "$WINDOW" --time-shift "$TIME_SHIFT")
 VAE_SRC=$BASE
 CLIP_SRC=$BASE
 DIT_INIT=(--init "$BASE")

@@ -394,6 +394,11 @@ def train_dit_cmd(
         "--window", help="Train on windows of this many latent frames cut from longer clips "
                          "(e.g. 5 of 33-frame clips); later windows continue known frames, as "
                          "long videos and extensions do. 0: whole clips.")] = 0,
+    time_shift: Annotated[float, typer.Option(
+        "--time-shift", help="Shift the training noise levels as the sampler's shift does "
+                             "(the default bundle samples with 2): more training at high "
+                             "noise, where layout and motion are decided. 1: SD3's "
+                             "logit-normal as it is.")] = 1.0,
     json_out: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Train the diffusion transformer (rectified flow, all conditioning masks); reports the
@@ -414,7 +419,8 @@ def train_dit_cmd(
                   text_weights=str(text_weights) if text_weights else None,
                   latents=str(latents) if latents else None, size=size, frames=frames, fps=fps,
                   arch=parse_arch(arch), folder=str(data) if data else None, resume=resume,
-                  init=str(init) if init else None, eval_clips=eval_clips, window=window)
+                  init=str(init) if init else None, eval_clips=eval_clips, window=window,
+                  time_shift=time_shift)
     extra = f", held-out loss {s['heldout_loss']:.4f}" if "heldout_loss" in s else ""
     if export is not None and os.environ.get("RANK", "0") == "0" and s["step"] >= steps:
         from sora_cli.train.export import export_runs

@@ -108,7 +108,8 @@ def test_gpu_recipe_runs_end_to_end_on_a_cpu_for_the_dit(tiny_bundle, tmp_path):
     env = {**os.environ, "SORA": f"{sys.executable} -m sora_cli", "BASE": str(tiny_bundle),
            "PARTS": "dit", "DEVICE": "cpu", "CPUS": "2", "DIT_BS": "2", "TIMING": "3",
            "DIT_MIN": "0.01", "COUNT": "8", "TIMING_CLIPS": "8", "OMP_NUM_THREADS": "1",
-           "FRAMES": "9", "WINDOW": "2"}  # windows of 2 latents cut from 3-latent clips
+           "FRAMES": "9", "WINDOW": "2",   # windows of 2 latents cut from 3-latent clips
+           "TIME_SHIFT": "2"}
     runs = tmp_path / "runs"
     r = subprocess.run([bash, str(EXAMPLES / "train_on_gpu.sh"), str(runs)], env=env,
                        capture_output=True, text=True, timeout=600)
@@ -120,7 +121,7 @@ def test_gpu_recipe_runs_end_to_end_on_a_cpu_for_the_dit(tiny_bundle, tmp_path):
     assert f"--init {tiny_bundle}" in config["training"]["dit"]["command"]
     assert not (runs / "vae").exists() and not (runs / "clip").exists()
     dit_run = json.loads((runs / "dit" / "model.json").read_text())
-    assert dit_run["frames"] == 9 and dit_run["window"] == 2
+    assert dit_run["frames"] == 9 and dit_run["window"] == 2 and dit_run["time_shift"] == 2
 
 
 def test_gpu_recipe_trains_a_new_8x_vae_and_a_patch_4_dit_on_a_cpu(tiny_bundle, tmp_path):

@@ -265,12 +265,13 @@ def test_dit_trains_on_windows_of_longer_clips(vae_run, clip_run, tmp_path):
                 "--fps", FPS, "--device", "cpu", "--out", lat, "-q")
     assert r.returncode == 0, r.stderr
     out = tmp_path / "dit"
-    r = run_cli(*dit_args(vae, clip, lat, out, 12, "--window", 2, "--eval-clips", 2))
+    r = run_cli(*dit_args(vae, clip, lat, out, 12, "--window", 2, "--eval-clips", 2,
+                          "--time-shift", 2))
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)
     assert s["step"] == 12 and s["heldout_loss"] > 0
     saved = json.loads((out / "model.json").read_text())
-    assert saved["window"] == 2 and saved["frames"] == 9
+    assert saved["window"] == 2 and saved["frames"] == 9 and saved["time_shift"] == 2
     rows = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines() if x.strip()]
     assert all(row["loss"] == row["loss"] for row in rows)  # no NaN from the cut windows
     # the held-out loss of continuation windows: each clip's last 2 latents, the first given
@@ -300,10 +301,11 @@ def test_dit_trains_on_windows_of_longer_clips(vae_run, clip_run, tmp_path):
     r = run_cli("train", "export", tmp_path / "blank", "--vae", vae, "--clip", clip, "--dit", out,
                 "--name", " ", "-q")
     assert r.returncode == 2 and "--name" in r.stderr and not (tmp_path / "blank").exists()
-    for bad, why in ((1, "at least 2"), (4, "longer than the clips")):
-        r = run_cli(*dit_args(vae, clip, lat, tmp_path / f"bad{bad}", 2, "--window", bad))
+    for bad, why in (((1,), "at least 2"), ((4,), "longer than the clips"),
+                     ((2, "--time-shift", 0), "--time-shift must be a positive")):
+        r = run_cli(*dit_args(vae, clip, lat, tmp_path / f"bad{bad[0]}", 2, "--window", *bad))
         assert r.returncode == 2 and why in r.stderr and "Traceback" not in r.stderr, r.stderr
-        assert not (tmp_path / f"bad{bad}" / "model.json").exists()  # a retry needs no --resume
+        assert not (tmp_path / f"bad{bad[0]}" / "model.json").exists()  # a retry needs no --resume
 
 
 def test_ddp_two_processes_keep_identical_parameters(tmp_path):

@@ -8,6 +8,7 @@ frame, first k frames, first and last) whose latent frames stay clean and carry 
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 from pathlib import Path
 
@@ -46,10 +47,10 @@ def encode_text(text, prompts: list[str], device: str, bf16: bool | None):
     return tokens.float(), mask, pooled.float()
 
 
-def _flow_loss(dit, x0, cond, known):
+def _flow_loss(dit, x0, cond, known, flow=None):
     from sora_cli.sampling import flow_loss
 
-    out = flow_loss(dit, x0, cond, known)
+    out = flow_loss(dit, x0, cond, known, cfg=flow)
     return out if isinstance(out, tuple) else (out, {})
 
 
@@ -110,13 +111,23 @@ def check_window(window: int, clip_latents: int) -> int:
     return 0 if window == clip_latents else window
 
 
+def flow_for(time_shift: float):
+    """The training FlowConfig whose timesteps are the logit-normal ones shifted as a sampler
+    with shift `time_shift` shifts its schedule: shift(sigmoid(n)) = sigmoid(n + ln shift)."""
+    from sora_cli.sampling import FlowConfig
+
+    if not time_shift > 0 or time_shift == float("inf"):
+        raise SoraUsageError(f"--time-shift must be a positive number, got {time_shift}")
+    return FlowConfig(logit_mean=math.log(time_shift))
+
+
 def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
                text_encoder: str | None = None, text_weights: str | None = None,
                latents: str | None = None, size: int = 256, frames: int = 17, fps: float = 8,
                arch: dict | None = None, folder: str | None = None, resume: bool = False,
                caption_dropout: float = 0.1, sample_prompt: str = SAMPLE_PROMPT,
                sample_steps: int = 20, init: str | None = None, eval_clips: int = 16,
-               window: int = 0) -> Task:
+               window: int = 0, time_shift: float = 1.0) -> Task:
     from sora_cli.nn.dit import DiT, DiTConfig
     from sora_cli.pipeline import frames_of, latents_for
     from sora_cli.sampling import drop_captions, sample_training_windows
@@ -124,6 +135,7 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
     from sora_cli.train.runs import frozen, load_vae_run
     from sora_cli.train.vae import check_frames, check_size
 
+    flow = flow_for(time_shift)
     device = dist.device
     vae_model, vcfg, _ = load_vae_run(vae, device)
     vae_model = frozen(vae_model)
@@ -169,7 +181,7 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
         prompts = drop_captions(list(batch["caption"]), p=caption_dropout)
         cond = encode_text(text, prompts, device, cfg.bf16)
         x0, known = sample_training_windows(x0, window)
-        return _flow_loss(model, x0, cond, known.to(device))
+        return _flow_loss(model, x0, cond, known.to(device), flow)
 
     def sample(model, path: Path):
         from sora_cli.sampling import sample as run_sampler
@@ -202,6 +214,7 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
                 finish=finish if eval_clips > 0 and folder is None else None,
                 tokens_per_sample=tokens_per_clip,
                 extra={"size": size, "frames": frames, "fps": fps, "window": window,
+                       "time_shift": time_shift,
                        "vae": str(vae), "vae_id": vae_id(vae_model),
                        "clip": str(clip or text_encoder),
                        "latents": str(latents) if latents else None,
