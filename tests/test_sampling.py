@@ -47,6 +47,17 @@ class Recorder(nn.Module):
         return v
 
 
+class Exact(nn.Module):
+    """The exact velocity field of a point mass at `target`: v = noise - x0 with x0 = target."""
+
+    def __init__(self, target):
+        super().__init__()
+        self.target, self.p = target, nn.Parameter(torch.zeros(1))
+
+    def forward(self, x, t, *text):
+        return (x - self.target) / t[:, None, :, None, None].clamp(min=1e-6)
+
+
 def test_known_frames_clean_and_out_of_the_loss():
     dit = tiny_dit()
     x0 = torch.randn(2, 4, 3, 4, 4)
@@ -297,17 +308,7 @@ def test_guidance_only_from_guidance_min_t_up():
 def test_sampler_solves_a_known_flow():
     """With the exact velocity field of a point mass at x* the Euler sampler lands on x*."""
     target = torch.randn(1, 4, 2, 4, 4)
-
-    class Exact(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.p = nn.Parameter(torch.zeros(1))
-
-        def forward(self, x, t, *text):
-            tt = t[:, None, :, None, None].clamp(min=1e-6)
-            return (x - target) / tt    # v = noise - x0 with x0 = target
-
-    out = sample(Exact(), target.shape, cond(1), None, steps=8, guidance=1.0,
+    out = sample(Exact(target), target.shape, cond(1), None, steps=8, guidance=1.0,
                  generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(out, target, atol=1e-4, rtol=1e-4)
 
@@ -336,18 +337,9 @@ def test_start_from_noised_latents_runs_only_the_steps_below():
 
 def test_a_start_keeps_known_frames_and_lands_on_a_known_flow():
     target = torch.randn(1, 4, 3, 4, 4)
-
-    class Exact(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.p = nn.Parameter(torch.zeros(1))
-
-        def forward(self, x, t, *text):
-            return (x - target) / t[:, None, :, None, None].clamp(min=1e-6)
-
     known = torch.randn(1, 4, 3, 4, 4)
     mask = torch.tensor([[True, False, False]])
-    out = sample(Exact(), target.shape, cond(1), None, known=known, known_mask=mask, steps=8,
+    out = sample(Exact(target), target.shape, cond(1), None, known=known, known_mask=mask, steps=8,
                  guidance=1.0, start=(0.5, torch.zeros_like(target)),
                  generator=torch.Generator().manual_seed(0))
     assert torch.equal(out[:, :, 0], known[:, :, 0])
