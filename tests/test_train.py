@@ -292,7 +292,7 @@ def test_dit_trains_on_windows_of_longer_clips(vae_run, clip_run, tmp_path):
     assert r.returncode == 0, r.stderr
     config = json.loads((bundle / "config.json").read_text())
     assert config["clip_frames"] == 5 and config["name"] == "bundle"   # the folder's name
-    assert "--window 2" in config["training"]["dit"]["command"]
+    assert "--window 2 --time-shift 2.0" in config["training"]["dit"]["command"]
     named = tmp_path / "named"
     r = run_cli("train", "export", named, "--vae", vae, "--clip", clip, "--dit", out,
                 "--name", "default", "-q")
@@ -374,3 +374,32 @@ def test_a_dit_trained_on_a_bundles_vae_and_text_exports_with_them(tiny_bundle, 
     assert after["dit"]["summary"]["step"] == 2
     assert f"--vae {tiny_bundle}" in after["dit"]["command"]
     assert load_bundle(out).config.dit == load_bundle(tiny_bundle).config.dit
+
+
+def test_a_dit_that_went_on_from_a_bundle_keeps_its_sampler_settings(tiny_bundle, tmp_path):
+    # the recipe's bundle must replace the one it started from without hand edits: the
+    # sampler settings sora eval tuned for that bundle come along; a fresh DiT gets defaults
+    import shutil
+
+    from sora_cli.bundle import load_bundle
+    from sora_cli.sampling import FlowConfig
+    from sora_cli.train.dit import train_dit
+    from sora_cli.train.export import export_runs
+
+    tuned = tmp_path / "tuned"
+    shutil.copytree(tiny_bundle, tuned)
+    config = json.loads((tuned / "config.json").read_text())
+    config["flow"].update(steps=7, guidance=5.0, guidance_min_t=0.3)
+    config["context_latents"] = 1
+    (tuned / "config.json").write_text(json.dumps(config))
+    for init, run in ((tuned, "more"), (None, "fresh")):
+        train_dit(cfg(tmp_path / run, 2, 2, 1e-4, sample_every=-1), str(tiny_bundle),
+                  str(tiny_bundle), size=64, frames=9, fps=8, arch=None if init else TINY_DIT,
+                  init=str(init) if init else None, eval_clips=0)
+        export_runs(tmp_path / "models" / run, vae=str(tiny_bundle), clip=str(tiny_bundle),
+                    dit=str(tmp_path / run))
+    more = load_bundle(tmp_path / "models" / "more").config
+    assert (more.flow.steps, more.flow.guidance, more.flow.guidance_min_t) == (7, 5.0, 0.3)
+    assert more.context_latents == 1
+    fresh = load_bundle(tmp_path / "models" / "fresh").config
+    assert fresh.flow == FlowConfig() and fresh.context_latents == 2

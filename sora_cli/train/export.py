@@ -31,6 +31,8 @@ def _command(run: str, task: str) -> str:
             parts.append(f"--latents {m['latents']}")
         if m.get("window"):
             parts.append(f"--window {m['window']}")
+        if m.get("time_shift", 1) != 1:
+            parts.append(f"--time-shift {m['time_shift']}")
     if m.get("views", 1) != 1:
         parts.append(f"--views {m['views']}")
     if m.get("init"):
@@ -86,6 +88,25 @@ def _training_record(source: str, task: str) -> dict:
     return {"command": _command(source, task), "summary": _read(source, "summary.json")}
 
 
+def _keep_sampler(config, init: str | None, frames: int) -> None:
+    """A DiT that went on from a bundle (`--init`) keeps that bundle's sampler settings and
+    window context, which `sora eval` tuned for its lineage: the recipe's bundle can then
+    replace the one it started from as it is. A DiT trained from scratch, or on windows of
+    another length, gets the defaults."""
+    from sora_cli import console
+    from sora_cli.bundle import read_config
+    from sora_cli.train.runs import is_bundle
+
+    if not init or not is_bundle(init):
+        return
+    base = read_config(Path(init))
+    if base.clip_frames != frames or base.window_latents:
+        return
+    config.flow = base.flow
+    config.context_latents = base.context_latents
+    console.log(f"sampler settings and window context from {init}")
+
+
 def export_runs(folder: str | Path, vae: str, clip: str, dit: str, overwrite: bool = False,
                 name: str | None = None) -> Path:
     """Write bundle `folder` from the three runs (EMA weights); returns its path."""
@@ -125,6 +146,7 @@ def export_runs(folder: str | Path, vae: str, clip: str, dit: str, overwrite: bo
                                       + ("built-in procedural world." if world or data is None
                                          else f"videos in {data}."),
                           training=training)
+    _keep_sampler(config, dsaved.get("init"), frames)
     export_bundle(folder, vae_model, text, dit_model, config,
                   card_text=model_card(config.name, vae, clip, dit))
     return folder
