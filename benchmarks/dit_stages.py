@@ -50,9 +50,10 @@ def measure(model: str = "default", n: int = 100, starts=(1.0, 0.8, 0.6, 0.35),
         raise SystemExit(f"error: {duration} s is more than one generation window "
                          f"({frames_of(pipe.window, pipe.temporal)} frames); ask for less")
     ts = schedule(st.steps, st.shift).tolist()
-    # each start rounded down to a time of the schedule, as sample() does
-    at = {t: next(tv for tv in ts if tv <= t + 1e-6) for t in starts}
-    names = ([f"finished from t={at[t]:.3f}" for t in starts] + ["autoencoded (t=0)"]
+    # each start rounded down to a time of the schedule, as sample() does; one line a time
+    starts = list(dict.fromkeys(next(tv for tv in ts if tv <= t + 1e-6) for t in starts))
+    sigmas = list(dict.fromkeys(sigmas))
+    names = ([f"finished from t={t:.3f}" for t in starts] + ["autoencoded (t=0)"]
              + [f"decoded, latent noise {s:g}" for s in sigmas])
     scored = {k: [] for k in names}
     change = {k: [] for k in names}
