@@ -72,11 +72,9 @@ def measure(model: str = "default", n: int = 100, starts=(1.0, 0.8, 0.6, 0.35),
         clips = {}
         for t, name in zip(starts, names):
             with torch.no_grad(), pipe._autocast():
-                x = sample(pipe.bundle.dit, z.shape, cond, uncond, steps=st.steps,
-                           guidance=st.guidance, shift=st.shift, sampler=st.sampler,
-                           generator=torch.Generator().manual_seed(seed + i),
-                           guidance_min_t=st.guidance_min_t,
-                           guidance_smoothing=st.guidance_smoothing, start=(t, z))
+                x = sample(pipe.bundle.dit, z.shape, cond, uncond,
+                           generator=torch.Generator().manual_seed(seed + i), start=(t, z),
+                           **st.sample_args())
             clips[name] = decode(x.float())
         clips["autoencoded (t=0)"] = decode(z)
         eps = torch.randn(z.shape, generator=torch.Generator().manual_seed(seed + i))

@@ -31,6 +31,12 @@ class SamplerSettings:
     # the slow colour and brightness drift of window-by-window generation.
     drift_correction: float = 0.5
 
+    def sample_args(self) -> dict:
+        """The keyword arguments of sampling.sample these settings stand for."""
+        return {"steps": self.steps, "guidance": self.guidance, "shift": self.shift,
+                "sampler": self.sampler, "guidance_min_t": self.guidance_min_t,
+                "guidance_smoothing": self.guidance_smoothing}
+
 
 @dataclass
 class Span:
@@ -230,11 +236,8 @@ class VideoPipeline:
             step = (lambda i, n: on_step()) if on_step is not None else None
             with torch.no_grad(), self._autocast():
                 out = sample(self.bundle.dit, (1, C, T, h, w), cond, uncond, known=x_known,
-                             known_mask=mask, steps=self.settings.steps,
-                             guidance=self.settings.guidance, shift=self.settings.shift,
-                             sampler=self.settings.sampler, generator=gen, progress=step,
-                             guidance_min_t=self.settings.guidance_min_t,
-                             guidance_smoothing=self.settings.guidance_smoothing)
+                             known_mask=mask, generator=gen, progress=step,
+                             **self.settings.sample_args())
             new = out[:, :, ctx_n:ctx_n + n_new].float().cpu()
             if ctx_n and self.settings.drift_correction > 0 and known_end is None:
                 new = match_statistics(new, ctx, self.settings.drift_correction)

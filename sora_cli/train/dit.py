@@ -116,7 +116,7 @@ def flow_for(time_shift: float):
     with shift `time_shift` shifts its schedule: shift(sigmoid(n)) = sigmoid(n + ln shift)."""
     from sora_cli.sampling import FlowConfig
 
-    if not time_shift > 0 or time_shift == float("inf"):
+    if not (math.isfinite(time_shift) and time_shift > 0):
         raise SoraUsageError(f"--time-shift must be a positive number, got {time_shift}")
     return FlowConfig(logit_mean=math.log(time_shift))
 
