@@ -293,6 +293,13 @@ def train_vae_cmd(
     views: Annotated[int, typer.Option(
         "--views", help="Train on each clip 1, 2 or 4 ways (as is, mirrored, reversed, both): "
                         "more clips per render where rendering limits the speed.")] = 1,
+    decoder_only: Annotated[bool, typer.Option(
+        "--decoder-only", help="Train only the decoder of --init; its encoder and latent "
+                               "statistics stay, so a DiT trained on it still fits.")] = False,
+    latent_noise: Annotated[float, typer.Option(
+        "--latent-noise", help="With --decoder-only: decode latents with Gaussian noise of "
+                               "std up to this (DiT units), as a DiT's latents are never "
+                               "exact.")] = 0.0,
     json_out: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Train the causal video VAE on world clips; reports held-out PSNR at the end."""
@@ -306,7 +313,8 @@ def train_vae_cmd(
 
     s = train_vae(cfg, size=size, frames=frames, fps=fps, arch=parse_arch(arch),
                   folder=str(data) if data else None, resume=resume, eval_clips=eval_clips,
-                  init=str(init) if init else None, views=views)
+                  init=str(init) if init else None, views=views, decoder_only=decoder_only,
+                  latent_noise=latent_noise)
     _train_report(s, json_out, f", PSNR {s['psnr']:.2f} dB" if "psnr" in s else "")
 
 
@@ -434,15 +442,18 @@ def train_dit_cmd(
 @train_app.command("export")
 def train_export_cmd(
     folder: Annotated[Path, typer.Argument(help="Bundle folder to write, e.g. models/NAME.")],
-    vae: Annotated[Path, typer.Option("--vae", help="VAE run folder.")],
-    clip: Annotated[Path, typer.Option("--clip", help="CLIP run folder.")],
-    dit: Annotated[Path, typer.Option("--dit", help="DiT run folder.")],
+    vae: Annotated[Path, typer.Option("--vae", help="VAE run folder (or a bundle).")],
+    clip: Annotated[Path, typer.Option("--clip", help="CLIP run folder (or a bundle).")],
+    dit: Annotated[Path, typer.Option(
+        "--dit", help="DiT run folder, or a bundle whose DiT and settings to keep (with a "
+                      "VAE whose decoder was trained further).")],
     name: Annotated[Optional[str], typer.Option(
         "--name", help="Model name that videos' metadata records (default: the folder's name).",
         metavar="<str>")] = None,
     overwrite: OverwriteOpt = False, json_out: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
-    """Write a model bundle from finished vae, clip and dit runs (EMA weights, bf16)."""
+    """Write a model bundle from finished vae, clip and dit runs (EMA weights, bf16); each
+    part may also come from a bundle."""
     _setup(quiet, json_out)
     from sora_cli.train.export import export_runs
 

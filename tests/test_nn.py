@@ -133,6 +133,29 @@ def test_vae_training_lowers_loss_and_psnr_rises():
     assert frames.shape == (4, 5, 32, 32, 3) and frames.dtype == np.uint8
 
 
+def test_decoder_loss_trains_the_decoder_alone_and_noises_in_dit_units():
+    vae = tiny_vae()
+    video = video_to_tensor(np.stack([flat_world_clip(5, 32, s) for s in range(2)]))
+    with torch.no_grad():
+        z = vae.encode(video)[0]
+    vae.set_latent_stats(*latent_stats(z))
+    # no noise: the reconstruction terms of the full loss at the latent means (eval mode)
+    loss, logs = vae.decoder_loss(video)
+    _, full = vae.loss(video)
+    for k in ("l1", "mse", "grad", "psnr"):
+        assert logs[k] == pytest.approx(full[k], rel=1e-6)
+    assert logs["kl"] == 0.0
+    vae.zero_grad()
+    loss.backward()
+    assert all(p.grad is None for p in vae.encoder.parameters())
+    assert any(float(p.grad.abs().sum()) > 0 for p in vae.decoder.parameters())
+    # noise: reproducible by seed, and it costs reconstruction
+    noisy = [vae.decoder_loss(video, 0.8, torch.Generator().manual_seed(3))[1] for _ in range(2)]
+    assert noisy[0] == noisy[1] and noisy[0]["mse"] != logs["mse"]
+    other = vae.decoder_loss(video, 0.8, torch.Generator().manual_seed(4))[1]
+    assert other["mse"] != noisy[0]["mse"]
+
+
 def tiny_dit(seed=0, cfg=TINY_DIT):
     torch.manual_seed(seed)
     dit = DiT(cfg)

@@ -354,6 +354,13 @@ def test_bad_training_requests_are_one_line_errors(tmp_path):
         parse_arch("{width: 1")
     r = run_cli("data", "encode", "--out", tmp_path / "lat")
     assert r.returncode == 2 and "--vae" in r.stderr
+    for args, message in ((("--decoder-only",), "--decoder-only needs --init"),
+                          (("--latent-noise", 0.3), "--latent-noise needs --decoder-only"),
+                          (("--decoder-only", "--latent-noise", -1), "must be 0 or more")):
+        r = run_cli("train", "vae", "--out", tmp_path / "dec", "--steps", 1, "--device", "cpu",
+                    *args)
+        assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+        assert not (tmp_path / "dec").exists()
 
 
 def test_a_dit_trained_on_a_bundles_vae_and_text_exports_with_them(tiny_bundle, tmp_path):
@@ -374,6 +381,59 @@ def test_a_dit_trained_on_a_bundles_vae_and_text_exports_with_them(tiny_bundle, 
     assert after["dit"]["summary"]["step"] == 2
     assert f"--vae {tiny_bundle}" in after["dit"]["command"]
     assert load_bundle(out).config.dit == load_bundle(tiny_bundle).config.dit
+
+
+def test_a_decoder_trained_alone_keeps_the_latent_space_and_ships_with_the_dit(
+        tiny_bundle, vae_run, tmp_path):
+    # the CPU's way to better clips: the DiT's latents stay what they were, only their decoding
+    # gets better, so the bundle's DiT (and any DiT run on that VAE) goes with the new decoder
+    from sora_cli.bundle import load_bundle
+    from sora_cli.errors import SoraError, SoraUsageError
+    from sora_cli.train.dit import train_dit
+    from sora_cli.train.export import export_runs
+    from sora_cli.train.latents import latent_space_id, vae_id
+    from sora_cli.train.runs import load_vae_run
+    from sora_cli.train.vae import train_vae
+
+    dec = tmp_path / "dec"
+    s = train_vae(cfg(dec, 8, 2, 3e-3, sample_every=-1), size=64, frames=9, fps=8,
+                  init=str(tiny_bundle), decoder_only=True, latent_noise=0.5, eval_clips=1)
+    assert s["psnr"] > 10 and 10 < s["psnr_latent_noise"] < 99
+    new, new_cfg, _ = load_vae_run(dec)
+    old = load_bundle(tiny_bundle)
+    w0, w1 = old.vae.state_dict(), new.state_dict()
+    assert all(torch.equal(w0[k], w1[k]) for k in w0 if k.startswith("encoder."))
+    assert any(not torch.equal(w0[k], w1[k]) for k in w0 if k.startswith("decoder."))
+    assert (new_cfg.latent_mean, new_cfg.latent_std) == (old.vae.cfg.latent_mean,
+                                                         old.vae.cfg.latent_std)
+    assert latent_space_id(new) == latent_space_id(old.vae) and vae_id(new) != vae_id(old.vae)
+    with pytest.raises(SoraUsageError, match="resume it the same way"):
+        train_vae(cfg(dec, 9, 2, 3e-3, sample_every=-1), size=64, frames=9, fps=8,
+                  resume=True)
+
+    # the bundle's DiT with all its settings; the VAE's record says how it was trained
+    out = export_runs(tmp_path / "models" / "dec", vae=str(dec), clip=str(tiny_bundle),
+                      dit=str(tiny_bundle))
+    b = load_bundle(out)
+    assert all(torch.equal(v, old.dit.state_dict()[k]) for k, v in b.dit.state_dict().items())
+    assert all(torch.equal(v, w1[k].to(torch.bfloat16).float())
+               for k, v in b.vae.state_dict().items())
+    before, after = old.config, b.config
+    assert (after.flow, after.context_latents, after.clip_frames, after.vocabulary) == \
+        (before.flow, before.context_latents, before.clip_frames, before.vocabulary)
+    assert after.name == "dec" and after.training["dit"] == before.training["dit"]
+    assert "--decoder-only --latent-noise 0.5" in after.training["vae"]["command"]
+    assert f"--init {tiny_bundle}" in after.training["vae"]["command"]
+    # a DiT run on the bundle's VAE fits the new decoder too; a VAE with another encoder not
+    train_dit(cfg(tmp_path / "dit", 1, 2, 1e-4, sample_every=-1), str(tiny_bundle),
+              str(tiny_bundle), size=64, frames=9, fps=8, init=str(tiny_bundle), eval_clips=0)
+    export_runs(tmp_path / "models" / "run", vae=str(dec), clip=str(tiny_bundle),
+                dit=str(tmp_path / "dit"))
+    for dit in (tiny_bundle, tmp_path / "dit"):
+        with pytest.raises(SoraError, match="another"):
+            export_runs(tmp_path / "models" / "bad", vae=str(vae_run[0]),
+                        clip=str(tiny_bundle), dit=str(dit))
+    assert not (tmp_path / "models" / "bad").exists()
 
 
 def test_a_dit_that_went_on_from_a_bundle_keeps_its_sampler_settings(tiny_bundle, tmp_path):

@@ -322,8 +322,30 @@ class VideoVAE(nn.Module):
     def loss(self, video: torch.Tensor, generator: torch.Generator | None = None):
         """video (B,3,T,H,W) in [-1,1] -> (loss, logs). Loss = L1 + MSE + grad_weight·L1 of
         spatial gradients + kl_weight·KL; logs hold floats incl. PSNR (dB, on [0,255])."""
-        cfg = self.cfg
         rec, mean, logvar = self(video, generator=generator)
+        kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).mean()
+        return self._reconstruction_loss(rec, video, kl)
+
+    def decoder_loss(self, video: torch.Tensor, latent_noise: float = 0.0,
+                     generator: torch.Generator | None = None):
+        """The reconstruction loss of the decoder alone, from the encoder's latent means (no
+        gradient reaches the encoder, so the latent space a DiT learned stays as it is). With
+        `latent_noise` each clip's latents get Gaussian noise of a std drawn uniformly from
+        [0, latent_noise] in the DiT's normalised units: a DiT's latents are never exact, and
+        a decoder that saw only exact ones turns every small error into flicker."""
+        with torch.no_grad():
+            _, mean, _ = self.encode(video)
+            if latent_noise:
+                _, std = self._stats(mean)
+                sigma = torch.rand((mean.shape[0],) + (1,) * (mean.dim() - 1),
+                                   generator=generator) * latent_noise
+                eps = torch.randn(mean.shape, generator=generator)
+                mean = mean + (sigma * eps).to(mean.device) * std
+        return self._reconstruction_loss(self._decode_train(mean), video,
+                                         torch.zeros((), device=video.device))
+
+    def _reconstruction_loss(self, rec, video, kl):
+        cfg = self.cfg
         rec = rec.float()
         target = video.float()
         l1 = (rec - target).abs().mean()
@@ -333,7 +355,6 @@ class VideoVAE(nn.Module):
             return x[..., 1:, :] - x[..., :-1, :], x[..., :, 1:] - x[..., :, :-1]
         (ry, rx), (ty, tx) = grads(rec), grads(target)
         grad = (ry - ty).abs().mean() + (rx - tx).abs().mean()
-        kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).mean()
         loss = l1 + mse + cfg.grad_weight * grad + cfg.kl_weight * kl
         with torch.no_grad():
             mse01 = ((rec.clamp(-1, 1) - target) / 2).pow(2).mean()

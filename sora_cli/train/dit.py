@@ -131,7 +131,8 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
     from sora_cli.nn.dit import DiT, DiTConfig
     from sora_cli.pipeline import frames_of, latents_for
     from sora_cli.sampling import drop_captions, sample_training_windows
-    from sora_cli.train.latents import LatentShards, vae_id
+    from sora_cli.train.latents import (LatentShards, latent_space_id, same_latent_space,
+                                        vae_id)
     from sora_cli.train.runs import frozen, load_vae_run
     from sora_cli.train.vae import check_frames, check_size
 
@@ -145,7 +146,7 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
     if latents:
         ds = LatentShards(latents)
         ix = ds.index
-        if ix["vae"]["id"] != vae_id(vae_model):
+        if not same_latent_space(vae_model, ix["vae"].get("latent_space"), ix["vae"]["id"]):
             raise SoraError(f"{latents} was encoded with another VAE ({ix['vae']['source']}) "
                             f"than --vae {vae}; encode again or pass that VAE")
         size, frames, fps = ix["size"], ix["frames"], ix["fps"]
@@ -216,6 +217,7 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
                 extra={"size": size, "frames": frames, "fps": fps, "window": window,
                        "time_shift": time_shift,
                        "vae": str(vae), "vae_id": vae_id(vae_model),
+                       "latent_space": latent_space_id(vae_model),
                        "clip": str(clip or text_encoder),
                        "latents": str(latents) if latents else None,
                        # where its clips came from: "world" (the built-in world) or a folder

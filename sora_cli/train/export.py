@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -35,6 +36,8 @@ def _command(run: str, task: str) -> str:
             parts.append(f"--time-shift {m['time_shift']}")
     if m.get("views", 1) != 1:
         parts.append(f"--views {m['views']}")
+    if m.get("decoder_only"):
+        parts.append(f"--decoder-only --latent-noise {m.get('latent_noise', 0.0):g}")
     if m.get("init"):
         parts.append(f"--init {m['init']}")
     # latent statistics are measured by the run, not chosen
@@ -107,26 +110,18 @@ def _keep_sampler(config, init: str | None, frames: int) -> None:
     console.log(f"sampler settings and window context from {init}")
 
 
-def export_runs(folder: str | Path, vae: str, clip: str, dit: str, overwrite: bool = False,
-                name: str | None = None) -> Path:
-    """Write bundle `folder` from the three runs (EMA weights); returns its path."""
-    from sora_cli.bundle import BundleConfig, export_bundle
-    from sora_cli.train.runs import load_dit_run, load_text_run, load_vae_run
+def _run_dit(dit: str, vae: str, vae_model, vcfg, name: str, training: dict):
+    """The DiT of a run and the bundle settings its run recorded (sampler settings kept from
+    the bundle it went on from, see _keep_sampler)."""
+    from sora_cli.bundle import BundleConfig
+    from sora_cli.train.latents import same_latent_space
+    from sora_cli.train.runs import load_dit_run
 
-    if name is not None and (not name.strip() or not name.isprintable()):
-        raise SoraUsageError(f"--name must be a printable, non-empty name, got {name!r}")
-    folder = Path(folder)
-    if folder.exists() and any(folder.iterdir()) and not overwrite:
-        raise SoraError(f"{folder} already exists (use --overwrite / -y to replace it)")
-    vae_model, vcfg, _ = load_vae_run(vae)
-    text, tcfg = load_text_run(clip)
     dit_model, dcfg, dsaved = load_dit_run(dit)
     if dcfg.in_channels != vcfg.z_channels:
         raise SoraError(f"the DiT in {dit} takes {dcfg.in_channels} latent channels, the VAE in "
                         f"{vae} makes {vcfg.z_channels}: they were not trained together")
-    from sora_cli.train.latents import vae_id
-
-    if dsaved.get("vae_id") and dsaved["vae_id"] != vae_id(vae_model):
+    if not same_latent_space(vae_model, dsaved.get("latent_space"), dsaved.get("vae_id")):
         raise SoraError(f"the DiT in {dit} was trained on another VAE ({dsaved.get('vae')}) "
                         f"than {vae}; export it with that one")
     size = int(dsaved.get("size") or 256)
@@ -135,11 +130,9 @@ def export_runs(folder: str | Path, vae: str, clip: str, dit: str, overwrite: bo
         from sora_cli.pipeline import frames_of
 
         frames = frames_of(int(dsaved["window"]), int(vcfg.temporal_factor))
-    training = {task: _training_record(run, task)
-                for task, run in (("vae", vae), ("clip", clip), ("dit", dit))}
     data = dsaved.get("data")   # None: a run from before runs recorded it
     world = data == "world"
-    config = BundleConfig(name=name or folder.name, fps=float(dsaved.get("fps") or 8),
+    config = BundleConfig(name=name, fps=float(dsaved.get("fps") or 8),
                           frame_size=(size, size), clip_frames=frames,
                           vocabulary="world" if world else "",
                           description="Trained by sora-cli on the "
@@ -147,6 +140,44 @@ def export_runs(folder: str | Path, vae: str, clip: str, dit: str, overwrite: bo
                                          else f"videos in {data}."),
                           training=training)
     _keep_sampler(config, dsaved.get("init"), frames)
+    return dit_model, config
+
+
+def _bundle_dit(dit: str, vae: str, vae_model):
+    """A bundle's DiT with all of that bundle's settings, for a VAE whose decoder was trained
+    further (`sora train vae --decoder-only`): it must make the latents the DiT learned on."""
+    from sora_cli.bundle import load_bundle
+    from sora_cli.train.latents import latent_space_id
+
+    b = load_bundle(dit)
+    if latent_space_id(b.vae) != latent_space_id(vae_model):
+        raise SoraError(f"the DiT in {dit} was trained on the latents of its own VAE, and the "
+                        f"VAE in {vae} has another encoder or latent statistics; export a DiT "
+                        "trained on that VAE")
+    return b.dit, b.config
+
+
+def export_runs(folder: str | Path, vae: str, clip: str, dit: str, overwrite: bool = False,
+                name: str | None = None) -> Path:
+    """Write bundle `folder` from the three runs (EMA weights); returns its path. Each part
+    may also come from a bundle; a bundle's DiT brings that bundle's settings along."""
+    from sora_cli.bundle import export_bundle
+    from sora_cli.train.runs import is_bundle, load_text_run, load_vae_run
+
+    if name is not None and (not name.strip() or not name.isprintable()):
+        raise SoraUsageError(f"--name must be a printable, non-empty name, got {name!r}")
+    folder = Path(folder)
+    if folder.exists() and any(folder.iterdir()) and not overwrite:
+        raise SoraError(f"{folder} already exists (use --overwrite / -y to replace it)")
+    vae_model, vcfg, _ = load_vae_run(vae)
+    text, tcfg = load_text_run(clip)
+    training = {task: _training_record(run, task)
+                for task, run in (("vae", vae), ("clip", clip), ("dit", dit))}
+    if is_bundle(dit):
+        dit_model, config = _bundle_dit(dit, vae, vae_model)
+        config = dataclasses.replace(config, name=name or folder.name, training=training)
+    else:
+        dit_model, config = _run_dit(dit, vae, vae_model, vcfg, name or folder.name, training)
     export_bundle(folder, vae_model, text, dit_model, config,
                   card_text=model_card(config.name, vae, clip, dit))
     return folder

@@ -25,15 +25,35 @@ from sora_cli.train.checkpoint import write_json_atomic
 FORMAT = 1
 
 
-def vae_id(vae) -> str:
-    """A short fingerprint of a VAE's weights and latent stats: cached latents name the VAE
-    they came from, and a DiT trained on them must decode with the same one."""
+def _fingerprint(vae, prefix: str = "") -> str:
     h = hashlib.sha256()
     for k, v in sorted(vae.state_dict().items()):
-        h.update(k.encode())
-        h.update(v.detach().float().cpu().numpy().tobytes())
+        if k.startswith(prefix):
+            h.update(k.encode())
+            h.update(v.detach().float().cpu().numpy().tobytes())
     h.update(json.dumps([list(vae.cfg.latent_mean), list(vae.cfg.latent_std)]).encode())
     return h.hexdigest()[:16]
+
+
+def vae_id(vae) -> str:
+    """A short fingerprint of a VAE's weights and latent stats: cached latents name the VAE
+    they came from."""
+    return _fingerprint(vae)
+
+
+def latent_space_id(vae) -> str:
+    """A fingerprint of what a DiT learns on: the encoder's weights and the latent stats. A
+    decoder trained further (`sora train vae --decoder-only`) keeps it, so the latents cached
+    with the VAE and the DiTs trained on them still fit."""
+    return _fingerprint(vae, "encoder.")
+
+
+def same_latent_space(vae, latent_space: str | None, full_id: str | None) -> bool:
+    """Whether `vae` makes the latents a record (a cache index, a DiT run) was made with. Records
+    from before latent-space ids were kept name the whole VAE instead."""
+    if latent_space:
+        return latent_space == latent_space_id(vae)
+    return not full_id or full_id == vae_id(vae)
 
 
 def _shard_name(i: int) -> str:
@@ -71,7 +91,8 @@ def encode_latents(out: str | os.PathLike, vae_source: str, count: int, size: in
         shards = [_shard_name(i) for i in range((count + shard_size - 1) // shard_size)]
         index = {"format": FORMAT, "count": count, "shard_size": shard_size, "size": size,
                  "frames": frames, "fps": fps, "seed": seed, "source": folder or "world",
-                 "vae": {"source": str(vae_source), "id": ident}, "shards": shards}
+                 "vae": {"source": str(vae_source), "id": ident,
+                         "latent_space": latent_space_id(vae)}, "shards": shards}
         if dist.is_main:
             outdir.mkdir(parents=True, exist_ok=True)
             old = outdir / "index.json"

@@ -6,6 +6,7 @@ mean/std that the DiT normalises with; both go into the run's model.json.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from sora_cli import console
 from sora_cli.errors import SoraUsageError
 from sora_cli.train import data, distributed
 from sora_cli.train.loop import (Task, TrainConfig, autocast, build_model, fit,
-                                 make_config)
+                                 make_config, read_run_config)
 
 
 def check_frames(frames: int, temporal: int = 4) -> None:
@@ -36,6 +37,18 @@ VIEWS = (1, 2, 4)
 def check_views(views: int) -> None:
     if views not in VIEWS:
         raise SoraUsageError(f"--views must be 1, 2 or 4, got {views}")
+
+
+def check_decoder_only(decoder_only: bool, latent_noise: float, init: str | None,
+                       resume: bool) -> None:
+    if not math.isfinite(latent_noise) or latent_noise < 0:
+        raise SoraUsageError(f"--latent-noise must be 0 or more, got {latent_noise}")
+    if latent_noise and not decoder_only:
+        raise SoraUsageError("--latent-noise needs --decoder-only: the noise is measured in "
+                             "the latent statistics that only a decoder-only run keeps")
+    if decoder_only and not init and not resume:
+        raise SoraUsageError("--decoder-only needs --init: the VAE (a run or a bundle such as "
+                             "models/default) whose encoder and latent space stay as they are")
 
 
 def views_of(video: torch.Tensor, views: int) -> torch.Tensor:
@@ -68,16 +81,24 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 @torch.no_grad()
 def evaluate_vae(vae, size: int, frames: int, fps: float, count: int = 16, seed: int = 0,
-                 device: str = "cpu", bf16: bool | None = None) -> dict:
-    """Held-out reconstruction PSNR and the latent statistics (per channel, of the mean)."""
+                 device: str = "cpu", bf16: bool | None = None,
+                 latent_noise: float = 0.0) -> dict:
+    """Held-out reconstruction PSNR and the latent statistics (per channel, of the mean).
+    With `latent_noise`, the PSNR is of latents with that much Gaussian noise (std in the
+    DiT's normalised units, the same noise for every VAE measured with the same seed)."""
     ds = data.WorldRenders(size, frames, fps, seed=seed, heldout=True)
     vae = vae.to(device).eval()
     scores, latents = [], []
+    noise = torch.Generator().manual_seed(seed)
     for i in range(count):
         x = data.to_model(ds[i]["video"][None], device)
         with autocast(device, bf16):
             _, mean, _ = vae.encode(x)
-            y = vae.decode(mean)
+            z = mean
+            if latent_noise:
+                eps = torch.randn(mean.shape, generator=noise).to(mean.device)
+                z = vae.denormalize_latents(vae.normalize_latents(mean) + latent_noise * eps)
+            y = vae.decode(z)
         scores.append(psnr(x, y))
         latents.append(mean.float().transpose(0, 1).reshape(mean.shape[1], -1))
     z = torch.cat(latents, dim=1)
@@ -88,12 +109,23 @@ def evaluate_vae(vae, size: int, frames: int, fps: float, count: int = 16, seed:
 
 def build_task(cfg: TrainConfig, dist, size: int = 256, frames: int = 17, fps: float = 8,
                arch: dict | None = None, folder: str | None = None, resume: bool = False,
-               eval_clips: int = 16, init: str | None = None, views: int = 1) -> Task:
+               eval_clips: int = 16, init: str | None = None, views: int = 1,
+               decoder_only: bool = False, latent_noise: float = 0.0) -> Task:
     from sora_cli.nn.vae import VAEConfig, VideoVAE
     check_views(views)
+    check_decoder_only(decoder_only, latent_noise, init, resume)
+    saved = read_run_config(cfg.out) if resume else None
+    if saved and (saved.get("decoder_only", False), saved.get("latent_noise", 0.0)) != \
+            (decoder_only, latent_noise):
+        was = (f"--decoder-only --latent-noise {saved.get('latent_noise', 0.0):g}"
+               if saved.get("decoder_only") else "without --decoder-only")
+        raise SoraUsageError(f"{cfg.out} was started {was}; resume it the same way")
     vae, vcfg, conf, started = build_model(
         cfg, "vae", init, resume, lambda: asdict(make_config(VAEConfig, arch or {})),
         VAEConfig, VideoVAE)
+    if decoder_only:  # (an --init run without latent statistics was refused by its loader)
+        for p in vae.encoder.parameters():
+            p.requires_grad_(False)
     check_frames(frames, vcfg.temporal_factor)
     check_size(size, vcfg.spatial_factor)
     device = dist.device
@@ -104,7 +136,8 @@ def build_task(cfg: TrainConfig, dist, size: int = 256, frames: int = 17, fps: f
         return data.loader(ds, start, dist, cfg.batch_size, cfg.seed, workers, length)
 
     def loss(model, batch):
-        out = model.loss(views_of(data.to_model(batch["video"], device), views))
+        video = views_of(data.to_model(batch["video"], device), views)
+        out = model.decoder_loss(video, latent_noise) if decoder_only else model.loss(video)
         return out if isinstance(out, tuple) else (out, {})
 
     probe = data.WorldRenders(size, frames, fps, seed=cfg.seed, heldout=True)
@@ -126,25 +159,40 @@ def build_task(cfg: TrainConfig, dist, size: int = 256, frames: int = 17, fps: f
                                device=device, bf16=cfg.bf16)
         console.log(f"VAE held-out reconstruction: {figures['psnr']:.2f} dB PSNR "
                     f"over {eval_clips} clips at {size}px")
+        if decoder_only:
+            # The encoder did not move, so the latent statistics a DiT was trained with stay.
+            out = {"psnr": figures["psnr"]}
+            if latent_noise:
+                noisy = evaluate_vae(model, size, frames, fps, count=eval_clips, seed=cfg.seed,
+                                     device=device, bf16=cfg.bf16, latent_noise=latent_noise)
+                console.log(f"with latent noise {latent_noise:g}: {noisy['psnr']:.2f} dB PSNR")
+                out["psnr_latent_noise"] = noisy["psnr"]
+            return out
         return {"psnr": figures["psnr"],
                 "config_update": {"latent_mean": figures["latent_mean"],
                                   "latent_std": figures["latent_std"]}}
 
-    return Task("vae", vae, loss, batches, conf, sample=sample, finish=finish,
-                extra={"size": size, "frames": frames, "fps": fps, "views": views,
-                       "init": str(init) if started else None})
+    extra = {"size": size, "frames": frames, "fps": fps, "views": views,
+             "init": str(init) if started else None}
+    if decoder_only:
+        extra.update(decoder_only=True, latent_noise=latent_noise)
+    return Task("vae", vae, loss, batches, conf, sample=sample, finish=finish, extra=extra)
 
 
 def train_vae(cfg: TrainConfig, size: int = 256, frames: int = 17, fps: float = 8,
               arch: dict | None = None, folder: str | None = None, resume: bool = False,
-              eval_clips: int = 16, init: str | None = None, views: int = 1) -> dict:
+              eval_clips: int = 16, init: str | None = None, views: int = 1,
+              decoder_only: bool = False, latent_noise: float = 0.0) -> dict:
     """Train (or continue) a video VAE run in cfg.out; returns the run summary. `init` starts
     from the weights of another run or a bundle; `views` trains on each clip that many ways
-    (see views_of), so a step sees views x batch-size clips."""
+    (see views_of), so a step sees views x batch-size clips. `decoder_only` trains the decoder
+    of `init` and keeps its encoder and latent statistics, so a DiT trained on that VAE still
+    fits it; `latent_noise` then trains it on noisy latents (see VideoVAE.decoder_loss)."""
+    check_decoder_only(decoder_only, latent_noise, init, resume)
     dist = distributed.setup(cfg.device)
     try:
         task = build_task(cfg, dist, size, frames, fps, arch, folder, resume, eval_clips, init,
-                          views)
+                          views, decoder_only, latent_noise)
         return fit(task, cfg, dist, resume=resume)
     finally:
         distributed.teardown(dist)
