@@ -11,6 +11,9 @@
 #       bash examples/train_on_gpu.sh                 # a new, wider VAE and a DiT on it
 #   PARTS="vae dit" VAE_ARCH='{"channels": [32, 64]}' DIT_ARCH='{"patch_size": 4}' ...
 #                                                     # an 8x VAE; patch 4 keeps the tokens
+#   PARTS=decoder DEC_MIN=8 bash examples/train_on_gpu.sh
+#                                                     # only BASE's VAE decoder, on noisy
+#                                                     # latents; BASE's DiT stays (see below)
 #
 # Each stage's step count is sized to its minutes by a short timing run of the same command
 # first, so the cosine schedule ends exactly when the time does (a run stopped by
@@ -20,15 +23,19 @@
 # on from the shipped DiT.
 # Knobs (environment): SORA (the command, default `sora`), BASE (bundle to start from), NAME
 # (the new bundle's name, default BASE's folder name, so it can replace BASE), PARTS
-# (which of vae clip dit to train), VAE_MIN, CLIP_MIN, DIT_MIN (minutes), COUNT (clips in the
-# latent cache), CPUS, DEVICE, DIT_LR, and for a quick trial on a CPU: VAE_BS, CLIP_BS, DIT_BS
-# (batch sizes), TIMING (timing-run steps), TIMING_CLIPS (clips the DiT timing run encodes),
+# (which of vae clip dit decoder to train), VAE_MIN, CLIP_MIN, DIT_MIN (minutes), COUNT
+# (clips in the latent cache), CPUS, DEVICE, DIT_LR, and for a quick trial on a CPU: VAE_BS,
+# CLIP_BS, DIT_BS (batch sizes), TIMING (timing-run steps), TIMING_CLIPS (clips the DiT
+# timing run encodes),
 # VAE_VIEWS (1, 2 or 4: each rendered clip trains the VAE that many ways; on a GPU the VAE
 # waits on the CPU workers that render its clips, so views multiply what it learns per minute),
 # FRAMES (frames of each cached clip, 4k+1) and WINDOW (latent frames the DiT trains on at a
 # time, 0 for whole clips; see `sora train dit --window`), TIME_SHIFT (`sora train dit
 # --time-shift`: 2 trains at the noise levels the shipped sampler's shift 2 visits; the model
 # card's "Where the DiT fails" found the DiT weakest at high noise),
+# DEC_MIN and LATENT_NOISE (PARTS=decoder: `sora train vae --decoder-only --latent-noise`,
+# which keeps BASE's encoder and latent statistics, so BASE's DiT, or a DiT trained in the same
+# run, decodes with the new decoder; it cannot go with vae, which moves the latent space),
 # VAE_ARCH (a JSON --arch: the VAE then starts from scratch with it instead of from BASE),
 # DIT_ARCH (a JSON --arch for the DiT that starts from scratch on a new VAE; keep its token
 # count, e.g. patch_size 4 on an 8x VAE, since the timing run measures the shipped shape).
@@ -48,6 +55,8 @@ NAME=${NAME:-$(basename "$BASE")}  # the name videos' metadata records: the bund
 VAE_MIN=${VAE_MIN:-5.5}
 CLIP_MIN=${CLIP_MIN:-5.5}
 DIT_MIN=${DIT_MIN:-10}
+DEC_MIN=${DEC_MIN:-5}
+LATENT_NOISE=${LATENT_NOISE:-0.5}
 COUNT=${COUNT:-60000}
 FRAMES=${FRAMES:-17}
 WINDOW=${WINDOW:-0}
@@ -66,6 +75,11 @@ mkdir -p "$RUNS"
 
 say() { echo "[$(date +%H:%M:%S)] $*"; }
 wants() { [[ " $PARTS " == *" $1 "* ]]; }
+if wants vae && wants decoder; then
+    echo "PARTS: vae and decoder do not go together (a new VAE moves the latent space that" \
+         "--decoder-only keeps); train the new VAE's decoder in a later run" >&2
+    exit 2
+fi
 
 # steps that fill MINUTES at the steady rate the timing run logged (samples/s, last row)
 steps_for() {  # RUN MINUTES BATCH
@@ -82,6 +96,10 @@ if wants clip; then VAE_WORKERS=$HALF; else VAE_WORKERS=$(( CPUS > 1 ? CPUS - 1 
 VAE_ARGS=(--size 256 --frames 9 --batch-size "$VAE_BS" --views "$VAE_VIEWS" --lr 4e-4
           --workers "$VAE_WORKERS"
           --sample-every -1 --device "$DEVICE" --log-every 10)
+# the decoder sees 17-frame clips, the windows generation decodes
+DEC_ARGS=(--decoder-only --latent-noise "$LATENT_NOISE" --init "$BASE" --size 256 --frames 17
+          --batch-size "$VAE_BS" --lr 5e-5 --workers "$VAE_WORKERS" --sample-every -1
+          --device "$DEVICE" --log-every 10)
 CLIP_ARGS=(--batch-size "$CLIP_BS" --lr 5e-4 --workers "$HALF" --device "$DEVICE" --log-every 10)
 DIT_ARGS=(--batch-size "$DIT_BS" --lr "$DIT_LR" --workers 0 --sample-every -1 --device "$DEVICE"
           --log-every 10 --window "$WINDOW" --time-shift "$TIME_SHIFT")
@@ -98,6 +116,10 @@ say "timing runs"
 if wants vae; then
     $SORA train vae --out "$RUNS/time-vae" "${VAE_START[@]}" "${VAE_ARGS[@]}" --steps "$TIMING" \
         --warmup 10 --eval-clips 2 -q &
+fi
+if wants decoder; then
+    $SORA train vae --out "$RUNS/time-decoder" "${DEC_ARGS[@]}" --steps "$TIMING" --warmup 10 \
+        --eval-clips 1 -q &
 fi
 if wants clip; then
     $SORA train clip --out "$RUNS/time-clip" --init "$BASE" "${CLIP_ARGS[@]}" --steps "$TIMING" \
@@ -123,6 +145,12 @@ if wants vae; then
     DIT_INIT=()
     if [[ -n "${DIT_ARCH:-}" ]]; then DIT_INIT=(--arch "$DIT_ARCH"); fi
 fi
+if wants decoder; then
+    DEC_STEPS=$(steps_for "$RUNS/time-decoder" "$DEC_MIN" "$VAE_BS")
+    say "decoder: $DEC_STEPS steps"
+    $SORA train vae --out "$RUNS/decoder" "${DEC_ARGS[@]}" --steps "$DEC_STEPS" --warmup 50 \
+        --eval-clips 16 -q &
+fi
 if wants clip; then
     CLIP_STEPS=$(steps_for "$RUNS/time-clip" "$CLIP_MIN" "$CLIP_BS")
     say "clip: $CLIP_STEPS steps"
@@ -141,8 +169,15 @@ if wants dit; then
     $SORA train dit --out "$RUNS/dit" --vae "$VAE_SRC" --clip "$CLIP_SRC" \
         --latents "$RUNS/latents" "${DIT_INIT[@]}" "${DIT_ARGS[@]}" --steps "$DIT_STEPS" \
         --warmup 300 -q
+fi
+if wants decoder; then  # its latents are VAE_SRC's (BASE's), so the cache above stands
+    VAE_SRC=$RUNS/decoder
+fi
+if wants dit || wants decoder; then
+    DIT_SRC=$BASE
+    if wants dit; then DIT_SRC=$RUNS/dit; fi
     say "export"
-    $SORA train export "$RUNS/bundle" --vae "$VAE_SRC" --clip "$CLIP_SRC" --dit "$RUNS/dit" \
+    $SORA train export "$RUNS/bundle" --vae "$VAE_SRC" --clip "$CLIP_SRC" --dit "$DIT_SRC" \
         --name "$NAME" -y
     say "done: $RUNS/bundle"
 fi

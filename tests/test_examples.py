@@ -153,3 +153,40 @@ def test_gpu_recipe_trains_a_new_8x_vae_and_a_patch_4_dit_on_a_cpu(tiny_bundle, 
     frames = np.concatenate(list(VideoPipeline.load(str(runs / "bundle"), "cpu")
                                  .generate("a red ball", 1.0, seed=0)))
     assert frames.shape[1:] == (256, 256, 3) and frames.dtype == np.uint8
+
+
+def test_gpu_recipe_trains_only_the_decoder_and_keeps_the_bundles_dit(tiny_bundle, tmp_path):
+    # PARTS=decoder: the decoder of BASE's VAE on noisy latents, exported with BASE's DiT and
+    # settings as they are; a new VAE and a decoder-only run in one go are refused
+    import os
+    import sys
+
+    import torch
+
+    from sora_cli.bundle import load_bundle
+
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("no bash")
+    env = {**os.environ, "SORA": f"{sys.executable} -m sora_cli", "BASE": str(tiny_bundle),
+           "PARTS": "decoder", "DEVICE": "cpu", "CPUS": "2", "VAE_BS": "1", "TIMING": "3",
+           "DEC_MIN": "0.01", "LATENT_NOISE": "0.3", "OMP_NUM_THREADS": "1"}
+    runs = tmp_path / "runs"
+    r = subprocess.run([bash, str(EXAMPLES / "train_on_gpu.sh"), str(runs)], env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "decoder: 20 steps" in r.stdout and f"done: {runs / 'bundle'}" in r.stdout
+    new, old = load_bundle(runs / "bundle"), load_bundle(tiny_bundle)
+    assert new.config.name == old.config.name and new.config.flow == old.config.flow
+    assert new.config.training["dit"] == old.config.training["dit"]
+    assert "--decoder-only --latent-noise 0.3" in new.config.training["vae"]["command"]
+    assert all(torch.equal(v, old.dit.state_dict()[k]) for k, v in new.dit.state_dict().items())
+    assert not all(torch.equal(v, old.vae.state_dict()[k])
+                   for k, v in new.vae.state_dict().items())
+    assert not (runs / "dit").exists() and not (runs / "latents").exists()
+
+    r = subprocess.run([bash, str(EXAMPLES / "train_on_gpu.sh"), str(tmp_path / "both")],
+                       env={**env, "PARTS": "vae decoder"}, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 2 and "do not go together" in r.stderr
+    assert not (tmp_path / "both" / "time-vae").exists()
