@@ -12,8 +12,8 @@
 #   PARTS="vae dit" VAE_ARCH='{"channels": [32, 64]}' DIT_ARCH='{"patch_size": 4}' ...
 #                                                     # an 8x VAE; patch 4 keeps the tokens
 #   PARTS=decoder DEC_MIN=8 bash examples/train_on_gpu.sh
-#                                                     # only BASE's VAE decoder, on noisy
-#                                                     # latents; BASE's DiT stays (see below)
+#                                                     # only BASE's VAE decoder; BASE's DiT
+#                                                     # stays (see below)
 #
 # Each stage's step count is sized to its minutes by a short timing run of the same command
 # first, so the cosine schedule ends exactly when the time does (a run stopped by
@@ -35,7 +35,8 @@
 # card's "Where the DiT fails" found the DiT weakest at high noise),
 # DEC_MIN and LATENT_NOISE (PARTS=decoder: `sora train vae --decoder-only --latent-noise`,
 # which keeps BASE's encoder and latent statistics, so BASE's DiT, or a DiT trained in the same
-# run, decodes with the new decoder; it cannot go with vae, which moves the latent space),
+# run, decodes with the new decoder; it cannot go with vae, which moves the latent space;
+# LATENT_NOISE defaults to 0, since 0.5 cost colour checks in the model card's CPU attempt),
 # VAE_ARCH (a JSON --arch: the VAE then starts from scratch with it instead of from BASE),
 # DIT_ARCH (a JSON --arch for the DiT that starts from scratch on a new VAE; keep its token
 # count, e.g. patch_size 4 on an 8x VAE, since the timing run measures the shipped shape).
@@ -56,7 +57,7 @@ VAE_MIN=${VAE_MIN:-5.5}
 CLIP_MIN=${CLIP_MIN:-5.5}
 DIT_MIN=${DIT_MIN:-10}
 DEC_MIN=${DEC_MIN:-5}
-LATENT_NOISE=${LATENT_NOISE:-0.5}
+LATENT_NOISE=${LATENT_NOISE:-0}
 COUNT=${COUNT:-60000}
 FRAMES=${FRAMES:-17}
 WINDOW=${WINDOW:-0}
