@@ -96,23 +96,27 @@ def test_examples_readme_names_every_file():
             assert path.name in readme, path.name
 
 
-def test_gpu_recipe_runs_end_to_end_on_a_cpu_for_the_dit(tiny_bundle, tmp_path):
-    # PARTS=dit on the tiny bundle: the timing run, the step sizing, the latent cache, the DiT
-    # going on from the bundle's, and the export with the bundle's own VAE and text tower
+def run_recipe(base: Path, runs: Path, timeout: int = 600, **knobs: str):
+    """examples/train_on_gpu.sh on this CPU from `base`, with the quick-trial knobs given."""
     import os
     import sys
 
     bash = shutil.which("bash")
     if bash is None:
         pytest.skip("no bash")
-    env = {**os.environ, "SORA": f"{sys.executable} -m sora_cli", "BASE": str(tiny_bundle),
-           "PARTS": "dit", "DEVICE": "cpu", "CPUS": "2", "DIT_BS": "2", "TIMING": "3",
-           "DIT_MIN": "0.01", "COUNT": "8", "TIMING_CLIPS": "8", "OMP_NUM_THREADS": "1",
-           "FRAMES": "9", "WINDOW": "2",   # windows of 2 latents cut from 3-latent clips
-           "TIME_SHIFT": "2"}
+    env = {**os.environ, "SORA": f"{sys.executable} -m sora_cli", "BASE": str(base),
+           "DEVICE": "cpu", "CPUS": "2", "TIMING": "3", "OMP_NUM_THREADS": "1", **knobs}
+    return subprocess.run([bash, str(EXAMPLES / "train_on_gpu.sh"), str(runs)], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_gpu_recipe_runs_end_to_end_on_a_cpu_for_the_dit(tiny_bundle, tmp_path):
+    # PARTS=dit on the tiny bundle: the timing run, the step sizing, the latent cache, the DiT
+    # going on from the bundle's, and the export with the bundle's own VAE and text tower
     runs = tmp_path / "runs"
-    r = subprocess.run([bash, str(EXAMPLES / "train_on_gpu.sh"), str(runs)], env=env,
-                       capture_output=True, text=True, timeout=600)
+    r = run_recipe(tiny_bundle, runs, PARTS="dit", DIT_BS="2", DIT_MIN="0.01", COUNT="8",
+                   TIMING_CLIPS="8", TIME_SHIFT="2",
+                   FRAMES="9", WINDOW="2")   # windows of 2 latents cut from 3-latent clips
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert "dit: 20 steps" in r.stdout and f"done: {runs / 'bundle'}" in r.stdout
     config = json.loads((runs / "bundle" / "config.json").read_text())
@@ -127,22 +131,12 @@ def test_gpu_recipe_runs_end_to_end_on_a_cpu_for_the_dit(tiny_bundle, tmp_path):
 def test_gpu_recipe_trains_a_new_8x_vae_and_a_patch_4_dit_on_a_cpu(tiny_bundle, tmp_path):
     # PARTS="vae dit" with VAE_ARCH and DIT_ARCH: a two-level (8x) VAE from scratch, the
     # latent cache made with it, a fresh DiT with 4x4 patches on it, and a bundle that generates
-    import os
-    import sys
-
-    bash = shutil.which("bash")
-    if bash is None:
-        pytest.skip("no bash")
     vae_arch = {"z_channels": 4, "channels": [8, 16], "temporal_channels": 16,
                 "temporal_blocks": 1}
-    env = {**os.environ, "SORA": f"{sys.executable} -m sora_cli", "BASE": str(tiny_bundle),
-           "PARTS": "vae dit", "DEVICE": "cpu", "CPUS": "2", "VAE_BS": "1", "VAE_VIEWS": "1",
-           "VAE_ARCH": json.dumps(vae_arch), "DIT_ARCH": '{"patch_size": 4}', "DIT_BS": "2",
-           "TIMING": "3", "VAE_MIN": "0.01", "DIT_MIN": "0.01", "COUNT": "4",
-           "TIMING_CLIPS": "4", "OMP_NUM_THREADS": "1"}
     runs = tmp_path / "runs"
-    r = subprocess.run([bash, str(EXAMPLES / "train_on_gpu.sh"), str(runs)], env=env,
-                       capture_output=True, text=True, timeout=600)
+    r = run_recipe(tiny_bundle, runs, PARTS="vae dit", VAE_BS="1", VAE_VIEWS="1",
+                   VAE_ARCH=json.dumps(vae_arch), DIT_ARCH='{"patch_size": 4}', DIT_BS="2",
+                   VAE_MIN="0.01", DIT_MIN="0.01", COUNT="4", TIMING_CLIPS="4")
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     config = json.loads((runs / "bundle" / "config.json").read_text())
     assert config["vae"]["channels"] == [8, 16] and config["dit"]["patch_size"] == 4
@@ -156,24 +150,15 @@ def test_gpu_recipe_trains_a_new_8x_vae_and_a_patch_4_dit_on_a_cpu(tiny_bundle, 
 
 
 def test_gpu_recipe_trains_only_the_decoder_and_keeps_the_bundles_dit(tiny_bundle, tmp_path):
-    # PARTS=decoder: the decoder of BASE's VAE on noisy latents, exported with BASE's DiT and
+    # PARTS=decoder: the decoder of BASE's VAE (on noisy latents here), exported with BASE's DiT and
     # settings as they are; a new VAE and a decoder-only run in one go are refused
-    import os
-    import sys
-
     import torch
 
     from sora_cli.bundle import load_bundle
 
-    bash = shutil.which("bash")
-    if bash is None:
-        pytest.skip("no bash")
-    env = {**os.environ, "SORA": f"{sys.executable} -m sora_cli", "BASE": str(tiny_bundle),
-           "PARTS": "decoder", "DEVICE": "cpu", "CPUS": "2", "VAE_BS": "1", "TIMING": "3",
-           "DEC_MIN": "0.01", "LATENT_NOISE": "0.3", "OMP_NUM_THREADS": "1"}
     runs = tmp_path / "runs"
-    r = subprocess.run([bash, str(EXAMPLES / "train_on_gpu.sh"), str(runs)], env=env,
-                       capture_output=True, text=True, timeout=600)
+    knobs = {"VAE_BS": "1", "DEC_MIN": "0.01", "LATENT_NOISE": "0.3"}
+    r = run_recipe(tiny_bundle, runs, PARTS="decoder", **knobs)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert "decoder: 20 steps" in r.stdout and f"done: {runs / 'bundle'}" in r.stdout
     new, old = load_bundle(runs / "bundle"), load_bundle(tiny_bundle)
@@ -185,8 +170,6 @@ def test_gpu_recipe_trains_only_the_decoder_and_keeps_the_bundles_dit(tiny_bundl
                    for k, v in new.vae.state_dict().items())
     assert not (runs / "dit").exists() and not (runs / "latents").exists()
 
-    r = subprocess.run([bash, str(EXAMPLES / "train_on_gpu.sh"), str(tmp_path / "both")],
-                       env={**env, "PARTS": "vae decoder"}, capture_output=True, text=True,
-                       timeout=60)
+    r = run_recipe(tiny_bundle, tmp_path / "both", timeout=60, PARTS="vae decoder", **knobs)
     assert r.returncode == 2 and "do not go together" in r.stderr
     assert not (tmp_path / "both" / "time-vae").exists()
