@@ -110,13 +110,14 @@ def _keep_sampler(config, init: str | None, frames: int) -> None:
     console.log(f"sampler settings and window context from {init}")
 
 
-def _run_dit(dit: str, vae: str, vae_model, vcfg, name: str, training: dict):
+def _run_dit(dit: str, vae: str, vae_model, name: str, training: dict):
     """The DiT of a run and the bundle settings its run recorded (sampler settings kept from
     the bundle it went on from, see _keep_sampler)."""
     from sora_cli.bundle import BundleConfig
     from sora_cli.train.latents import same_latent_space
     from sora_cli.train.runs import load_dit_run
 
+    vcfg = vae_model.cfg
     dit_model, dcfg, dsaved = load_dit_run(dit)
     if dcfg.in_channels != vcfg.z_channels:
         raise SoraError(f"the DiT in {dit} takes {dcfg.in_channels} latent channels, the VAE in "
@@ -169,15 +170,15 @@ def export_runs(folder: str | Path, vae: str, clip: str, dit: str, overwrite: bo
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()) and not overwrite:
         raise SoraError(f"{folder} already exists (use --overwrite / -y to replace it)")
-    vae_model, vcfg, _ = load_vae_run(vae)
-    text, tcfg = load_text_run(clip)
+    vae_model, _, _ = load_vae_run(vae)
+    text, _ = load_text_run(clip)
     training = {task: _training_record(run, task)
                 for task, run in (("vae", vae), ("clip", clip), ("dit", dit))}
     if is_bundle(dit):
         dit_model, config = _bundle_dit(dit, vae, vae_model)
         config = dataclasses.replace(config, name=name or folder.name, training=training)
     else:
-        dit_model, config = _run_dit(dit, vae, vae_model, vcfg, name or folder.name, training)
+        dit_model, config = _run_dit(dit, vae, vae_model, name or folder.name, training)
     export_bundle(folder, vae_model, text, dit_model, config,
                   card_text=model_card(config.name, vae, clip, dit))
     return folder

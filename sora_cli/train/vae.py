@@ -188,7 +188,6 @@ def train_vae(cfg: TrainConfig, size: int = 256, frames: int = 17, fps: float = 
     (see views_of), so a step sees views x batch-size clips. `decoder_only` trains the decoder
     of `init` and keeps its encoder and latent statistics, so a DiT trained on that VAE still
     fits it; `latent_noise` then trains it on noisy latents (see VideoVAE.decoder_loss)."""
-    check_decoder_only(decoder_only, latent_noise, init, resume)
     dist = distributed.setup(cfg.device)
     try:
         task = build_task(cfg, dist, size, frames, fps, arch, folder, resume, eval_clips, init,
