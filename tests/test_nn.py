@@ -217,6 +217,22 @@ def test_dit_text_mask_and_empty_prompt():
     assert torch.isfinite(none).all()
 
 
+def test_dit_under_bf16_autocast_is_silent_and_close_to_fp32():
+    # On a bf16 CPU `sora generate` runs the DiT under autocast; the text projection's norm
+    # once got a bf16 input beside a float32 weight and torch warned on every generation.
+    import warnings
+
+    dit = tiny_dit()
+    x, t, cond = torch.randn(1, 4, 2, 4, 4), torch.rand(1, 2), text_inputs(1)
+    with torch.no_grad():
+        ref = dit(x, t, *cond)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                low = dit(x, t, *cond)
+    torch.testing.assert_close(low.float(), ref, atol=0.1, rtol=0.1)
+
+
 def test_dit_zero_init_outputs_zero():
     torch.manual_seed(0)
     dit = DiT(TINY_DIT)

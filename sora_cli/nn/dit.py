@@ -86,6 +86,15 @@ class QKNorm(nn.Module):
         return (x.float() * (self.scale / (n + self.eps))).to(x.dtype) * self.weight.to(x.dtype)
 
 
+class RMSNorm(nn.RMSNorm):
+    """nn.RMSNorm whose weight takes the input's dtype. Under bf16 autocast the Linear before it
+    gives bf16, and a float32 weight beside that input makes torch leave its fused kernel for a
+    slower path and print a warning into every `sora generate` on a bf16 CPU."""
+
+    def forward(self, x):
+        return F.rms_norm(x, self.normalized_shape, self.weight.to(x.dtype), self.eps)
+
+
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
     """Sinusoidal features of t in [0, 1] (scaled by 1000 as in DiT), any leading shape."""
     half = dim // 2
@@ -173,7 +182,7 @@ class DiT(nn.Module):
         self.x_embed = nn.Linear(C * p * p, D)
         self.t_embed = nn.Sequential(nn.Linear(D, D), nn.SiLU(), nn.Linear(D, D))
         self.pooled_embed = nn.Sequential(nn.Linear(cfg.pooled_dim, D), nn.SiLU(), nn.Linear(D, D))
-        self.text_proj = nn.Sequential(nn.Linear(cfg.text_dim, D), nn.RMSNorm(D))
+        self.text_proj = nn.Sequential(nn.Linear(cfg.text_dim, D), RMSNorm(D))
         self.blocks = nn.ModuleList(DiTBlock(D, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))
         self.final_norm = nn.LayerNorm(D, elementwise_affine=False, eps=1e-6)
         self.final_ada = nn.Linear(D, 2 * D)
