@@ -3,6 +3,8 @@ shape, per-frame timesteps), text encoder (open_clip tokens, frozen tower, contr
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -220,8 +222,6 @@ def test_dit_text_mask_and_empty_prompt():
 def test_dit_under_bf16_autocast_is_silent_and_close_to_fp32():
     # On a bf16 CPU `sora generate` runs the DiT under autocast; the text projection's norm
     # once got a bf16 input beside a float32 weight and torch warned on every generation.
-    import warnings
-
     dit = tiny_dit()
     x, t, cond = torch.randn(1, 4, 2, 4, 4), torch.rand(1, 2), text_inputs(1)
     with torch.no_grad():
