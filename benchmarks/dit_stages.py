@@ -74,7 +74,7 @@ def measure(model: str = "default", n: int = 100, starts=(1.0, 0.8, 0.6, 0.35),
             with torch.no_grad(), pipe._autocast():
                 x = sample(pipe.bundle.dit, z.shape, cond, uncond,
                            generator=torch.Generator().manual_seed(seed + i), start=(t, z),
-                           **st.sample_args())
+                           expert=pipe.bundle.dit_high, **st.sample_args())
             clips[name] = decode(x.float())
         clips["autoencoded (t=0)"] = decode(z)
         eps = torch.randn(z.shape, generator=torch.Generator().manual_seed(seed + i))

@@ -225,8 +225,10 @@ def profile_one(args, seconds: float = 4.0) -> dict:
         prof.exit("DiT forward")
 
     dit = pipe.bundle.dit
-    hooks = [dit.register_forward_pre_hook(pre, with_kwargs=True),
-             dit.register_forward_hook(post, with_kwargs=True)]
+    # a high-noise expert has the DiT's architecture: its forwards count (and cost) the same
+    hooks = [h for m in (dit, pipe.bundle.dit_high) if m is not None
+             for h in (m.register_forward_pre_hook(pre, with_kwargs=True),
+                       m.register_forward_hook(post, with_kwargs=True))]
     try:
         with tempfile.TemporaryDirectory(prefix="sora-bench-") as tmp:
             prof.enter("total")

@@ -14,6 +14,9 @@
 #   PARTS=decoder DEC_MIN=8 bash examples/train_on_gpu.sh
 #                                                     # only BASE's VAE decoder; BASE's DiT
 #                                                     # stays (see below)
+#   PARTS=expert EXPERT_MIN=6 bash examples/train_on_gpu.sh
+#                                                     # a high-noise expert beside BASE's DiT
+#   PARTS="dit expert" ...                            # both, the expert from the new DiT
 #
 # Each stage's step count is sized to its minutes by a short timing run of the same command
 # first, so the cosine schedule ends exactly when the time does (a run stopped by
@@ -40,6 +43,10 @@
 # VAE_ARCH (a JSON --arch: the VAE then starts from scratch with it instead of from BASE),
 # DIT_ARCH (a JSON --arch for the DiT that starts from scratch on a new VAE; keep its token
 # count, e.g. patch_size 4 on an 8x VAE, since the timing run measures the shipped shape).
+# EXPERT_MIN, MIN_T and EXPERT_T (PARTS=expert: `sora train dit --min-t MIN_T` from the DiT,
+# exported with `--dit-high --expert-t EXPERT_T`: it runs the sampler's steps from EXPERT_T
+# up, where the model card's "Where the DiT fails" found the DiT weakest; without expert in
+# PARTS, an expert BASE ships stays beside a retrained DiT, unless the VAE is new).
 #
 # The minutes are the training stages' own. Around them come the timing runs, the latent cache
 # (60,000 clips took 185 s with 15 workers on the H100 run, so about 3 s per 1,000), the
@@ -57,6 +64,9 @@ VAE_MIN=${VAE_MIN:-5.5}
 CLIP_MIN=${CLIP_MIN:-5.5}
 DIT_MIN=${DIT_MIN:-10}
 DEC_MIN=${DEC_MIN:-5}
+EXPERT_MIN=${EXPERT_MIN:-5}
+MIN_T=${MIN_T:-0.75}
+EXPERT_T=${EXPERT_T:-0.78}
 LATENT_NOISE=${LATENT_NOISE:-0}
 COUNT=${COUNT:-60000}
 FRAMES=${FRAMES:-17}
@@ -79,6 +89,10 @@ wants() { [[ " $PARTS " == *" $1 "* ]]; }
 if wants vae && wants decoder; then
     echo "PARTS: vae and decoder do not go together (a new VAE moves the latent space that" \
          "--decoder-only keeps); train the new VAE's decoder in a later run" >&2
+    exit 2
+fi
+if wants expert && wants vae && ! wants dit; then
+    echo "PARTS: an expert on a new VAE needs a main DiT on it too: add dit to PARTS" >&2
     exit 2
 fi
 
@@ -127,7 +141,7 @@ if wants clip; then
         --warmup 10 --eval-frames 27 -q &
 fi
 wait
-if wants dit; then
+if wants dit || wants expert; then  # an expert is a DiT: the same rate
     $SORA data encode --model "$BASE" --count "$TIMING_CLIPS" --frames "$FRAMES" --out "$RUNS/time-latents" \
         --batch-size 64 --workers "$(( CPUS - 1 ))" --device "$DEVICE" -q
     $SORA train dit --out "$RUNS/time-dit" --vae "$BASE" --clip "$BASE" \
@@ -161,24 +175,43 @@ if wants clip; then
 fi
 wait
 
-if wants dit; then
+if wants dit || wants expert; then
     say "latent cache"
     $SORA data encode --vae "$VAE_SRC" --count "$COUNT" --frames "$FRAMES" --out "$RUNS/latents" --batch-size 64 \
         --workers "$(( CPUS - 1 ))" --device "$DEVICE" -q
+fi
+if wants dit; then
     DIT_STEPS=$(steps_for "$RUNS/time-dit" "$DIT_MIN" "$DIT_BS")
     say "dit: $DIT_STEPS steps"
     $SORA train dit --out "$RUNS/dit" --vae "$VAE_SRC" --clip "$CLIP_SRC" \
         --latents "$RUNS/latents" "${DIT_INIT[@]}" "${DIT_ARGS[@]}" --steps "$DIT_STEPS" \
         --warmup 300 -q
 fi
+# a bundle's expert: the one trained now, else BASE's (same latents) beside a retrained DiT
+HIGH=()
+if wants expert; then
+    EXPERT_FROM=$BASE
+    if wants dit; then EXPERT_FROM=$RUNS/dit; fi
+    EXPERT_STEPS=$(steps_for "$RUNS/time-dit" "$EXPERT_MIN" "$DIT_BS")
+    say "expert: $EXPERT_STEPS steps"
+    EXPERT_ARGS=("${DIT_ARGS[@]}")
+    EXPERT_ARGS[${#EXPERT_ARGS[@]}-1]=1     # --time-shift 1: --min-t draws its own levels
+    $SORA train dit --out "$RUNS/high" --vae "$VAE_SRC" --clip "$CLIP_SRC" \
+        --latents "$RUNS/latents" --init "$EXPERT_FROM" "${EXPERT_ARGS[@]}" --min-t "$MIN_T" \
+        --steps "$EXPERT_STEPS" --warmup 100 -q
+    HIGH=(--dit-high "$RUNS/high" --expert-t "$EXPERT_T")
+elif wants dit && ! wants vae && [[ -f "$BASE/dit_high.safetensors" ]]; then
+    HIGH=(--dit-high "$BASE" --expert-t "$(python3 -c 'import json, sys
+print(json.load(open(sys.argv[1]))["flow"]["expert_t"])' "$BASE/config.json")")
+fi
 if wants decoder; then  # its latents are VAE_SRC's (BASE's), so the cache above stands
     VAE_SRC=$RUNS/decoder
 fi
-if wants dit || wants decoder; then
+if wants dit || wants decoder || wants expert; then
     DIT_SRC=$BASE
     if wants dit; then DIT_SRC=$RUNS/dit; fi
     say "export"
     $SORA train export "$RUNS/bundle" --vae "$VAE_SRC" --clip "$CLIP_SRC" --dit "$DIT_SRC" \
-        --name "$NAME" -y
+        "${HIGH[@]}" --name "$NAME" -y
     say "done: $RUNS/bundle"
 fi

@@ -7,6 +7,9 @@
                                      tower for CLIP scores); its token table holds only
                                      the rows training changed (sora_cli/token_rows.py)
                   dit.safetensors    the DiT's EMA weights
+                  dit_high.safetensors   optional: a high-noise expert of the DiT's
+                                     architecture that runs the sampler's steps from
+                                     flow.expert_t up (config.json sets both or neither)
                   MODEL_CARD.md
 
 Tensors are stored in bf16 and never pickled. Loading rebuilds each module from config.json
@@ -35,6 +38,7 @@ from sora_cli.errors import SoraError
 # 2: token tables may be stored as their trained rows (sora_cli/token_rows.py); 1 still loads.
 FORMAT_VERSION = 2
 FILES = {"vae": "vae.safetensors", "text": "text.safetensors", "dit": "dit.safetensors"}
+EXPERT_FILE = "dit_high.safetensors"
 STORE_DTYPE = "bfloat16"
 
 
@@ -106,6 +110,7 @@ class Bundle:
     dit: Any      # DiT (EMA weights)
     path: Path | None = None
     trained_tokens: frozenset | None = None   # token ids its captions used (a world model's)
+    dit_high: Any = None   # the high-noise expert DiT (EMA weights), or None
 
     @property
     def name(self) -> str:
@@ -183,7 +188,8 @@ def bundle_hash(name_or_path: str | os.PathLike) -> str:
     """sha256 (first 16 hex digits) over config.json and the weight files, in a fixed order."""
     path = find_bundle(name_or_path)
     h = hashlib.sha256()
-    for fname in ["config.json", *FILES.values()]:
+    expert = [EXPERT_FILE] if (path / EXPERT_FILE).is_file() else []
+    for fname in ["config.json", *FILES.values(), *expert]:
         f = path / fname
         if not f.is_file():
             raise SoraError(f"bundle {path}: {fname} is missing")
@@ -222,10 +228,12 @@ def default_card(config: BundleConfig, counts: dict[str, int]) -> str:
 
 
 def export_bundle(folder: str | os.PathLike, vae, text, dit_ema, config: BundleConfig,
-                  card_text: str | None = None) -> Path:
+                  card_text: str | None = None, dit_high=None) -> Path:
     """Write a bundle folder atomically (built beside it, then renamed into place; an existing
     bundle there is replaced). `text` is a TextEncoder or the CLIP itself; `dit_ema` the DiT
-    whose weights to ship (the EMA copy). The modules' own configs go into config.json."""
+    whose weights to ship (the EMA copy); `dit_high` a high-noise expert of the same
+    architecture, used from config.flow.expert_t up. The modules' own configs go into
+    config.json."""
     from safetensors.torch import save_file
 
     from sora_cli.nn.text import TextEncoder
@@ -235,6 +243,12 @@ def export_bundle(folder: str | os.PathLike, vae, text, dit_ema, config: BundleC
                                  text=getattr(clip, "sora_text_cfg", config.text),
                                  dtype=STORE_DTYPE, format_version=FORMAT_VERSION)
     _check_compatible(config)
+    if dit_high is not None and dit_high.cfg != dit_ema.cfg:
+        raise SoraError("the high-noise expert must have the DiT's architecture "
+                        f"({dit_high.cfg} against {dit_ema.cfg})")
+    if (dit_high is not None) != (config.flow.expert_t > 0):
+        raise SoraError("a high-noise expert and flow.expert_t > 0 go together: give both or "
+                        "neither")
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
@@ -244,10 +258,14 @@ def export_bundle(folder: str | os.PathLike, vae, text, dit_ema, config: BundleC
     try:
         counts = {}
         meta = {"format": "sora-bundle", "format_version": str(FORMAT_VERSION)}
-        for comp, module in (("vae", vae), ("text", clip), ("dit", dit_ema)):
+        parts = [("vae", vae, FILES["vae"]), ("text", clip, FILES["text"]),
+                 ("dit", dit_ema, FILES["dit"])]
+        if dit_high is not None:
+            parts.append(("dit_high", dit_high, EXPERT_FILE))
+        for comp, module, fname in parts:
             state = _state_for_export(module)
             counts[comp] = sum(p.numel() for p in module.parameters())
-            save_file(state, str(tmp / FILES[comp]), metadata={**meta, "component": comp})
+            save_file(state, str(tmp / fname), metadata={**meta, "component": comp})
         (tmp / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
         (tmp / "MODEL_CARD.md").write_text(card_text if card_text is not None
                                            else default_card(config, counts))
@@ -362,13 +380,32 @@ def load_bundle(name_or_path: str | os.PathLike, device: str = "cpu", dtype=None
               for comp, module in (("vae", vae), ("text", clip), ("dit", dit))}
     vae.eval()
     dit.eval()
+    high = _load_expert(path, config, device, dtype)
     trained = None
     if config.vocabulary == "world":
         from sora_cli.token_rows import stored_rows
 
         trained = stored_rows(stored["text"])
     return Bundle(config=config, vae=vae, text=TextEncoder(clip, config.text), dit=dit, path=path,
-                  trained_tokens=trained)
+                  trained_tokens=trained, dit_high=high)
+
+
+def _load_expert(path: Path, config: BundleConfig, device, dtype):
+    """The high-noise expert that config.json names with flow.expert_t, or None; a file
+    config.json does not name is refused rather than silently left unused."""
+    from sora_cli.nn.dit import DiT
+
+    expert_t = config.flow.expert_t
+    if not expert_t:
+        if (path / EXPERT_FILE).is_file():
+            raise SoraError(f"bundle {path}: {EXPERT_FILE} is there but config.json sets no "
+                            "flow.expert_t to use it from")
+        return None
+    if not 0 < expert_t <= 1:
+        raise SoraError(f"bundle {path}: flow.expert_t must be in (0, 1], got {expert_t}")
+    high = DiT(config.dit)
+    _load_strict(high, path / EXPERT_FILE, "dit_high", config.dtype, device, dtype)
+    return high.eval()
 
 
 def describe_bundle(name_or_path: str | os.PathLike) -> dict:
@@ -380,6 +417,8 @@ def describe_bundle(name_or_path: str | os.PathLike) -> dict:
     return {"name": cfg.name, "path": str(b.path), "hash": b.hash, "format_version": cfg.format_version,
             "fps": cfg.fps, "frame_size": list(cfg.frame_size), "clip_frames": cfg.clip_frames,
             "text_encoder": cfg.text.name,
-            "params": {"vae": count(b.vae), "text": count(b.text.clip), "dit": count(b.dit)},
+            "params": {"vae": count(b.vae), "text": count(b.text.clip), "dit": count(b.dit),
+                       **({"dit_high": count(b.dit_high)} if b.dit_high is not None else {})},
             "sampler": {"steps": cfg.flow.steps, "guidance": cfg.flow.guidance,
-                        "shift": cfg.flow.shift, "sampler": cfg.flow.sampler}}
+                        "shift": cfg.flow.shift, "sampler": cfg.flow.sampler,
+                        **({"expert_t": cfg.flow.expert_t} if b.dit_high is not None else {})}}

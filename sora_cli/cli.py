@@ -407,6 +407,10 @@ def train_dit_cmd(
                              "(the default bundle samples with 2): more training at high "
                              "noise, where layout and motion are decided. 1: SD3's "
                              "logit-normal as it is.")] = 1.0,
+    min_t: Annotated[float, typer.Option(
+        "--min-t", help="Train a high-noise expert: noise levels uniform on [MIN_T, 1] "
+                        "(e.g. 0.75), to be exported beside a main DiT with `sora train "
+                        "export --dit-high`. 0: every noise level.")] = 0.0,
     json_out: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Train the diffusion transformer (rectified flow, all conditioning masks); reports the
@@ -428,7 +432,7 @@ def train_dit_cmd(
                   latents=str(latents) if latents else None, size=size, frames=frames, fps=fps,
                   arch=parse_arch(arch), folder=str(data) if data else None, resume=resume,
                   init=str(init) if init else None, eval_clips=eval_clips, window=window,
-                  time_shift=time_shift)
+                  time_shift=time_shift, min_t=min_t)
     extra = f", held-out loss {s['heldout_loss']:.4f}" if "heldout_loss" in s else ""
     if export is not None and os.environ.get("RANK", "0") == "0" and s["step"] >= steps:
         from sora_cli.train.export import export_runs
@@ -450,6 +454,13 @@ def train_export_cmd(
     name: Annotated[Optional[str], typer.Option(
         "--name", help="Model name that videos' metadata records (default: the folder's name).",
         metavar="<str>")] = None,
+    dit_high: Annotated[Optional[Path], typer.Option(
+        "--dit-high", help="A high-noise expert: a `sora train dit --min-t` run (or a bundle "
+                           "with one) that runs the sampler's steps from --expert-t up.")
+    ] = None,
+    expert_t: Annotated[Optional[float], typer.Option(
+        "--expert-t", help="Noise level from which the expert takes over (with --dit-high), "
+                           "e.g. 0.78.")] = None,
     overwrite: OverwriteOpt = False, json_out: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Write a model bundle from finished vae, clip and dit runs (EMA weights, bf16); each
@@ -458,7 +469,8 @@ def train_export_cmd(
     from sora_cli.train.export import export_runs
 
     path = export_runs(folder, vae=str(vae), clip=str(clip), dit=str(dit), overwrite=overwrite,
-                       name=name)
+                       name=name, dit_high=str(dit_high) if dit_high else None,
+                       expert_t=expert_t)
     if json_out:
         console.result_json({"bundle": str(path)})
     else:

@@ -27,6 +27,7 @@ class SamplerSettings:
     sampler: str = "euler"
     guidance_min_t: float = 0.0   # see FlowConfig: guidance only at steps with t >= this
     guidance_smoothing: float = 0.0   # see FlowConfig: the guidance term smoothed over time
+    expert_t: float = 0.0   # see FlowConfig: the high-noise expert's steps (with one)
     # Pull each new window's per-channel latent mean/std this far toward its context: counters
     # the slow colour and brightness drift of window-by-window generation.
     drift_correction: float = 0.5
@@ -35,7 +36,7 @@ class SamplerSettings:
         """The keyword arguments of sampling.sample these settings stand for."""
         return {"steps": self.steps, "guidance": self.guidance, "shift": self.shift,
                 "sampler": self.sampler, "guidance_min_t": self.guidance_min_t,
-                "guidance_smoothing": self.guidance_smoothing}
+                "guidance_smoothing": self.guidance_smoothing, "expert_t": self.expert_t}
 
 
 @dataclass
@@ -107,7 +108,8 @@ class VideoPipeline:
             steps=int(cfg.flow.steps), guidance=float(cfg.flow.guidance),
             shift=float(cfg.flow.shift), sampler=str(cfg.flow.sampler),
             guidance_min_t=float(cfg.flow.guidance_min_t),
-            guidance_smoothing=float(cfg.flow.guidance_smoothing))
+            guidance_smoothing=float(cfg.flow.guidance_smoothing),
+            expert_t=float(cfg.flow.expert_t))
         self.settings = settings or self.defaults
         self.literal = False   # True: condition on prompts exactly as written
         self._text_cache: dict[str, tuple] = {}
@@ -237,7 +239,7 @@ class VideoPipeline:
             with torch.no_grad(), self._autocast():
                 out = sample(self.bundle.dit, (1, C, T, h, w), cond, uncond, known=x_known,
                              known_mask=mask, generator=gen, progress=step,
-                             **self.settings.sample_args())
+                             expert=self.bundle.dit_high, **self.settings.sample_args())
             new = out[:, :, ctx_n:ctx_n + n_new].float().cpu()
             if ctx_n and self.settings.drift_correction > 0 and known_end is None:
                 new = match_statistics(new, ctx, self.settings.drift_correction)

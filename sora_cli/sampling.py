@@ -22,6 +22,9 @@ class FlowConfig:
     # the times a sampler with shift s visits (`sora train dit --time-shift`).
     logit_mean: float = 0.0
     logit_std: float = 1.0
+    # Above 0, training times are uniform on [min_t, 1] instead: a high-noise expert, which
+    # takes over the sampler's steps from `expert_t` up, trains only where it will be used.
+    min_t: float = 0.0
     caption_dropout: float = 0.1
     # Sampling defaults (stored in the bundle; the lead tunes them on `sora eval`).
     steps: int = 20
@@ -38,6 +41,10 @@ class FlowConfig:
     # On the default bundle smoothing it cut the flicker but also the colour and motion that
     # guidance steers (its model card), so it is off unless a bundle's config turns it on.
     guidance_smoothing: float = 0.0
+    # With a high-noise expert in the bundle (`dit_high.safetensors`), steps that start at
+    # t >= expert_t run it instead of the main DiT (0: no expert). Layout and motion are drawn
+    # at those steps, where the main DiT, trained on all times, trained least.
+    expert_t: float = 0.0
 
 
 # Probabilities of the conditioning masks drawn in training: none (text to video), the first
@@ -112,6 +119,8 @@ def drop_captions(prompts: Sequence[str], p: float = 0.1,
 
 def sample_timesteps(B: int, cfg: FlowConfig, generator: torch.Generator | None = None,
                      device=None) -> torch.Tensor:
+    if cfg.min_t > 0:
+        return (cfg.min_t + (1 - cfg.min_t) * torch.rand(B, generator=generator)).to(device)
     n = torch.randn(B, generator=generator) * cfg.logit_std + cfg.logit_mean
     return torch.sigmoid(n).to(device)
 
@@ -213,7 +222,8 @@ def sample(dit, shape: Sequence[int], cond, uncond=None, known: torch.Tensor | N
            shift: float = 2.0, sampler: str = "euler", generator: torch.Generator | None = None,
            progress: Callable[[int, int], None] | None = None, device=None,
            guidance_min_t: float = 0.0, guidance_smoothing: float = 0.0,
-           start: tuple[float, torch.Tensor] | None = None) -> torch.Tensor:
+           start: tuple[float, torch.Tensor] | None = None, expert=None,
+           expert_t: float = 0.0) -> torch.Tensor:
     """Generate normalised latents of `shape` (B,C,T,h,w).
 
     cond / uncond: (tokens, mask, pooled) with batch B or 1; uncond is the empty prompt or the
@@ -228,11 +238,16 @@ def sample(dit, shape: Sequence[int], cond, uncond=None, known: torch.Tensor | N
     `generator` as above, and runs only the schedule's steps from t down (SDEdit): the
     lower t, the more of x0 survives. t is rounded down to a time of the schedule; 1 is the
     same as no start.
+
+    expert: a high-noise expert DiT that runs the steps starting at t >= expert_t instead of
+    `dit` (FlowConfig.expert_t); None: `dit` runs every step.
     """
     if sampler not in ("euler", "heun"):
         raise ValueError(f"unknown sampler {sampler!r} (euler or heun)")
     if not 0 <= guidance_smoothing <= 0.5:
         raise ValueError(f"guidance_smoothing must be between 0 and 0.5, got {guidance_smoothing}")
+    if expert is not None and not 0 < expert_t <= 1:
+        raise ValueError(f"a high-noise expert needs expert_t in (0, 1], got {expert_t}")
     device = device or next(dit.parameters()).device
     B, C, T = shape[0], shape[1], shape[2]
     x = torch.randn(tuple(shape), generator=generator).to(device)
@@ -262,10 +277,12 @@ def sample(dit, shape: Sequence[int], cond, uncond=None, known: torch.Tensor | N
     for i in range(first, steps):
         t0, t1 = ts[i], ts[i + 1]
         un = uncond if t0 >= guidance_min_t else None
-        v = velocity(dit, x, times(t0), cond, un, guidance, guidance_smoothing, km).to(x.dtype)
+        model = expert if expert is not None and t0 >= expert_t else dit
+        v = velocity(model, x, times(t0), cond, un, guidance, guidance_smoothing, km).to(x.dtype)
         x_next = x + (t1 - t0) * v
         if sampler == "heun" and t1 > 0:
-            v2 = velocity(dit, hold(x_next), times(t1), cond, un, guidance, guidance_smoothing,
+            # the step's own model for its corrector too, so one step is one model's
+            v2 = velocity(model, hold(x_next), times(t1), cond, un, guidance, guidance_smoothing,
                           km).to(x.dtype)
             x_next = x + (t1 - t0) * 0.5 * (v + v2)
         x = hold(x_next)

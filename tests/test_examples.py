@@ -173,3 +173,37 @@ def test_gpu_recipe_trains_only_the_decoder_and_keeps_the_bundles_dit(tiny_bundl
     r = run_recipe(tiny_bundle, tmp_path / "both", timeout=60, PARTS="vae decoder", **knobs)
     assert r.returncode == 2 and "do not go together" in r.stderr
     assert not (tmp_path / "both" / "time-vae").exists()
+
+
+def test_gpu_recipe_trains_an_expert_and_keeps_it_beside_a_retrained_dit(tiny_bundle, tmp_path):
+    # PARTS=expert: a high-noise expert from BASE's DiT, shipped beside it; then PARTS=dit from
+    # that bundle retrains the main DiT and keeps the expert (same latent space)
+    import torch
+
+    from sora_cli.bundle import load_bundle
+
+    knobs = {"DIT_BS": "2", "COUNT": "8", "TIMING_CLIPS": "8", "EXPERT_MIN": "0.01",
+             "DIT_MIN": "0.01", "MIN_T": "0.6", "EXPERT_T": "0.7"}
+    runs = tmp_path / "runs"
+    r = run_recipe(tiny_bundle, runs, PARTS="expert", **knobs)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "expert: 20 steps" in r.stdout and "] dit:" not in r.stdout
+    new, old = load_bundle(runs / "bundle"), load_bundle(tiny_bundle)
+    assert new.config.flow.expert_t == 0.7 and new.dit_high is not None
+    assert all(torch.equal(v, old.dit.state_dict()[k]) for k, v in new.dit.state_dict().items())
+    assert "--min-t 0.6" in new.config.training["dit_high"]["command"]
+    assert f"--init {tiny_bundle}" in new.config.training["dit_high"]["command"]
+
+    again = tmp_path / "again"
+    r = run_recipe(runs / "bundle", again, PARTS="dit", **knobs)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    kept = load_bundle(again / "bundle")
+    assert kept.config.flow.expert_t == 0.7
+    assert all(torch.equal(v, new.dit_high.state_dict()[k])
+               for k, v in kept.dit_high.state_dict().items())
+    assert not all(torch.equal(v, new.dit.state_dict()[k])
+                   for k, v in kept.dit.state_dict().items())
+
+    r = run_recipe(tiny_bundle, tmp_path / "bad", timeout=60, PARTS="vae expert", **knobs)
+    assert r.returncode == 2 and "add dit to PARTS" in r.stderr
+    assert not (tmp_path / "bad" / "time-vae").exists()

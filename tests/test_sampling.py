@@ -124,6 +124,47 @@ def test_time_shift_trains_at_the_times_a_shifted_sampler_visits():
             flow_for(bad)
 
 
+def test_min_t_trains_an_expert_uniformly_on_its_noise_levels():
+    from sora_cli.sampling import sample_timesteps
+    from sora_cli.train.dit import flow_for
+
+    t = sample_timesteps(8192, flow_for(1.0, 0.75), torch.Generator().manual_seed(0))
+    assert float(t.min()) >= 0.75 and float(t.max()) <= 1.0
+    # uniform: each quarter of [0.75, 1] gets about a quarter of the draws
+    counts = torch.histc(t, bins=4, min=0.75, max=1.0) / len(t)
+    assert torch.allclose(counts, torch.full((4,), 0.25), atol=0.02), counts
+    # 0 is the plain logit-normal, draw for draw (runs from before --min-t resume the same)
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    assert torch.equal(sample_timesteps(64, flow_for(1.0, 0.0), g()),
+                       sample_timesteps(64, FlowConfig(), g()))
+    for bad in (-0.1, 1.0, float("nan")):
+        with pytest.raises(Exception, match="--min-t"):
+            flow_for(1.0, bad)
+    with pytest.raises(Exception, match="--time-shift"):
+        flow_for(2.0, 0.75)
+
+
+def test_the_expert_runs_the_steps_from_expert_t_up():
+    main, high = Recorder(tiny_dit(0)), Recorder(tiny_dit(1))
+    c, u = cond(1), cond(1, seed=2)
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    z = sample(main, (1, 4, 2, 4, 4), c, u, steps=6, shift=2.0, generator=gen(),
+               expert=high, expert_t=0.8)
+    ts = schedule(6, 2.0).tolist()[:-1]
+    high_t = sorted({round(float(t.max()), 6) for _, t in high.calls}, reverse=True)
+    main_t = sorted({round(float(t.max()), 6) for _, t in main.calls}, reverse=True)
+    assert high_t == [round(t, 6) for t in ts if t >= 0.8] and len(high_t) == 2
+    assert main_t == [round(t, 6) for t in ts if t < 0.8]
+    # no expert: the main DiT alone, the same as before experts existed
+    alone = sample(main, (1, 4, 2, 4, 4), c, u, steps=6, shift=2.0, generator=gen())
+    assert not torch.equal(z, alone)
+    same = sample(main, (1, 4, 2, 4, 4), c, u, steps=6, shift=2.0, generator=gen(),
+                  expert_t=0.8)
+    assert torch.equal(same, alone)   # expert_t without an expert changes nothing
+    with pytest.raises(ValueError, match="expert_t"):
+        sample(main, (1, 4, 2, 4, 4), c, u, steps=2, expert=high, expert_t=0.0)
+
+
 def test_conditioning_masks():
     g = torch.Generator().manual_seed(0)
     masks = sample_conditioning_mask(4000, 5, g)

@@ -463,3 +463,74 @@ def test_a_dit_that_went_on_from_a_bundle_keeps_its_sampler_settings(tiny_bundle
     assert more.context_latents == 1
     fresh = load_bundle(tmp_path / "models" / "fresh").config
     assert fresh.flow == FlowConfig() and fresh.context_latents == 2
+
+
+def test_a_high_noise_expert_trains_on_its_levels_ships_beside_the_dit_and_generates(
+        tiny_bundle, tmp_path):
+    from sora_cli.bundle import bundle_hash, load_bundle
+    from sora_cli.train.export import export_runs
+    from sora_cli.video_io import read_video
+
+    tb = tiny_bundle
+    high = tmp_path / "high"
+    r = run_cli("train", "dit", "--vae", tb, "--clip", tb, "--init", tb, "--size", 64,
+                "--frames", 9, "--fps", 8, "--out", high, "--steps", 3, "--batch-size", 2,
+                "--lr", 1e-3, "--warmup", 1, "--device", "cpu", "--workers", 0,
+                "--sample-every", -1, "--eval-clips", 2, "--min-t", 0.6, "--json")
+    assert r.returncode == 0, r.stderr
+    # its held-out figure only at the noise levels it will take over
+    assert set(json.loads(r.stdout)["heldout_loss_by_t"]) == {"0.7", "0.9"}
+    assert json.loads((high / "model.json").read_text())["min_t"] == 0.6
+
+    out = tmp_path / "models" / "expert"
+    r = run_cli("train", "export", out, "--vae", tb, "--clip", tb, "--dit", tb,
+                "--dit-high", high, "--expert-t", 0.7, "-q")
+    assert r.returncode == 0, r.stderr
+    b, base = load_bundle(out), load_bundle(tb)
+    assert b.config.flow.expert_t == 0.7 and b.dit_high is not None
+    for k, v in base.dit.state_dict().items():       # the main DiT is the bundle's, as it was
+        assert torch.equal(v, b.dit.state_dict()[k]), k
+    assert any(not torch.equal(v, b.dit_high.state_dict()[k])
+               for k, v in base.dit.state_dict().items())
+    assert "--min-t 0.6" in b.config.training["dit_high"]["command"]
+    assert bundle_hash(out) != bundle_hash(tb)
+
+    # the expert draws the first steps: the same seed makes another video than without it
+    videos = {}
+    for name, model in (("with", out), ("without", tb)):
+        mp4 = tmp_path / f"{name}.mp4"
+        r = run_cli("generate", "a red ball bouncing on a grass field", "--model", model,
+                    "-o", mp4, "--duration", 1, "--seed", 3, "--steps", 4, "--no-credentials")
+        assert r.returncode == 0, r.stderr
+        videos[name] = read_video(mp4).frames
+    assert videos["with"].shape == videos["without"].shape
+    assert (videos["with"] != videos["without"]).any()
+
+    # a bundle given as --dit brings its expert along; a plain one drops expert_t
+    again = export_runs(tmp_path / "models" / "again", vae=str(out), clip=str(out), dit=str(out))
+    assert load_bundle(again).dit_high is not None
+    assert load_bundle(again).config.flow.expert_t == 0.7
+
+    for args, why in ((("--dit-high", high), "--expert-t"), (("--expert-t", 0.7), "--dit-high"),
+                      (("--dit-high", high, "--expert-t", 0), "--expert-t must be"),
+                      (("--dit-high", tb, "--expert-t", 0.7), "without a high-noise expert")):
+        r = run_cli("train", "export", tmp_path / "bad", "--vae", tb, "--clip", tb, "--dit", tb,
+                    *args, "-q")
+        assert r.returncode == 2 and why in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert not (tmp_path / "bad").exists()
+
+    # strict loading: the file and flow.expert_t go together
+    import shutil
+
+    lost = tmp_path / "lost"
+    shutil.copytree(out, lost)
+    (lost / "dit_high.safetensors").unlink()
+    with pytest.raises(Exception, match="dit_high.safetensors is missing"):
+        load_bundle(lost)
+    stray = tmp_path / "stray"
+    shutil.copytree(out, stray)
+    config = json.loads((stray / "config.json").read_text())
+    config["flow"]["expert_t"] = 0.0
+    (stray / "config.json").write_text(json.dumps(config))
+    with pytest.raises(Exception, match="no flow.expert_t"):
+        load_bundle(stray)

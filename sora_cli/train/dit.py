@@ -111,14 +111,20 @@ def check_window(window: int, clip_latents: int) -> int:
     return 0 if window == clip_latents else window
 
 
-def flow_for(time_shift: float):
+def flow_for(time_shift: float, min_t: float = 0.0):
     """The training FlowConfig whose timesteps are the logit-normal ones shifted as a sampler
-    with shift `time_shift` shifts its schedule: shift(sigmoid(n)) = sigmoid(n + ln shift)."""
+    with shift `time_shift` shifts its schedule: shift(sigmoid(n)) = sigmoid(n + ln shift).
+    With `min_t` > 0 they are uniform on [min_t, 1] instead: a high-noise expert."""
     from sora_cli.sampling import FlowConfig
 
     if not (math.isfinite(time_shift) and time_shift > 0):
         raise SoraUsageError(f"--time-shift must be a positive number, got {time_shift}")
-    return FlowConfig(logit_mean=math.log(time_shift))
+    if not (math.isfinite(min_t) and 0 <= min_t < 1):
+        raise SoraUsageError(f"--min-t must be in [0, 1), got {min_t}")
+    if min_t > 0 and time_shift != 1:
+        raise SoraUsageError("--min-t draws its noise levels uniformly from [MIN_T, 1]; "
+                             "leave out --time-shift with it")
+    return FlowConfig(logit_mean=math.log(time_shift), min_t=min_t)
 
 
 def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
@@ -127,7 +133,7 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
                arch: dict | None = None, folder: str | None = None, resume: bool = False,
                caption_dropout: float = 0.1, sample_prompt: str = SAMPLE_PROMPT,
                sample_steps: int = 20, init: str | None = None, eval_clips: int = 16,
-               window: int = 0, time_shift: float = 1.0) -> Task:
+               window: int = 0, time_shift: float = 1.0, min_t: float = 0.0) -> Task:
     from sora_cli.nn.dit import DiT, DiTConfig
     from sora_cli.pipeline import frames_of, latents_for
     from sora_cli.sampling import drop_captions, sample_training_windows
@@ -136,7 +142,7 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
     from sora_cli.train.runs import frozen, load_vae_run
     from sora_cli.train.vae import check_frames, check_size
 
-    flow = flow_for(time_shift)
+    flow = flow_for(time_shift, min_t)
     device = dist.device
     vae_model, vcfg, _ = load_vae_run(vae, device)
     vae_model = frozen(vae_model)
@@ -203,11 +209,14 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
 
     def finish(model):
         # on clips of the window's length, so runs with and without windows compare
+        # an expert only at the noise levels it takes over, so it compares with a main DiT's
+        # figures at those times
+        times = tuple(t for t in HELDOUT_TIMES if t >= min_t)
         figures = evaluate_dit(model, vae_model, text, size,
                                frames_of(lat_t, vcfg.temporal_factor), fps, count=eval_clips,
-                               seed=cfg.seed, device=device, bf16=cfg.bf16)
+                               seed=cfg.seed, device=device, bf16=cfg.bf16, times=times)
         console.log(f"DiT held-out flow loss: {figures['heldout_loss']:.4f} "
-                    f"({eval_clips} clips x {len(HELDOUT_TIMES)} times)")
+                    f"({eval_clips} clips x {len(times)} times)")
         return figures
 
     # a folder of the user's videos has no held-out split of its own
@@ -215,7 +224,7 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
                 finish=finish if eval_clips > 0 and folder is None else None,
                 tokens_per_sample=tokens_per_clip,
                 extra={"size": size, "frames": frames, "fps": fps, "window": window,
-                       "time_shift": time_shift,
+                       "time_shift": time_shift, "min_t": min_t,
                        "vae": str(vae), "vae_id": vae_id(vae_model),
                        "latent_space": latent_space_id(vae_model),
                        "clip": str(clip or text_encoder),

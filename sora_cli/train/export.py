@@ -34,6 +34,8 @@ def _command(run: str, task: str) -> str:
             parts.append(f"--window {m['window']}")
         if m.get("time_shift", 1) != 1:
             parts.append(f"--time-shift {m['time_shift']}")
+        if m.get("min_t"):
+            parts.append(f"--min-t {m['min_t']}")
     if m.get("views", 1) != 1:
         parts.append(f"--views {m['views']}")
     if m.get("decoder_only"):
@@ -88,7 +90,9 @@ def _training_record(source: str, task: str) -> dict:
         kept = _read(source, "config.json").get("training", {}).get(task)
         if kept:
             return kept
-    return {"command": _command(source, task), "summary": _read(source, "summary.json")}
+    # an expert is a DiT run (`sora train dit --min-t`)
+    return {"command": _command(source, "dit" if task == "dit_high" else task),
+            "summary": _read(source, "summary.json")}
 
 
 def _keep_sampler(config, init: str | None, frames: int) -> None:
@@ -155,18 +159,52 @@ def _bundle_dit(dit: str, vae: str, vae_model):
         raise SoraError(f"the DiT in {dit} was trained on the latents of its own VAE, and the "
                         f"VAE in {vae} has another encoder or latent statistics; export a DiT "
                         "trained on that VAE")
-    return b.dit, b.config
+    return b.dit, b.config, b.dit_high
+
+
+def _expert(dit_high: str, vae: str, vae_model, dit_model):
+    """A high-noise expert (`sora train dit --min-t`): a DiT run, or a bundle's expert, on the
+    latents of this VAE and of the main DiT's architecture."""
+    from sora_cli.train.latents import latent_space_id, same_latent_space
+    from sora_cli.train.runs import is_bundle, load_dit_run
+
+    if is_bundle(dit_high):
+        from sora_cli.bundle import load_bundle
+
+        b = load_bundle(dit_high)
+        if b.dit_high is None:
+            raise SoraUsageError(f"{dit_high} is a bundle without a high-noise expert; give "
+                                 "the run folder of `sora train dit --min-t`")
+        model, same = b.dit_high, latent_space_id(b.vae) == latent_space_id(vae_model)
+    else:
+        model, _, saved = load_dit_run(dit_high)
+        same = same_latent_space(vae_model, saved.get("latent_space"), saved.get("vae_id"))
+    if not same:
+        raise SoraError(f"the expert in {dit_high} was trained on another VAE's latents than "
+                        f"{vae}; export it with that one")
+    if model.cfg != dit_model.cfg:
+        raise SoraError(f"the expert in {dit_high} has another architecture than the DiT; train "
+                        "it with --init from that DiT")
+    return model
 
 
 def export_runs(folder: str | Path, vae: str, clip: str, dit: str, overwrite: bool = False,
-                name: str | None = None) -> Path:
+                name: str | None = None, dit_high: str | None = None,
+                expert_t: float | None = None) -> Path:
     """Write bundle `folder` from the three runs (EMA weights); returns its path. Each part
-    may also come from a bundle; a bundle's DiT brings that bundle's settings along."""
+    may also come from a bundle; a bundle's DiT brings that bundle's settings (and its
+    high-noise expert) along. `dit_high` adds a high-noise expert (`sora train dit --min-t`)
+    that runs the sampler's steps from `expert_t` up."""
     from sora_cli.bundle import export_bundle
     from sora_cli.train.runs import is_bundle, load_text_run, load_vae_run
 
     if name is not None and (not name.strip() or not name.isprintable()):
         raise SoraUsageError(f"--name must be a printable, non-empty name, got {name!r}")
+    if (dit_high is None) != (expert_t is None):
+        raise SoraUsageError("--dit-high and --expert-t go together: the expert and the noise "
+                             "level it takes over from")
+    if expert_t is not None and not (0 < expert_t <= 1):
+        raise SoraUsageError(f"--expert-t must be in (0, 1], got {expert_t}")
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()) and not overwrite:
         raise SoraError(f"{folder} already exists (use --overwrite / -y to replace it)")
@@ -174,11 +212,17 @@ def export_runs(folder: str | Path, vae: str, clip: str, dit: str, overwrite: bo
     text, _ = load_text_run(clip)
     training = {task: _training_record(run, task)
                 for task, run in (("vae", vae), ("clip", clip), ("dit", dit))}
+    high = None
     if is_bundle(dit):
-        dit_model, config = _bundle_dit(dit, vae, vae_model)
+        dit_model, config, high = _bundle_dit(dit, vae, vae_model)
         config = dataclasses.replace(config, name=name or folder.name, training=training)
     else:
         dit_model, config = _run_dit(dit, vae, vae_model, name or folder.name, training)
-    export_bundle(folder, vae_model, text, dit_model, config,
+    if dit_high is not None:
+        high = _expert(dit_high, vae, vae_model, dit_model)
+        config.training["dit_high"] = _training_record(dit_high, "dit_high")
+    config.flow = dataclasses.replace(
+        config.flow, expert_t=0.0 if high is None else (expert_t or config.flow.expert_t))
+    export_bundle(folder, vae_model, text, dit_model, config, dit_high=high,
                   card_text=model_card(config.name, vae, clip, dit))
     return folder
