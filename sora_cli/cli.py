@@ -750,7 +750,9 @@ def models_cmd(
         h, w = info["frame_size"]
         console.result(f"{info['name']} ({info['path']}): ok, hash {info['hash']}, {w}x{h} at "
                        f"{info['fps']:g} fps, params vae {p['vae'] / 1e6:.2f}M, text "
-                       f"{p['text'] / 1e6:.2f}M, dit {p['dit'] / 1e6:.2f}M")
+                       f"{p['text'] / 1e6:.2f}M, dit {p['dit'] / 1e6:.2f}M"
+                       + (f" + high-noise expert {p['dit_high'] / 1e6:.2f}M from t >= "
+                          f"{info['sampler']['expert_t']:g}" if "dit_high" in p else ""))
 
 
 # --- world (sora_cli/world/: sora world show|vocab, sora data render) ---

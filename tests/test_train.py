@@ -494,6 +494,8 @@ def test_a_high_noise_expert_trains_on_its_levels_ships_beside_the_dit_and_gener
                for k, v in base.dit.state_dict().items())
     assert "--min-t 0.6" in b.config.training["dit_high"]["command"]
     assert bundle_hash(out) != bundle_hash(tb)
+    r = run_cli("models", str(out))
+    assert r.returncode == 0 and "high-noise expert" in r.stdout and "t >= 0.7" in r.stdout
 
     # the expert draws the first steps: the same seed makes another video than without it
     videos = {}
