@@ -297,6 +297,12 @@ def _check_compatible(config: BundleConfig) -> None:
     if config.dit.text_dim != config.text.width or config.dit.pooled_dim != config.text.embed_dim:
         raise SoraError(f"DiT text dims ({config.dit.text_dim}, {config.dit.pooled_dim}) do not match "
                         f"the text encoder ({config.text.width}, {config.text.embed_dim})")
+    flow = config.flow
+    if flow.skip_guidance < 0 or not all(
+            isinstance(i, int) and 0 <= i < config.dit.depth for i in flow.skip_layers):
+        raise SoraError(f"flow.skip_layers must name DiT blocks 0 to {config.dit.depth - 1} and "
+                        f"flow.skip_guidance be 0 or more, got {list(flow.skip_layers)} and "
+                        f"{flow.skip_guidance}")
 
 
 # --- load ---------------------------------------------------------------------------------------
@@ -421,4 +427,8 @@ def describe_bundle(name_or_path: str | os.PathLike) -> dict:
                        **({"dit_high": count(b.dit_high)} if b.dit_high is not None else {})},
             "sampler": {"steps": cfg.flow.steps, "guidance": cfg.flow.guidance,
                         "shift": cfg.flow.shift, "sampler": cfg.flow.sampler,
-                        **({"expert_t": cfg.flow.expert_t} if b.dit_high is not None else {})}}
+                        **({"expert_t": cfg.flow.expert_t} if b.dit_high is not None else {}),
+                        **({"skip_guidance": cfg.flow.skip_guidance,
+                            "skip_layers": list(cfg.flow.skip_layers),
+                            "skip_max_t": cfg.flow.skip_max_t}
+                           if cfg.flow.skip_guidance > 0 else {})}}

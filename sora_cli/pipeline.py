@@ -28,6 +28,9 @@ class SamplerSettings:
     guidance_min_t: float = 0.0   # see FlowConfig: guidance only at steps with t >= this
     guidance_smoothing: float = 0.0   # see FlowConfig: the guidance term smoothed over time
     expert_t: float = 0.0   # see FlowConfig: the high-noise expert's steps (with one)
+    skip_guidance: float = 0.0   # see FlowConfig: skip-layer guidance, its blocks and ceiling
+    skip_layers: tuple[int, ...] = ()
+    skip_max_t: float = 1.0
     # Pull each new window's per-channel latent mean/std this far toward its context: counters
     # the slow colour and brightness drift of window-by-window generation.
     drift_correction: float = 0.5
@@ -36,7 +39,9 @@ class SamplerSettings:
         """The keyword arguments of sampling.sample these settings stand for."""
         return {"steps": self.steps, "guidance": self.guidance, "shift": self.shift,
                 "sampler": self.sampler, "guidance_min_t": self.guidance_min_t,
-                "guidance_smoothing": self.guidance_smoothing, "expert_t": self.expert_t}
+                "guidance_smoothing": self.guidance_smoothing, "expert_t": self.expert_t,
+                "skip_guidance": self.skip_guidance, "skip_layers": tuple(self.skip_layers),
+                "skip_max_t": self.skip_max_t}
 
 
 @dataclass
@@ -109,7 +114,10 @@ class VideoPipeline:
             shift=float(cfg.flow.shift), sampler=str(cfg.flow.sampler),
             guidance_min_t=float(cfg.flow.guidance_min_t),
             guidance_smoothing=float(cfg.flow.guidance_smoothing),
-            expert_t=float(cfg.flow.expert_t))
+            expert_t=float(cfg.flow.expert_t),
+            skip_guidance=float(cfg.flow.skip_guidance),
+            skip_layers=tuple(int(i) for i in cfg.flow.skip_layers),
+            skip_max_t=float(cfg.flow.skip_max_t))
         self.settings = settings or self.defaults
         self.literal = False   # True: condition on prompts exactly as written
         self._text_cache: dict[str, tuple] = {}

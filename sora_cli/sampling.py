@@ -45,6 +45,15 @@ class FlowConfig:
     # t >= expert_t run it instead of the main DiT (0: no expert). Layout and motion are drawn
     # at those steps, where the main DiT, trained on all times, trained least.
     expert_t: float = 0.0
+    # Skip-layer guidance: at the guided steps whose time is at most skip_max_t, also push away
+    # from the conditional velocity of the same DiT with `skip_layers` left out, by this scale
+    # (0: off). The weakened model's errors are the undertrained model's own, so steering away
+    # from them sharpens colour where plain guidance alone leaves it faint. On the default
+    # bundle it raised the colour checks but flickered twice as much and lost CLIP score, as
+    # stronger guidance does (its model card), so it is off unless a bundle's config turns it on.
+    skip_guidance: float = 0.0
+    skip_layers: tuple[int, ...] = ()
+    skip_max_t: float = 1.0
 
 
 # Probabilities of the conditioning masks drawn in training: none (text to video), the first
@@ -199,21 +208,29 @@ def smooth_over_time(d: torch.Tensor, share: float, known_mask: torch.Tensor | N
 
 
 def velocity(dit, x: torch.Tensor, t: torch.Tensor, cond, uncond=None, guidance: float = 1.0,
-             smoothing: float = 0.0, known_mask: torch.Tensor | None = None) -> torch.Tensor:
+             smoothing: float = 0.0, known_mask: torch.Tensor | None = None,
+             skip_guidance: float = 0.0, skip_layers: Sequence[int] = ()) -> torch.Tensor:
     """The guided velocity: cond and uncond run as one batch of 2B (one forward, not two).
-    `smoothing` > 0 smooths the guidance term over time (see FlowConfig.guidance_smoothing)."""
+    `smoothing` > 0 smooths the guidance term over time (see FlowConfig.guidance_smoothing).
+    `skip_guidance` > 0 adds skip_guidance x (conditional - conditional without
+    `skip_layers`): one more forward of batch B (FlowConfig.skip_guidance)."""
     B = x.shape[0]
     tokens, mask, pooled = _expand(cond, B)
     if uncond is None or guidance == 1.0:
-        return dit(x, t, tokens, mask, pooled)
-    ut, um, up = _expand(uncond, B)
-    v = dit(torch.cat([x, x]), torch.cat([t, t]), _pad_cat(tokens, ut), _pad_cat(mask, um, False),
-            torch.cat([pooled, up]))
-    vc, vu = v.chunk(2)
-    if smoothing <= 0:
-        return vu + guidance * (vc - vu)
-    # the conditional velocity as it is, plus the part guidance adds on top, smoothed
-    return vc + (guidance - 1) * smooth_over_time(vc - vu, smoothing, known_mask)
+        v = vc = dit(x, t, tokens, mask, pooled)
+    else:
+        ut, um, up = _expand(uncond, B)
+        both = dit(torch.cat([x, x]), torch.cat([t, t]), _pad_cat(tokens, ut),
+                   _pad_cat(mask, um, False), torch.cat([pooled, up]))
+        vc, vu = both.chunk(2)
+        if smoothing <= 0:
+            v = vu + guidance * (vc - vu)
+        else:  # the conditional velocity as it is, plus the part guidance adds on top, smoothed
+            v = vc + (guidance - 1) * smooth_over_time(vc - vu, smoothing, known_mask)
+    if skip_guidance > 0 and skip_layers:
+        weak = dit(x, t, tokens, mask, pooled, skip_layers=tuple(skip_layers))
+        v = v + skip_guidance * (vc - weak)
+    return v
 
 
 @torch.no_grad()
@@ -223,7 +240,8 @@ def sample(dit, shape: Sequence[int], cond, uncond=None, known: torch.Tensor | N
            progress: Callable[[int, int], None] | None = None, device=None,
            guidance_min_t: float = 0.0, guidance_smoothing: float = 0.0,
            start: tuple[float, torch.Tensor] | None = None, expert=None,
-           expert_t: float = 0.0) -> torch.Tensor:
+           expert_t: float = 0.0, skip_guidance: float = 0.0, skip_layers: Sequence[int] = (),
+           skip_max_t: float = 1.0) -> torch.Tensor:
     """Generate normalised latents of `shape` (B,C,T,h,w).
 
     cond / uncond: (tokens, mask, pooled) with batch B or 1; uncond is the empty prompt or the
@@ -241,6 +259,9 @@ def sample(dit, shape: Sequence[int], cond, uncond=None, known: torch.Tensor | N
 
     expert: a high-noise expert DiT that runs the steps starting at t >= expert_t instead of
     `dit` (FlowConfig.expert_t); None: `dit` runs every step.
+
+    skip_guidance, skip_layers, skip_max_t: skip-layer guidance at the guided steps starting
+    at t <= skip_max_t (FlowConfig.skip_guidance).
     """
     if sampler not in ("euler", "heun"):
         raise ValueError(f"unknown sampler {sampler!r} (euler or heun)")
@@ -248,6 +269,11 @@ def sample(dit, shape: Sequence[int], cond, uncond=None, known: torch.Tensor | N
         raise ValueError(f"guidance_smoothing must be between 0 and 0.5, got {guidance_smoothing}")
     if expert is not None and not 0 < expert_t <= 1:
         raise ValueError(f"a high-noise expert needs expert_t in (0, 1], got {expert_t}")
+    if skip_guidance < 0:
+        raise ValueError(f"skip_guidance must be 0 or more, got {skip_guidance}")
+    depth = len(getattr(dit, "blocks", ()))
+    if skip_guidance > 0 and depth and not all(0 <= int(i) < depth for i in skip_layers):
+        raise ValueError(f"skip_layers must name blocks 0 to {depth - 1}, got {list(skip_layers)}")
     device = device or next(dit.parameters()).device
     B, C, T = shape[0], shape[1], shape[2]
     x = torch.randn(tuple(shape), generator=generator).to(device)
@@ -278,12 +304,16 @@ def sample(dit, shape: Sequence[int], cond, uncond=None, known: torch.Tensor | N
         t0, t1 = ts[i], ts[i + 1]
         un = uncond if t0 >= guidance_min_t else None
         model = expert if expert is not None and t0 >= expert_t else dit
-        v = velocity(model, x, times(t0), cond, un, guidance, guidance_smoothing, km).to(x.dtype)
+        # skip-layer guidance goes with classifier-free guidance: the same steps, up to its own
+        # ceiling, since at the highest noise levels it made the flicker worse
+        sg = skip_guidance if un is not None and t0 <= skip_max_t + 1e-6 else 0.0
+        v = velocity(model, x, times(t0), cond, un, guidance, guidance_smoothing, km,
+                     sg, skip_layers).to(x.dtype)
         x_next = x + (t1 - t0) * v
         if sampler == "heun" and t1 > 0:
             # the step's own model for its corrector too, so one step is one model's
             v2 = velocity(model, hold(x_next), times(t1), cond, un, guidance, guidance_smoothing,
-                          km).to(x.dtype)
+                          km, sg, skip_layers).to(x.dtype)
             x_next = x + (t1 - t0) * 0.5 * (v + v2)
         x = hold(x_next)
         if progress is not None:

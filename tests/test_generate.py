@@ -270,3 +270,34 @@ def test_clip_shorter_than_the_context_is_refused(sora, tiny_bundle, tmp_path, m
     r = sora("extend", short, "--model", tiny_bundle, "-o", tmp_path / "x.mp4", *FAST)
     assert r.returncode == 1 and "at least" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_a_bundle_can_turn_on_skip_layer_guidance(sora, tiny_bundle, tmp_path, env1):
+    import shutil
+
+    from sora_cli.bundle import describe_bundle
+    from sora_cli.generation import GenerateOptions, generate, load_pipeline
+
+    def variant(name, **flow):
+        folder = shutil.copytree(tiny_bundle, tmp_path / name)
+        cfg = json.loads((folder / "config.json").read_text())
+        cfg["flow"].update(flow)
+        (folder / "config.json").write_text(json.dumps(cfg))
+        return folder
+
+    on = variant("on", skip_guidance=1.5, skip_layers=[1], skip_max_t=0.9)
+    assert describe_bundle(on)["sampler"]["skip_layers"] == [1]
+    frames = {}
+    for model in (tiny_bundle, on):
+        opts = GenerateOptions(duration=1.0, steps=3, credentials=False, model=str(model),
+                               device="cpu", seed=5)
+        out = tmp_path / f"{Path(model).name}.mp4"
+        generate("a blue car driving left", out, opts, pipe=load_pipeline(opts))
+        frames[model] = read_video(out).frames
+    assert frames[on].shape == frames[tiny_bundle].shape
+    assert not np.array_equal(frames[on], frames[tiny_bundle])
+    # a block the DiT does not have: one line, exit 1, no file
+    bad = variant("bad", skip_guidance=1.0, skip_layers=[7])
+    r = sora("generate", "a red ball", "--model", bad, "-o", tmp_path / "x.mp4", *FAST, env=env1)
+    assert r.returncode == 1 and "flow.skip_layers" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "x.mp4").exists()

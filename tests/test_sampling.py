@@ -40,9 +40,9 @@ class Recorder(nn.Module):
         super().__init__()
         self.dit, self.bump, self.calls = dit, bump, []
 
-    def forward(self, x, t, *text):
+    def forward(self, x, t, *text, **kw):
         self.calls.append((x.clone(), t.clone()))
-        v = self.dit(x, t, *text)
+        v = self.dit(x, t, *text, **kw)
         v[:, :, 0] += self.bump
         return v
 
@@ -303,6 +303,38 @@ def test_guidance_smoothing_smooths_only_what_guidance_adds():
     assert not torch.allclose(run(), run(guidance_smoothing=1 / 3))
     with pytest.raises(ValueError, match="guidance_smoothing"):
         run(guidance_smoothing=0.6)
+
+
+def test_skip_layer_guidance_steers_away_from_the_dit_without_its_skipped_blocks():
+    dit = tiny_dit().eval()
+    x = torch.randn(1, 4, 3, 4, 4)
+    t = torch.full((1, 3), 0.6)
+    c, u = cond(1), cond(1, seed=5)
+    with torch.no_grad():
+        vc, vu = dit(x, t, *c), dit(x, t, *u)
+        weak = dit(x, t, *c, skip_layers=(1,))
+        assert torch.equal(dit(x, t, *c, skip_layers=()), vc) and not torch.allclose(weak, vc)
+        torch.testing.assert_close(velocity(dit, x, t, c, u, 4.0, 0.0, None, 1.5, (1,)),
+                                   vu + 4.0 * (vc - vu) + 1.5 * (vc - weak), atol=1e-5, rtol=1e-4)
+        # without classifier-free guidance it still steers from the conditional velocity
+        torch.testing.assert_close(velocity(dit, x, t, c, None, 1.0, 0.0, None, 2.0, (0,)),
+                                   vc + 2.0 * (vc - dit(x, t, *c, skip_layers=(0,))))
+    # in the sampler it runs at the guided steps up to skip_max_t (one more batch-1 forward)
+    rec = Recorder(dit)
+    kw = dict(steps=4, guidance=3.0, shift=1.0, guidance_min_t=0.5)   # guided: 1, 0.75, 0.5
+    gen = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    z = sample(rec, (1, 4, 3, 4, 4), c, u, generator=gen(), skip_guidance=1.0, skip_layers=(1,),
+               skip_max_t=0.8, **kw)
+    assert [x.shape[0] for x, _ in rec.calls] == [2, 2, 1, 2, 1, 1]
+    plain = sample(dit, (1, 4, 3, 4, 4), c, u, generator=gen(), **kw)
+    assert not torch.allclose(z, plain)
+    assert torch.equal(plain, sample(dit, (1, 4, 3, 4, 4), c, u, generator=gen(),
+                                     skip_guidance=0.0, skip_layers=(1,), **kw))
+    assert torch.equal(plain, sample(dit, (1, 4, 3, 4, 4), c, u, generator=gen(),
+                                     skip_guidance=1.0, skip_layers=(1,), skip_max_t=0.4, **kw))
+    for bad in (dict(skip_guidance=1.0, skip_layers=(2,)), dict(skip_guidance=-1.0)):
+        with pytest.raises(ValueError, match="skip_"):
+            sample(dit, (1, 4, 3, 4, 4), c, u, generator=gen(), **kw, **bad)
 
 
 def test_sampler_determinism_and_options():

@@ -207,10 +207,12 @@ class DiT(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, text_tokens: torch.Tensor,
-                text_mask: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
+                text_mask: torch.Tensor, pooled: torch.Tensor,
+                skip_layers: tuple[int, ...] = ()) -> torch.Tensor:
         """x (B,C,T,h,w) noisy latents; t (B,T) per-frame time in [0,1] (or (B,)); text_tokens
         (B,L,text_dim), text_mask (B,L) bool (True = real token), pooled (B,pooled_dim).
-        Returns the velocity (B,C,T,h,w). h and w must be multiples of the patch size."""
+        Returns the velocity (B,C,T,h,w). h and w must be multiples of the patch size.
+        skip_layers: blocks to leave out, a weaker model for skip-layer guidance (sampling)."""
         cfg = self.cfg
         B, C, T, h, w = x.shape
         p = cfg.patch_size
@@ -228,8 +230,9 @@ class DiT(nn.Module):
         # A row with no real token would give NaN attention; let it see the first slot instead.
         mask = mask | ~mask.any(dim=1, keepdim=True) & (torch.arange(mask.shape[1], device=mask.device) == 0)
         rot = rope_3d(T, gh, gw, cfg.head_dim, cfg.rope_theta, x.device)
-        for blk in self.blocks:
-            tok = blk(tok, c, T, rot, ctx, mask)
+        for i, blk in enumerate(self.blocks):
+            if i not in skip_layers:
+                tok = blk(tok, c, T, rot, ctx, mask)
         shift, scale = self.final_ada(F.silu(c))[:, :, None, :].chunk(2, dim=-1)
         tok = _modulate(self.final_norm(tok).view(B, T, gh * gw, -1), shift, scale)
         out = self.final(tok)  # (B, T, gh*gw, C*p*p)
