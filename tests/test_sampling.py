@@ -283,13 +283,19 @@ def test_smooth_over_time_averages_neighbours_and_skips_known_frames():
     assert torch.equal(smooth_over_time(d[:, :, :1], 1 / 3), d[:, :, :1])      # one frame
 
 
-def test_guidance_smoothing_smooths_only_what_guidance_adds():
+def guidance_case():
+    """A randomised tiny DiT at one noise level: (dit, x, t, cond, uncond, vc, vu)."""
     dit = tiny_dit().eval()
     x = torch.randn(1, 4, 3, 4, 4)
     t = torch.full((1, 3), 0.6)
     c, u = cond(1), cond(1, seed=5)
     with torch.no_grad():
-        vc, vu = dit(x, t, *c), dit(x, t, *u)
+        return dit, x, t, c, u, dit(x, t, *c), dit(x, t, *u)
+
+
+def test_guidance_smoothing_smooths_only_what_guidance_adds():
+    dit, x, t, c, u, vc, vu = guidance_case()
+    with torch.no_grad():
         smoothed = velocity(dit, x, t, c, u, guidance=4.0, smoothing=1 / 3)
         torch.testing.assert_close(velocity(dit, x, t, c, u, guidance=4.0, smoothing=0.0),
                                    vu + 4.0 * (vc - vu), atol=1e-5, rtol=1e-4)
@@ -306,12 +312,8 @@ def test_guidance_smoothing_smooths_only_what_guidance_adds():
 
 
 def test_skip_layer_guidance_steers_away_from_the_dit_without_its_skipped_blocks():
-    dit = tiny_dit().eval()
-    x = torch.randn(1, 4, 3, 4, 4)
-    t = torch.full((1, 3), 0.6)
-    c, u = cond(1), cond(1, seed=5)
+    dit, x, t, c, u, vc, vu = guidance_case()
     with torch.no_grad():
-        vc, vu = dit(x, t, *c), dit(x, t, *u)
         weak = dit(x, t, *c, skip_layers=(1,))
         assert torch.equal(dit(x, t, *c, skip_layers=()), vc) and not torch.allclose(weak, vc)
         torch.testing.assert_close(velocity(dit, x, t, c, u, 4.0, 0.0, None, 1.5, (1,)),
