@@ -55,6 +55,10 @@ class FlowConfig:
     skip_layers: tuple[int, ...] = ()
     skip_max_t: float = 1.0
 
+    def __post_init__(self):
+        # config.json gives a list; one form, so configs read back compare equal to defaults
+        self.skip_layers = tuple(self.skip_layers)
+
 
 # Probabilities of the conditioning masks drawn in training: none (text to video), the first
 # frame (animate), the first k frames (extend), the first and last frames (bridge).
