@@ -40,7 +40,7 @@ class SamplerSettings:
         return {"steps": self.steps, "guidance": self.guidance, "shift": self.shift,
                 "sampler": self.sampler, "guidance_min_t": self.guidance_min_t,
                 "guidance_smoothing": self.guidance_smoothing, "expert_t": self.expert_t,
-                "skip_guidance": self.skip_guidance, "skip_layers": tuple(self.skip_layers),
+                "skip_guidance": self.skip_guidance, "skip_layers": self.skip_layers,
                 "skip_max_t": self.skip_max_t}
 
 
@@ -116,7 +116,7 @@ class VideoPipeline:
             guidance_smoothing=float(cfg.flow.guidance_smoothing),
             expert_t=float(cfg.flow.expert_t),
             skip_guidance=float(cfg.flow.skip_guidance),
-            skip_layers=tuple(int(i) for i in cfg.flow.skip_layers),
+            skip_layers=cfg.flow.skip_layers,
             skip_max_t=float(cfg.flow.skip_max_t))
         self.settings = settings or self.defaults
         self.literal = False   # True: condition on prompts exactly as written
