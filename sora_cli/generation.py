@@ -286,7 +286,7 @@ def generate(prompt: str, output: str | os.PathLike | None = None,
     _require_prompt(prompt)
     opts.validate()
     if not 1 <= num <= 1000:
-        raise SoraUsageError(f"--num must be between 1 and 1000, got {num}")
+        raise SoraError(f"--num must be between 1 and 1000, got {num}")
     check_prompts({"the prompt": prompt, "the negative prompt": opts.negative}, opts)
     seed0 = opts.seed if opts.seed is not None else new_seed()
     outputs = _outputs(prompt, output, seed0, num)
@@ -358,7 +358,7 @@ def animate(image: str | os.PathLike, prompt: str = "", output: str | os.PathLik
     opts = opts or GenerateOptions()
     opts.validate()
     if fit not in ("crop", "pad"):
-        raise SoraUsageError(f"--fit must be crop or pad, got {fit}")
+        raise SoraError(f"--fit must be crop or pad, got {fit}")
     check_prompts({"the prompt": prompt, "the negative prompt": opts.negative}, opts)
     img = read_image(image)
     seed = opts.seed if opts.seed is not None else new_seed()

@@ -254,12 +254,19 @@ def test_batch_marks_refused_and_failed_items_and_goes_on(sora, tiny_bundle, tmp
     (["generate", "a bloody gory decapitation"], "refused"),
     (["animate", "missing.png"], "no such image"),
     (["animate", "notimage.png"], "cannot read"),
+    (["generate", "a red ball", "--num", "0"], "--num"),
+    (["generate", "a red ball", "--steps", "0"], "--steps"),
+    (["animate", "notimage.png", "--fit", "stretch"], "--fit"),
+    # a value that does not parse is Click's usage error
+    (["generate", "a red ball", "--duration", "abc"], "--duration"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(sora, tmp_path, args, needle):
     (tmp_path / "notimage.png").write_text("not a picture")
     before = set(tmp_path.iterdir())
     r = sora(*args, cwd=tmp_path)
-    assert r.returncode in (1, 2), r.stderr
+    # exit 1 for a value the tool refuses (the generation modes' rule), 2 for one that
+    # does not even parse
+    assert r.returncode == (2 if "abc" in args else 1), r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], r.stderr
     assert set(tmp_path.iterdir()) == before
