@@ -549,6 +549,17 @@ SignKeyOpt = Annotated[Optional[str], typer.Option(
 PolicyOpt = Annotated[Optional[Path], typer.Option(
     "--policy", help="Extra content-policy file adding refused terms.")]
 PromptOpt = Annotated[str, typer.Option("--prompt", "-p", help="What should happen.")]
+# `sora animate photo.png "the ball rolls away"` is what people type first; -p stays for scripts
+PromptArg = Annotated[Optional[str], typer.Argument(
+    help="What should happen (or give it with --prompt).", show_default=False,
+    metavar="prompt")]
+
+
+def _one_prompt(arg: str | None, opt: str) -> str:
+    if arg is not None and opt and arg != opt:
+        raise SoraUsageError("give the prompt once: as the argument after the file or with "
+                             "--prompt, not both")
+    return arg if arg is not None else opt
 LiteralOpt = Annotated[bool, typer.Option(
     "--literal", help="Condition the model on the prompt exactly as written (a built-in world "
                       "model otherwise reads words it never learned in its captions' words).")]
@@ -608,7 +619,7 @@ def generate_cmd(
 def animate_cmd(
     image: Annotated[Path, typer.Argument(help="The first frame (PNG, JPEG, ...).",
                                           show_default=False)],
-    prompt: PromptOpt = "", output: OutOpt = None, duration: DurationOpt = 4.0,
+    prompt_arg: PromptArg = None, prompt: PromptOpt = "", output: OutOpt = None, duration: DurationOpt = 4.0,
     fit: Annotated[str, typer.Option("--fit", help="Fit the image to the frame: crop (centre) "
                                                    "or pad.")] = "crop",
     size: SizeOpt = None, aspect: AspectOpt = None, fps: FpsOpt = None, seed: GenSeedOpt = None,
@@ -623,6 +634,7 @@ def animate_cmd(
     _setup(quiet, json_out)
     from sora_cli.generation import animate
 
+    prompt = _one_prompt(prompt_arg, prompt)
     opts = _gen_options(locals())
     _report_videos([animate(image, prompt, output, opts, fit=fit)], json_out)
 
@@ -631,7 +643,7 @@ def animate_cmd(
 def extend_cmd(
     clip: Annotated[Path, typer.Argument(help="The clip to continue (any video file).",
                                          show_default=False)],
-    prompt: PromptOpt = "", output: OutOpt = None,
+    prompt_arg: PromptArg = None, prompt: PromptOpt = "", output: OutOpt = None,
     seconds: Annotated[float, typer.Option("--seconds", "-s",
                                            help="How many seconds to add.")] = 4.0,
     only_new: Annotated[bool, typer.Option("--only-new", help="Write only the new part.")] = False,
@@ -649,6 +661,7 @@ def extend_cmd(
     _setup(quiet, json_out)
     from sora_cli.generation import extend
 
+    prompt = _one_prompt(prompt_arg, prompt)
     opts = _gen_options(locals(), duration=seconds)
     _report_videos([extend(clip, prompt, seconds, output, opts, only_new=only_new, fit=fit)],
                    json_out)

@@ -147,10 +147,14 @@ def test_extend_keeps_the_clip_and_continues_at_its_seam(sora, tiny_bundle, tmp_
     assert min(psnr(a, b) for a, b in zip(video.frames[:16], kept)) > 30
     assert probe(out).sora["mode"] == "extend"
     only = tmp_path / "only.mp4"
-    r = sora("extend", src, "--seconds", "1", "--only-new", "-o", only, "--model", tiny_bundle,
-             *FAST, env=env1)
+    # the prompt may also come as the argument after the clip, as people type it first
+    r = sora("extend", src, "it goes on", "--seconds", "1", "--only-new", "-o", only,
+             "--model", tiny_bundle, *FAST, env=env1)
     assert r.returncode == 0, r.stderr
-    assert probe(only).frames == 8
+    assert probe(only).frames == 8 and probe(only).sora["prompt"] == "it goes on"
+    r = sora("extend", src, "it goes on", "-p", "it stops", "--model", tiny_bundle, *FAST,
+             env=env1, cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.startswith("error: give the prompt once"), r.stderr
 
 
 def test_storyboard_and_long_video_run_segment_by_segment(sora, tiny_bundle, tmp_path, env1):
