@@ -8,6 +8,9 @@ then:
   generation; the lower t, the more of the real clip is given. Where the checker figures
   climb towards the autoencoded line tells at which noise levels the DiT gets the prompt
   wrong: high t decides layout, colour and motion, low t detail.
+- **given the first frame** (`--first`): `sora animate` of the render's first frame, through
+  the pipeline's own path (the frame encoded alone and held clean, the rest generated with
+  the same seed): how far the DiT gets once the first frame's layout is right.
 - **decoded with latent noise**: the real latents plus Gaussian noise of std sigma (in the
   normalised units the DiT works in), decoded. How much the decoder's picture, and its
   flicker, suffer from latents a little off the encoder's.
@@ -18,6 +21,7 @@ the same run. One noise draw per prompt is shared by every line.
 
     python benchmarks/dit_stages.py                      # models/default, 100 prompts
     python benchmarks/dit_stages.py --n 30 --starts 1 0.6 --sigmas 0.3 --json
+    python benchmarks/dit_stages.py --starts 1 --sigmas --first
 """
 
 from __future__ import annotations
@@ -31,14 +35,14 @@ FIGURES = ("setting", "color", "shape", "motion", "weather", "all_checks", "full
 
 def measure(model: str = "default", n: int = 100, starts=(1.0, 0.8, 0.6, 0.35),
             sigmas=(0.15, 0.3, 0.5), seed: int = 0, duration: float = 2.0,
-            device: str = "auto", progress=None) -> dict:
+            device: str = "auto", progress=None, first: bool = False) -> dict:
     """Checker figures of every line (see the module doc): {"lines": {name: figures}, ...}."""
     import numpy as np
     import torch
 
     from sora_cli.checker import score_clip
     from sora_cli.evaluate import eval_prompts, expected_scenes, frame_change, summarize
-    from sora_cli.pipeline import VideoPipeline, frames_of, latents_for
+    from sora_cli.pipeline import Span, VideoPipeline, frames_of, latents_for
     from sora_cli.sampling import sample, schedule
     from sora_cli.world.render import render_scene
 
@@ -53,7 +57,8 @@ def measure(model: str = "default", n: int = 100, starts=(1.0, 0.8, 0.6, 0.35),
     # each start rounded down to a time of the schedule, as sample() does; one line a time
     starts = list(dict.fromkeys(next(tv for tv in ts if tv <= t + 1e-6) for t in starts))
     sigmas = list(dict.fromkeys(sigmas))
-    names = ([f"finished from t={t:.3f}" for t in starts] + ["autoencoded (t=0)"]
+    given = ["given the first frame"] if first else []
+    names = ([f"finished from t={t:.3f}" for t in starts] + given + ["autoencoded (t=0)"]
              + [f"decoded, latent noise {s:g}" for s in sigmas])
     scored = {k: [] for k in names}
     change = {k: [] for k in names}
@@ -76,9 +81,15 @@ def measure(model: str = "default", n: int = 100, starts=(1.0, 0.8, 0.6, 0.35),
                            generator=torch.Generator().manual_seed(seed + i), start=(t, z),
                            expert=pipe.bundle.dit_high, **st.sample_args())
             clips[name] = decode(x.float())
+        if first:
+            # animate's own path: the first frame encoded alone, held clean, and the rest
+            # sampled (with the pipeline's drift correction) from the same seed
+            x = pipe.sample_latents([Span(prompt, frames_n - 1)], (pipe.height, pipe.width),
+                                    seed + i, known=pipe.encode_frames(ref[:1]))
+            clips[given[0]] = decode(x.float())
         clips["autoencoded (t=0)"] = decode(z)
         eps = torch.randn(z.shape, generator=torch.Generator().manual_seed(seed + i))
-        for s, name in zip(sigmas, names[len(starts) + 1:]):
+        for s, name in zip(sigmas, names[len(starts) + len(given) + 1:]):
             clips[name] = decode(z + s * eps)
         for name, frames in clips.items():
             scored[name].append(score_clip(frames, pipe.fps, scene))
@@ -103,6 +114,8 @@ def main() -> None:
                     help="noise levels to finish from (1 = plain generation)")
     ap.add_argument("--sigmas", type=float, nargs="*", default=[0.15, 0.3, 0.5],
                     help="latent noise std for the decoder lines")
+    ap.add_argument("--first", action="store_true",
+                    help="add the line given the first frame (as sora animate holds its image)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -116,7 +129,7 @@ def main() -> None:
     console.set_quiet(True)
     t0 = time.perf_counter()
     report = measure(args.model, args.n, tuple(args.starts), tuple(args.sigmas), args.seed,
-                     device=args.device)
+                     device=args.device, first=args.first)
     report["seconds"] = round(time.perf_counter() - t0, 1)
     if args.json:
         print(json.dumps(report, indent=1))

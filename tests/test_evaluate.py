@@ -241,3 +241,38 @@ def test_dit_stages_benchmark_meets_eval_at_both_ends(tiny_bundle):
         assert lines[name]["frame_change"] == lines["autoencoded (t=0)"]["frame_change"]
     noisy, clean = lines["decoded, latent noise 0.5"], lines["autoencoded (t=0)"]
     assert noisy["frame_change"] != clean["frame_change"]
+
+
+def test_dit_stages_given_the_first_frame_is_animate_of_the_render(tiny_bundle):
+    # the --first line holds the render's first latent clean: what `sora animate` makes of the
+    # render's first frame with the same seed, clip for clip
+    import importlib.util
+    from pathlib import Path
+
+    from sora_cli.checker import score_clip
+    from sora_cli.pipeline import VideoPipeline
+    from sora_cli.world.render import render_scene
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "dit_stages.py"
+    spec = importlib.util.spec_from_file_location("dit_stages", path)
+    stages = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stages)
+    r = stages.measure(str(tiny_bundle), n=3, starts=(1.0,), sigmas=(), duration=1.0,
+                       device="cpu", first=True)
+    assert list(r["lines"]) == ["finished from t=1.000", "given the first frame",
+                                "autoencoded (t=0)"]
+    pipe = VideoPipeline.load(str(tiny_bundle), "cpu")
+    prompts = ev.eval_prompts(3, 0)
+    scored, change = [], []
+    for i, (prompt, scene) in enumerate(zip(prompts, ev.expected_scenes(prompts))):
+        scene.seed = i
+        first = render_scene(scene, (pipe.height, pipe.width), 1, pipe.fps)[0]
+        frames = np.concatenate(list(pipe.animate(first, prompt, 1.0, seed=i)))
+        scored.append(score_clip(frames, pipe.fps, scene))
+        change.append(ev.frame_change(frames))
+    want = ev.summarize(scored)
+    got = r["lines"]["given the first frame"]
+    assert all(got[k] == want[k] for k in stages.FIGURES), (got, want)
+    # the figures of a tiny model are coarse; the flicker tells the clips apart finely
+    assert abs(got["frame_change"] - np.mean(change)) < 1e-3
+    assert abs(got["frame_change"] - r["lines"]["finished from t=1.000"]["frame_change"]) > 0.01
