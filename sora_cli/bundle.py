@@ -392,7 +392,9 @@ def load_bundle(name_or_path: str | os.PathLike, device: str = "cpu", dtype=None
         from sora_cli.token_rows import stored_rows
 
         trained = stored_rows(stored["text"])
-    return Bundle(config=config, vae=vae, text=TextEncoder(clip, config.text), dit=dit, path=path,
+    text = TextEncoder(clip, config.text)
+    text.with_inputs = config.dit.text_inputs
+    return Bundle(config=config, vae=vae, text=text, dit=dit, path=path,
                   trained_tokens=trained, dit_high=high)
 
 
@@ -423,6 +425,9 @@ def describe_bundle(name_or_path: str | os.PathLike) -> dict:
     return {"name": cfg.name, "path": str(b.path), "hash": b.hash, "format_version": cfg.format_version,
             "fps": cfg.fps, "frame_size": list(cfg.frame_size), "clip_frames": cfg.clip_frames,
             "text_encoder": cfg.text.name,
+            # what the DiT reads of it: the tower's outputs, or (DiTConfig.text_inputs) also
+            # its input embeddings
+            "dit_text": "outputs and inputs" if cfg.dit.text_inputs else "outputs",
             "params": {"vae": count(b.vae), "text": count(b.text.clip), "dit": count(b.dit),
                        **({"dit_high": count(b.dit_high)} if b.dit_high is not None else {})},
             "sampler": {"steps": cfg.flow.steps, "guidance": cfg.flow.guidance,

@@ -411,6 +411,11 @@ def train_dit_cmd(
         "--min-t", help="Train a high-noise expert: noise levels uniform on [MIN_T, 1] "
                         "(e.g. 0.75), to be exported beside a main DiT with `sora train "
                         "export --dit-high`. 0: every noise level.")] = 0.0,
+    text_inputs: Annotated[bool, typer.Option(
+        "--text-inputs", help="Let the DiT read the text tower's input embeddings beside its "
+                              "outputs (they tell motion words apart; a CLIP trained on "
+                              "frames does not). With --init, the new weights start at zero.")
+    ] = False,
     json_out: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Train the diffusion transformer (rectified flow, all conditioning masks); reports the
@@ -432,7 +437,7 @@ def train_dit_cmd(
                   latents=str(latents) if latents else None, size=size, frames=frames, fps=fps,
                   arch=parse_arch(arch), folder=str(data) if data else None, resume=resume,
                   init=str(init) if init else None, eval_clips=eval_clips, window=window,
-                  time_shift=time_shift, min_t=min_t)
+                  time_shift=time_shift, min_t=min_t, text_inputs=text_inputs)
     extra = f", held-out loss {s['heldout_loss']:.4f}" if "heldout_loss" in s else ""
     if export is not None and os.environ.get("RANK", "0") == "0" and s["step"] >= steps:
         from sora_cli.train.export import export_runs
@@ -764,6 +769,8 @@ def models_cmd(
         console.result(f"{info['name']} ({info['path']}): ok, hash {info['hash']}, {w}x{h} at "
                        f"{info['fps']:g} fps, params vae {p['vae'] / 1e6:.2f}M, text "
                        f"{p['text'] / 1e6:.2f}M, dit {p['dit'] / 1e6:.2f}M"
+                       + (" (reads the text tower's inputs too)"
+                          if info["dit_text"] != "outputs" else "")
                        + (f" + high-noise expert {p['dit_high'] / 1e6:.2f}M from t >= "
                           f"{info['sampler']['expert_t']:g}" if "dit_high" in p else ""))
 

@@ -268,6 +268,40 @@ def test_text_encoder_tokens_mask_pooled():
         assert dit(torch.randn(2, 4, 1, 2, 2), torch.rand(2, 1), tokens, mask, pooled).shape == (2, 4, 1, 2, 2)
 
 
+def test_text_inputs_start_as_the_dit_they_grow_from_and_then_tell_words_apart():
+    import dataclasses
+
+    torch.manual_seed(0)
+    enc = TextEncoder(build_clip(TINY_TEXT))
+    prompts = ["a red ball moving left on a beach", "a red ball moving right on a beach"]
+    out, mask, pooled = enc(prompts)
+    enc.with_inputs = True
+    both, _, _ = enc(prompts)
+    assert enc.dim == 64 and both.shape == (2, 16, 64)
+    torch.testing.assert_close(both[..., :32], out)   # outputs first, as before
+    tower = enc.clip
+    ids = tower.tokenizer(prompts)
+    torch.testing.assert_close(both[..., 32:],
+                               tower.token_embedding(ids) + tower.positional_embedding[:16])
+
+    base_cfg = DiTConfig(in_channels=4, width=32, depth=1, heads=2, text_dim=32, pooled_dim=16)
+    base = tiny_dit(cfg=base_cfg)
+    grown = DiT(dataclasses.replace(base_cfg, text_inputs=True)).eval()
+    missing, unexpected = grown.load_state_dict(base.state_dict(), strict=False)
+    assert sorted(missing) == ["text_in.bias", "text_in.weight"] and not unexpected
+    assert all(k.startswith(DiT.GROWN) for k in missing)
+    x, t = torch.randn(2, 4, 2, 2, 2), torch.rand(2, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(grown(x, t, both, mask, pooled), base(x, t, out, mask, pooled))
+        # once its weights move, the inputs reach the velocity
+        grown.text_in.weight.normal_(std=0.1)
+        moved = grown(x, t, both, mask, pooled)
+        other = both.clone()
+        other[..., 32:] = torch.randn_like(other[..., 32:])
+        assert not torch.allclose(moved, grown(x, t, other, mask, pooled))
+        assert not torch.allclose(moved, base(x, t, out, mask, pooled))
+
+
 def test_token_cache_gives_the_tokenizers_ids():
     from sora_cli.nn.text import TextEncoderConfig, get_tokenizer, tokenize
 

@@ -383,6 +383,36 @@ def test_a_dit_trained_on_a_bundles_vae_and_text_exports_with_them(tiny_bundle, 
     assert load_bundle(out).config.dit == load_bundle(tiny_bundle).config.dit
 
 
+def test_a_dit_grows_text_inputs_from_a_bundle_and_its_bundle_generates(tiny_bundle, tmp_path):
+    # --text-inputs on a DiT that goes on from a bundle: the bundle's weights load, the new
+    # ones start at zero, and the exported bundle feeds its DiT the wider text tokens
+    from sora_cli.bundle import load_bundle
+    from sora_cli.video_io import read_video
+
+    tb, run = tiny_bundle, tmp_path / "dit"
+    r = run_cli("train", "dit", "--vae", tb, "--clip", tb, "--init", tb, "--size", 64,
+                "--frames", 9, "--fps", 8, "--out", run, "--steps", 2, "--batch-size", 2,
+                "--lr", 1e-3, "--warmup", 1, "--device", "cpu", "--workers", 0,
+                "--sample-every", -1, "--eval-clips", 1, "--text-inputs", "-q")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((run / "model.json").read_text())["config"]["text_inputs"] is True
+    out = tmp_path / "models" / "wide"
+    r = run_cli("train", "export", out, "--vae", tb, "--clip", tb, "--dit", run, "-q")
+    assert r.returncode == 0, r.stderr
+    b = load_bundle(out)
+    assert b.config.dit.text_inputs and b.text.with_inputs
+    assert b.text(["a red ball"])[0].shape[-1] == 2 * b.config.text.width
+    assert b.dit.text_in.weight.abs().sum() > 0          # trained away from its zero start
+    assert not load_bundle(tb).text.with_inputs         # a bundle without them is as it was
+    r = run_cli("models", str(out))
+    assert r.returncode == 0 and "reads the text tower's inputs too" in r.stdout, r.stdout
+    mp4 = tmp_path / "wide.mp4"
+    r = run_cli("generate", "a red ball moving left on a grass field", "--model", out, "-o", mp4,
+                "--duration", 1, "--steps", 2, "--no-credentials")
+    assert r.returncode == 0, r.stderr
+    assert read_video(mp4).frames.shape[0] == 8
+
+
 def test_a_decoder_trained_alone_keeps_the_latent_space_and_ships_with_the_dit(
         tiny_bundle, vae_run, tmp_path):
     # the CPU's way to better clips: the DiT's latents stay what they were, only their decoding

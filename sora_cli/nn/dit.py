@@ -35,6 +35,11 @@ class DiTConfig:
     text_dim: int = 256         # per-token text features (TextEncoder.dim)
     pooled_dim: int = 256       # pooled text feature (TextEncoder.pooled_dim)
     rope_theta: float = 100.0   # positions are small integers (frames, 8..32 tokens a side)
+    # Also read the text tower's input per token (token + position embedding), not only its
+    # output. A CLIP trained on single frames learns to ignore motion words, which no frame
+    # shows: the shipped tower's outputs for "moving left" and "moving right" have a cosine
+    # of 0.993, the word embeddings 0.22. The text tokens then carry both, text_dim each.
+    text_inputs: bool = False
 
     @property
     def head_dim(self) -> int:
@@ -183,6 +188,8 @@ class DiT(nn.Module):
         self.t_embed = nn.Sequential(nn.Linear(D, D), nn.SiLU(), nn.Linear(D, D))
         self.pooled_embed = nn.Sequential(nn.Linear(cfg.pooled_dim, D), nn.SiLU(), nn.Linear(D, D))
         self.text_proj = nn.Sequential(nn.Linear(cfg.text_dim, D), RMSNorm(D))
+        if cfg.text_inputs:
+            self.text_in = nn.Linear(cfg.text_dim, D)
         self.blocks = nn.ModuleList(DiTBlock(D, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))
         self.final_norm = nn.LayerNorm(D, elementwise_affine=False, eps=1e-6)
         self.final_ada = nn.Linear(D, 2 * D)
@@ -202,6 +209,14 @@ class DiT(nn.Module):
         for m in (self.final_ada, self.final):
             nn.init.zeros_(m.weight)
             nn.init.zeros_(m.bias)
+        if self.cfg.text_inputs:
+            # zero: a DiT that goes on from one without text inputs starts as it was
+            nn.init.zeros_(self.text_in.weight)
+            nn.init.zeros_(self.text_in.bias)
+
+    # Parameters a DiT may add to a checkpoint it goes on from (zero-initialised, so the
+    # model starts out computing what the checkpoint did).
+    GROWN = ("text_in.",)
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -210,7 +225,7 @@ class DiT(nn.Module):
                 text_mask: torch.Tensor, pooled: torch.Tensor,
                 skip_layers: tuple[int, ...] = ()) -> torch.Tensor:
         """x (B,C,T,h,w) noisy latents; t (B,T) per-frame time in [0,1] (or (B,)); text_tokens
-        (B,L,text_dim), text_mask (B,L) bool (True = real token), pooled (B,pooled_dim).
+        (B,L,text_dim) (2 x text_dim with cfg.text_inputs: outputs, then inputs), text_mask (B,L) bool (True = real token), pooled (B,pooled_dim).
         Returns the velocity (B,C,T,h,w). h and w must be multiples of the patch size.
         skip_layers: blocks to leave out, a weaker model for skip-layer guidance (sampling)."""
         cfg = self.cfg
@@ -225,7 +240,11 @@ class DiT(nn.Module):
         tok = x.reshape(B, C, T, gh, p, gw, p).permute(0, 2, 3, 5, 1, 4, 6).reshape(B, T * gh * gw, C * p * p)
         tok = self.x_embed(tok)
         c = self.t_embed(timestep_embedding(t, cfg.width).to(tok.dtype)) + self.pooled_embed(pooled)[:, None, :]
-        ctx = self.text_proj(text_tokens)
+        if cfg.text_inputs:
+            out, inp = text_tokens.split(cfg.text_dim, dim=-1)
+            ctx = self.text_proj[1](self.text_proj[0](out) + self.text_in(inp))
+        else:
+            ctx = self.text_proj(text_tokens)
         mask = text_mask.bool()
         # A row with no real token would give NaN attention; let it see the first slot instead.
         mask = mask | ~mask.any(dim=1, keepdim=True) & (torch.arange(mask.shape[1], device=mask.device) == 0)

@@ -207,7 +207,12 @@ def clip_score(model, frames: torch.Tensor, prompts: Sequence[str]) -> torch.Ten
 
 
 class TextEncoder(nn.Module):
-    """The frozen text tower: prompts -> (tokens (B,L,dim), mask (B,L) bool, pooled (B,pooled_dim))."""
+    """The frozen text tower: prompts -> (tokens (B,L,dim), mask (B,L) bool, pooled (B,pooled_dim)).
+
+    With `with_inputs` set (a DiT with DiTConfig.text_inputs reads them), each token's
+    features are the tower's output followed by its input (token + position embedding)."""
+
+    with_inputs: bool = False
 
     def __init__(self, clip_model, cfg: TextEncoderConfig | None = None):
         super().__init__()
@@ -220,10 +225,11 @@ class TextEncoder(nn.Module):
         self.clip.requires_grad_(False)
         text = getattr(clip_model, "text", clip_model)  # CustomTextCLIP keeps the tower in .text
         self._ln_final = text.ln_final
+        self._tower = text
 
     @property
     def dim(self) -> int:
-        return self.cfg.width
+        return self.cfg.width * (2 if self.with_inputs else 1)
 
     @property
     def pooled_dim(self) -> int:
@@ -245,6 +251,9 @@ class TextEncoder(nn.Module):
         finally:
             hook.remove()
         tokens = captured["x"].float()
+        if self.with_inputs:
+            inputs = self._tower.token_embedding(ids) + self._tower.positional_embedding[:ids.shape[1]]
+            tokens = torch.cat([tokens, inputs.float()], dim=-1)
         mask = ids != 0  # open_clip pads with 0; SOT and EOT count as real tokens
         return tokens, mask, pooled.float()
 

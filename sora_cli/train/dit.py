@@ -133,7 +133,8 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
                arch: dict | None = None, folder: str | None = None, resume: bool = False,
                caption_dropout: float = 0.1, sample_prompt: str = SAMPLE_PROMPT,
                sample_steps: int = 20, init: str | None = None, eval_clips: int = 16,
-               window: int = 0, time_shift: float = 1.0, min_t: float = 0.0) -> Task:
+               window: int = 0, time_shift: float = 1.0, min_t: float = 0.0,
+               text_inputs: bool = False) -> Task:
     from sora_cli.nn.dit import DiT, DiTConfig
     from sora_cli.pipeline import frames_of, latents_for
     from sora_cli.sampling import drop_captions, sample_training_windows
@@ -170,7 +171,8 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
              "pooled_dim": pooled.shape[-1], **(arch or {})}
     dit, dcfg, conf, started = build_model(
         cfg, "dit", init, resume, lambda: asdict(make_config(DiTConfig, fresh)),
-        DiTConfig, DiT)
+        DiTConfig, DiT, grow={"text_inputs": True} if text_inputs else None)
+    text.with_inputs = dcfg.text_inputs
     lat_hw = size // vcfg.spatial_factor
     tokens_per_clip = lat_t * (lat_hw // dcfg.patch_size) ** 2
 

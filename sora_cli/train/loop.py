@@ -284,19 +284,30 @@ def run_model_config(run_dir: str | Path, task: str, resume: bool, fresh: dict) 
 
 
 def build_model(cfg: "TrainConfig", task: str, init: str | None, resume: bool, fresh,
-                config_cls, build):
+                config_cls, build, grow: dict | None = None):
     """The task's model and its architecture: the run's own when resuming, else `init`'s (a
     run or bundle, weights included) or `fresh()`'s, built after seeding so that every rank
-    and every run of a seed starts alike. -> (model, config, conf dict, started from init)."""
+    and every run of a seed starts alike. `grow` sets architecture fields of a new run on top
+    of init's or fresh's; from init, only the parameters the model class lists in GROWN may
+    be missing (they start at zero, so the model starts as init computed).
+    -> (model, config, conf dict, started from init)."""
     from sora_cli.train.runs import warm_start
 
     start = warm_start(task, init) if init and not resume else None
-    conf = run_model_config(cfg.out, task, resume, start[0] if start else fresh())
+    base = start[0] if start else fresh()
+    if grow and not resume:
+        base = {**base, **grow}
+    conf = run_model_config(cfg.out, task, resume, base)
     model_cfg = config_cls(**conf)
     seed_for_init(cfg.seed)
     model = build(model_cfg)
     if start:
-        model.load_state_dict(start[1])
+        missing, unexpected = model.load_state_dict(start[1], strict=False)
+        new = tuple(getattr(model, "GROWN", ()))
+        wrong = list(unexpected) + [k for k in missing if not k.startswith(new)]
+        if wrong:
+            raise SoraError(f"--init {init}: its {task} does not fit this architecture "
+                            f"({len(wrong)} tensors, first: {wrong[0]})")
     return model, model_cfg, conf, start is not None
 
 
