@@ -288,13 +288,14 @@ def test_text_inputs_start_as_the_dit_they_grow_from_and_then_tell_words_apart()
     base = tiny_dit(cfg=base_cfg)
     grown = DiT(dataclasses.replace(base_cfg, text_inputs=True)).eval()
     missing, unexpected = grown.load_state_dict(base.state_dict(), strict=False)
-    assert sorted(missing) == ["text_in.bias", "text_in.weight"] and not unexpected
+    assert sorted(missing) == ["text_in.0.weight", "text_in.1.bias", "text_in.1.weight"]
+    assert not unexpected
     assert all(k.startswith(DiT.GROWN) for k in missing)
     x, t = torch.randn(2, 4, 2, 2, 2), torch.rand(2, 2)
     with torch.no_grad():
         torch.testing.assert_close(grown(x, t, both, mask, pooled), base(x, t, out, mask, pooled))
         # once its weights move, the inputs reach the velocity
-        grown.text_in.weight.normal_(std=0.1)
+        grown.text_in[1].weight.normal_(std=0.1)
         moved = grown(x, t, both, mask, pooled)
         other = both.clone()
         other[..., 32:] = torch.randn_like(other[..., 32:])

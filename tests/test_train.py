@@ -402,7 +402,7 @@ def test_a_dit_grows_text_inputs_from_a_bundle_and_its_bundle_generates(tiny_bun
     b = load_bundle(out)
     assert b.config.dit.text_inputs and b.text.with_inputs
     assert b.text(["a red ball"])[0].shape[-1] == 2 * b.config.text.width
-    assert b.dit.text_in.weight.abs().sum() > 0          # trained away from its zero start
+    assert b.dit.text_in[1].weight.abs().sum() > 0          # trained away from its zero start
     assert not load_bundle(tb).text.with_inputs         # a bundle without them is as it was
     r = run_cli("models", str(out))
     assert r.returncode == 0 and "reads the text tower's inputs too" in r.stdout, r.stdout

@@ -189,7 +189,9 @@ class DiT(nn.Module):
         self.pooled_embed = nn.Sequential(nn.Linear(cfg.pooled_dim, D), nn.SiLU(), nn.Linear(D, D))
         self.text_proj = nn.Sequential(nn.Linear(cfg.text_dim, D), RMSNorm(D))
         if cfg.text_inputs:
-            self.text_in = nn.Linear(cfg.text_dim, D)
+            # normalised first: the embeddings' RMS is about 0.03 against the outputs' 1 (the
+            # default bundle), so unnormalised they would take a 30x larger weight to be heard
+            self.text_in = nn.Sequential(RMSNorm(cfg.text_dim), nn.Linear(cfg.text_dim, D))
         self.blocks = nn.ModuleList(DiTBlock(D, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))
         self.final_norm = nn.LayerNorm(D, elementwise_affine=False, eps=1e-6)
         self.final_ada = nn.Linear(D, 2 * D)
@@ -211,8 +213,8 @@ class DiT(nn.Module):
             nn.init.zeros_(m.bias)
         if self.cfg.text_inputs:
             # zero: a DiT that goes on from one without text inputs starts as it was
-            nn.init.zeros_(self.text_in.weight)
-            nn.init.zeros_(self.text_in.bias)
+            nn.init.zeros_(self.text_in[1].weight)
+            nn.init.zeros_(self.text_in[1].bias)
 
     # Parameters a DiT may add to a checkpoint it goes on from (zero-initialised, so the
     # model starts out computing what the checkpoint did).
