@@ -43,6 +43,9 @@
 # VAE_ARCH (a JSON --arch: the VAE then starts from scratch with it instead of from BASE),
 # DIT_ARCH (a JSON --arch for the DiT that starts from scratch on a new VAE; keep its token
 # count, e.g. patch_size 4 on an 8x VAE, since the timing run measures the shipped shape).
+# TEXT_INPUTS=1 (`sora train dit --text-inputs`: the DiT also reads the text tower's input
+# embeddings, which tell motion words apart where its outputs do not; the model card's "Why
+# motion fails". An expert goes with it only when trained in the same run, PARTS="dit expert").
 # EXPERT_MIN, MIN_T and EXPERT_T (PARTS=expert: `sora train dit --min-t MIN_T` from the DiT,
 # exported with `--dit-high --expert-t EXPERT_T`: it runs the sampler's steps from EXPERT_T
 # up, where the model card's "Where the DiT fails" found the DiT weakest; without expert in
@@ -72,6 +75,8 @@ COUNT=${COUNT:-60000}
 FRAMES=${FRAMES:-17}
 WINDOW=${WINDOW:-0}
 TIME_SHIFT=${TIME_SHIFT:-1}
+TEXT_ARGS=()
+if [[ "${TEXT_INPUTS:-0}" == 1 ]]; then TEXT_ARGS=(--text-inputs); fi
 CPUS=${CPUS:-$(nproc)}
 DEVICE=${DEVICE:-cuda}
 VAE_BS=${VAE_BS:-16}
@@ -184,8 +189,8 @@ if wants dit; then
     DIT_STEPS=$(steps_for "$RUNS/time-dit" "$DIT_MIN" "$DIT_BS")
     say "dit: $DIT_STEPS steps"
     $SORA train dit --out "$RUNS/dit" --vae "$VAE_SRC" --clip "$CLIP_SRC" \
-        --latents "$RUNS/latents" "${DIT_INIT[@]}" "${DIT_ARGS[@]}" --steps "$DIT_STEPS" \
-        --warmup 300 -q
+        --latents "$RUNS/latents" "${DIT_INIT[@]}" "${DIT_ARGS[@]}" "${TEXT_ARGS[@]}" \
+        --steps "$DIT_STEPS" --warmup 300 -q
 fi
 # a bundle's expert: the one trained now, else BASE's (same latents) beside a retrained DiT
 HIGH=()

@@ -115,7 +115,7 @@ def test_gpu_recipe_runs_end_to_end_on_a_cpu_for_the_dit(tiny_bundle, tmp_path):
     # going on from the bundle's, and the export with the bundle's own VAE and text tower
     runs = tmp_path / "runs"
     r = run_recipe(tiny_bundle, runs, PARTS="dit", DIT_BS="2", DIT_MIN="0.01", COUNT="8",
-                   TIMING_CLIPS="8", TIME_SHIFT="2",
+                   TIMING_CLIPS="8", TIME_SHIFT="2", TEXT_INPUTS="1",
                    FRAMES="9", WINDOW="2")   # windows of 2 latents cut from 3-latent clips
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert "dit: 20 steps" in r.stdout and f"done: {runs / 'bundle'}" in r.stdout
@@ -126,6 +126,7 @@ def test_gpu_recipe_runs_end_to_end_on_a_cpu_for_the_dit(tiny_bundle, tmp_path):
     assert not (runs / "vae").exists() and not (runs / "clip").exists()
     dit_run = json.loads((runs / "dit" / "model.json").read_text())
     assert dit_run["frames"] == 9 and dit_run["window"] == 2 and dit_run["time_shift"] == 2
+    assert config["dit"]["text_inputs"] is True    # TEXT_INPUTS=1 reached the DiT
 
 
 def test_gpu_recipe_trains_a_new_8x_vae_and_a_patch_4_dit_on_a_cpu(tiny_bundle, tmp_path):
