@@ -558,13 +558,6 @@ PromptOpt = Annotated[str, typer.Option("--prompt", "-p", help="What should happ
 PromptArg = Annotated[Optional[str], typer.Argument(
     help="What should happen (or give it with --prompt).", show_default=False,
     metavar="prompt")]
-
-
-def _one_prompt(arg: str | None, opt: str) -> str:
-    if arg is not None and opt and arg != opt:
-        raise SoraUsageError("give the prompt once: as the argument after the file or with "
-                             "--prompt, not both")
-    return arg if arg is not None else opt
 LiteralOpt = Annotated[bool, typer.Option(
     "--literal", help="Condition the model on the prompt exactly as written (a built-in world "
                       "model otherwise reads words it never learned in its captions' words).")]
@@ -584,6 +577,13 @@ def _gen_options(params: dict, **override):
     if kw.get("policy") is not None:
         kw["policy"] = str(kw["policy"])
     return GenerateOptions(**kw)
+
+
+def _one_prompt(arg: str | None, opt: str) -> str:
+    if arg is not None and opt and arg != opt:
+        raise SoraUsageError("give the prompt once: as the argument after the file or with "
+                             "--prompt, not both")
+    return arg if arg is not None else opt
 
 
 def _report_videos(results: list, json_out: bool) -> None:
@@ -624,7 +624,8 @@ def generate_cmd(
 def animate_cmd(
     image: Annotated[Path, typer.Argument(help="The first frame (PNG, JPEG, ...).",
                                           show_default=False)],
-    prompt_arg: PromptArg = None, prompt: PromptOpt = "", output: OutOpt = None, duration: DurationOpt = 4.0,
+    prompt_arg: PromptArg = None, prompt: PromptOpt = "", output: OutOpt = None,
+    duration: DurationOpt = 4.0,
     fit: Annotated[str, typer.Option("--fit", help="Fit the image to the frame: crop (centre) "
                                                    "or pad.")] = "crop",
     size: SizeOpt = None, aspect: AspectOpt = None, fps: FpsOpt = None, seed: GenSeedOpt = None,

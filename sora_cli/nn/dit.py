@@ -178,6 +178,10 @@ class DiTBlock(nn.Module):
 
 
 class DiT(nn.Module):
+    # Parameters a DiT may add to a checkpoint it goes on from (zero-initialised, so the
+    # model starts out computing what the checkpoint did).
+    GROWN = ("text_in.",)
+
     def __init__(self, cfg: DiTConfig | None = None):
         super().__init__()
         self.cfg = cfg = cfg or DiTConfig()
@@ -216,10 +220,6 @@ class DiT(nn.Module):
             nn.init.zeros_(self.text_in[1].weight)
             nn.init.zeros_(self.text_in[1].bias)
 
-    # Parameters a DiT may add to a checkpoint it goes on from (zero-initialised, so the
-    # model starts out computing what the checkpoint did).
-    GROWN = ("text_in.",)
-
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
@@ -227,7 +227,8 @@ class DiT(nn.Module):
                 text_mask: torch.Tensor, pooled: torch.Tensor,
                 skip_layers: tuple[int, ...] = ()) -> torch.Tensor:
         """x (B,C,T,h,w) noisy latents; t (B,T) per-frame time in [0,1] (or (B,)); text_tokens
-        (B,L,text_dim) (2 x text_dim with cfg.text_inputs: outputs, then inputs), text_mask (B,L) bool (True = real token), pooled (B,pooled_dim).
+        (B,L,text_dim) (2 x text_dim with cfg.text_inputs: outputs, then inputs), text_mask
+        (B,L) bool (True = real token), pooled (B,pooled_dim).
         Returns the velocity (B,C,T,h,w). h and w must be multiples of the patch size.
         skip_layers: blocks to leave out, a weaker model for skip-layer guidance (sampling)."""
         cfg = self.cfg

@@ -295,7 +295,7 @@ def build_model(cfg: "TrainConfig", task: str, init: str | None, resume: bool, f
 
     start = warm_start(task, init) if init and not resume else None
     base = start[0] if start else fresh()
-    if grow and not resume:
+    if grow:   # a resumed run keeps its own architecture (run_model_config)
         base = {**base, **grow}
     conf = run_model_config(cfg.out, task, resume, base)
     model_cfg = config_cls(**conf)
