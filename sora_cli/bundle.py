@@ -425,6 +425,8 @@ def describe_bundle(name_or_path: str | os.PathLike) -> dict:
     return {"name": cfg.name, "path": str(b.path), "hash": b.hash, "format_version": cfg.format_version,
             "fps": cfg.fps, "frame_size": list(cfg.frame_size), "clip_frames": cfg.clip_frames,
             "text_encoder": cfg.text.name,
+            # frames of a clip its CLIP's vision tower sees at once (1: single frames)
+            "vision_frames": cfg.text.vision_frames,
             # what the DiT reads of it: the tower's outputs, or (DiTConfig.text_inputs) also
             # its input embeddings
             "dit_text": "outputs and inputs" if cfg.dit.text_inputs else "outputs",

@@ -327,8 +327,13 @@ def train_clip_cmd(
     size: Annotated[Optional[int], typer.Option(
         "--size", help="Image size of the vision tower (default: its config's).")] = None,
     frames: Annotated[int, typer.Option(
-        "--frames", help="Frames rendered per clip; one of them is used.")] = 5,
+        "--frames", help="Frames rendered per clip: one of them is used, or --vision-frames "
+                         "of them.")] = 5,
     fps: Annotated[float, typer.Option("--fps", help="Frame rate of those frames.")] = 2,
+    vision_frames: Annotated[Optional[int], typer.Option(
+        "--vision-frames", help="Frames of each clip the vision tower sees at once, tiled in a "
+                                "square grid (1, 4, 9): above 1 its text tower learns motion "
+                                "words (default: 1, or --init's).")] = None,
     resume: TrainResumeOpt = False, device: TrainDeviceOpt = "auto", seed: TrainSeedOpt = 0,
     arch: TrainArchOpt = None, data: TrainDataOpt = None, workers: TrainWorkersOpt = -1,
     checkpoint_minutes: TrainCkptOpt = 5.0, precision: TrainPrecisionOpt = "auto",
@@ -340,7 +345,8 @@ def train_clip_cmd(
     init: TrainInitOpt = None,
     json_out: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
-    """Train a small open_clip CLIP on world frames + captions; reports zero-shot accuracy."""
+    """Train a small open_clip CLIP on world frames (or frame grids) + captions; reports
+    zero-shot accuracy."""
     _setup(quiet, json_out)
     from sora_cli.train.config import parse_arch
 
@@ -360,10 +366,11 @@ def train_clip_cmd(
 
     s = train_clip(cfg, size=size, frames=frames, fps=fps, arch=parse_arch(arch),
                    folder=str(data) if data else None, resume=resume, eval_frames=eval_frames,
-                   init=str(init) if init else None)
+                   init=str(init) if init else None, vision_frames=vision_frames)
     zs = s.get("zero_shot")
     _train_report(s, json_out, f"; zero-shot colour {zs['color']:.1%}, setting "
-                               f"{zs['setting']:.1%}, shape {zs['shape']:.1%}" if zs else "")
+                               f"{zs['setting']:.1%}, shape {zs['shape']:.1%}, motion "
+                               f"{zs['motion']:.1%}" if zs else "")
 
 
 @train_app.command("dit")
@@ -772,6 +779,8 @@ def models_cmd(
                        f"{p['text'] / 1e6:.2f}M, dit {p['dit'] / 1e6:.2f}M"
                        + (" (reads the text tower's inputs too)"
                           if info["dit_text"] != "outputs" else "")
+                       + (f", CLIP trained on {info['vision_frames']}-frame grids"
+                          if info["vision_frames"] > 1 else "")
                        + (f" + high-noise expert {p['dit_high'] / 1e6:.2f}M from t >= "
                           f"{info['sampler']['expert_t']:g}" if "dit_high" in p else ""))
 

@@ -334,3 +334,21 @@ def test_clip_training_lowers_contrastive_loss():
     s = clip_score(clip, images[:, :, None].expand(4, 3, 3, 48, 64), captions)
     wrong = clip_score(clip, images, captions[1:] + captions[:1])
     assert s.shape == (4,) and (s > wrong).all()
+
+
+def test_frame_grid_tiles_evenly_spaced_frames_row_by_row():
+    from sora_cli.nn.text import TextEncoderConfig, clip_views, frame_grid
+
+    # frame t of clip b is filled with 10*b + t, so every tile says which frame it is
+    video = (torch.arange(2)[:, None] * 10 + torch.arange(5)).float().view(2, 1, 5, 1, 1)
+    video = video.expand(2, 3, 5, 4, 6)
+    grid = frame_grid(video, 4)
+    assert grid.shape == (2, 3, 8, 12)
+    # frames 0, 1, 3, 4 of the five (evenly spaced, first and last included), row by row
+    assert grid[1, 0, ::4, ::6].tolist() == [[10, 11], [13, 14]]
+    assert torch.equal(frame_grid(video, 1), video[:, :, :1, :, :].reshape(2, 3, 4, 6))
+    # a frame CLIP scores every frame; a clip CLIP one grid per clip
+    assert clip_views(TextEncoderConfig(), video).shape == (10, 3, 4, 6)
+    assert clip_views(TextEncoderConfig(vision_frames=4), video).shape == (2, 3, 8, 12)
+    with pytest.raises(ValueError, match="square number"):
+        TextEncoderConfig(vision_frames=3)

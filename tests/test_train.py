@@ -147,6 +147,57 @@ def test_clip_loss_falls_and_zero_shot_is_reported(clip_run, tmp_path):
     assert json.loads(r.stdout) == zs  # same held-out frames, same EMA weights
 
 
+def test_clip_on_frame_grids_records_its_view_and_scores_a_video_by_its_grid(tiny_bundle,
+                                                                            tmp_path):
+    import torch.nn.functional as F
+
+    from sora_cli.bundle import load_bundle
+    from sora_cli.nn.text import clip_score, frame_grid, prepare_images, tokenize
+    from sora_cli.train.clip import train_clip
+    from sora_cli.train.runs import load_clip_run
+
+    out = tmp_path / "grid"
+    s = train_clip(cfg(out, 12, 16, 2e-3), eval_frames=20, init=str(tiny_bundle),
+                   vision_frames=4)
+    assert json.loads((out / "model.json").read_text())["config"]["vision_frames"] == 4
+    assert 0.0 <= s["zero_shot"]["motion"] <= 1.0 and s["zero_shot"]["chance"]["motion"] == round(1 / 9, 4)
+    model, tcfg = load_clip_run(out)
+    assert tcfg.vision_frames == 4
+    torch.manual_seed(0)
+    video = torch.rand(2, 3, 9, 32, 32) * 2 - 1
+    prompts = ["a red ball moving left"] * 2
+    with torch.no_grad():
+        img = model.encode_image(prepare_images(frame_grid(video, 4), tcfg.image_size))
+        txt = model.encode_text(tokenize(model.tokenizer, prompts))
+    want = (F.normalize(img, dim=-1) * F.normalize(txt, dim=-1)).sum(-1)
+    assert torch.allclose(clip_score(model, video, prompts), want, atol=1e-5)
+    # the frame CLIP it started from scores every frame instead
+    frames_only = load_bundle(tiny_bundle).text
+    assert frames_only.cfg.vision_frames == 1
+    assert not torch.allclose(clip_score(frames_only, video, prompts), want)
+    # a bundle carries the view: it loads with it and says so
+    bundle = tmp_path / "models" / "grid"
+    r = run_cli("train", "export", bundle, "--vae", tiny_bundle, "--clip", out, "--dit",
+                tiny_bundle, "-q")
+    assert r.returncode == 0, r.stderr
+    b = load_bundle(bundle)
+    assert b.config.text.vision_frames == 4
+    assert torch.allclose(clip_score(b.text, video, prompts), want, atol=1e-2)   # bf16 weights
+    r = run_cli("models", str(bundle))
+    assert r.returncode == 0 and "CLIP trained on 4-frame grids" in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--vision-frames", "3"], "square number"),
+    (["--vision-frames", "9", "--frames", "5"], "at least that many --frames"),
+])
+def test_bad_vision_frames_are_one_line_usage_errors(args, words, tmp_path):
+    r = run_cli("train", "clip", "--out", tmp_path / "run", "--steps", 1, "--device", "cpu", *args)
+    assert r.returncode == 2, r.stderr
+    assert words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "run").exists()
+
+
 def test_latent_cache_is_complete_and_resumable(latents, vae_run):
     out, s = latents
     assert s["count"] == 24 and s["complete"] and len(s["shards"]) == 3

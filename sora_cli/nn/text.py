@@ -42,6 +42,15 @@ def _default_model_cfg() -> dict:
 class TextEncoderConfig:
     name: str = DEFAULT_CLIP                                   # open_clip model config name
     model_cfg: dict = field(default_factory=_default_model_cfg)  # its open_clip config dict
+    # Frames of a clip the vision tower sees at once, tiled into a square grid (frame_grid).
+    # 1 sees single frames, where no motion shows, so its text tower learns to ignore motion
+    # words; 4 or 9 make the contrastive loss need them.
+    vision_frames: int = 1
+
+    def __post_init__(self):
+        n = int(self.vision_frames)
+        if n < 1 or round(n ** 0.5) ** 2 != n:
+            raise ValueError(f"vision_frames must be a square number (1, 4, 9, ...), got {n}")
 
     @property
     def context_length(self) -> int:
@@ -167,6 +176,26 @@ def prepare_images(images: torch.Tensor, size: int) -> torch.Tensor:
     return (x - mean) / std
 
 
+def frame_grid(video: torch.Tensor, frames: int) -> torch.Tensor:
+    """(B,3,T,H,W) -> (B,3,g*H,g*W), g = sqrt(frames): `frames` frames evenly spaced from the
+    first to the last, tiled row by row. How a CLIP with vision_frames > 1 sees a clip: a
+    subject's motion shows as its place changing from tile to tile."""
+    B, C, T, H, W = video.shape
+    g = round(frames ** 0.5)
+    idx = torch.linspace(0, T - 1, frames).round().long().to(video.device)
+    tiles = video.index_select(2, idx).view(B, C, g, g, H, W)
+    return tiles.permute(0, 1, 2, 4, 3, 5).reshape(B, C, g * H, g * W)
+
+
+def clip_views(cfg: TextEncoderConfig, video: torch.Tensor) -> torch.Tensor:
+    """(B,3,T,H,W) -> the images (B*, 3, H', W') a CLIP of `cfg` scores a clip by: every frame
+    for a frame CLIP (B*T of them, frame by frame), one frame grid per clip otherwise."""
+    if cfg.vision_frames > 1:
+        return frame_grid(video, cfg.vision_frames)
+    B, C, T, H, W = video.shape
+    return video.transpose(1, 2).reshape(B * T, C, H, W)
+
+
 def clip_loss(model, images: torch.Tensor, captions: Sequence[str]):
     """Symmetric contrastive loss of a batch of frames (B,3,H,W) in [-1,1] and their captions.
     `model` is a CLIP from build_clip (or DDP around one). -> (loss, logs with 'acc')."""
@@ -192,18 +221,19 @@ def clip_loss(model, images: torch.Tensor, captions: Sequence[str]):
 
 @torch.no_grad()
 def clip_score(model, frames: torch.Tensor, prompts: Sequence[str]) -> torch.Tensor:
-    """Cosine similarity (B,) between each prompt and its video's frames, averaged over
-    frames. frames: (B,3,H,W) or (B,3,T,H,W) in [-1,1]; `model` a CLIP or TextEncoder."""
+    """Cosine similarity (B,) between each prompt and its video: averaged over the frames for
+    a frame CLIP, of one frame grid over the whole video for a clip CLIP (vision_frames > 1).
+    frames: (B,3,H,W) or (B,3,T,H,W) in [-1,1]; `model` a CLIP or TextEncoder."""
     clip = model.clip if isinstance(model, TextEncoder) else _unwrap(model)
     cfg: TextEncoderConfig = clip.sora_text_cfg
     if frames.dim() == 4:
         frames = frames[:, :, None]
-    B, C, T, H, W = frames.shape
-    flat = frames.transpose(1, 2).reshape(B * T, C, H, W)
-    img = F.normalize(clip.encode_image(prepare_images(flat, cfg.image_size)).float(), dim=-1)
+    B = frames.shape[0]
+    views = clip_views(cfg, frames)
+    img = F.normalize(clip.encode_image(prepare_images(views, cfg.image_size)).float(), dim=-1)
     ids = tokenize(clip.tokenizer, prompts).to(frames.device)
     txt = F.normalize(clip.encode_text(ids).float(), dim=-1)
-    return (img.view(B, T, -1) * txt[:, None, :]).sum(-1).mean(1)
+    return (img.view(B, -1, img.shape[-1]) * txt[:, None, :]).sum(-1).mean(1)
 
 
 class TextEncoder(nn.Module):

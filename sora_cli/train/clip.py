@@ -1,6 +1,7 @@
-"""`sora train clip`: a small open_clip CLIP trained contrastively on single world frames and
-their captions, and its zero-shot test: colour, setting and shape of held-out frames, classified
-by prompts built from the world's vocabulary.
+"""`sora train clip`: a small open_clip CLIP trained contrastively on world frames (or, with
+vision_frames > 1, on grids of a clip's frames) and their captions, and its zero-shot test:
+colour, setting, shape and motion of held-out clips, classified by prompts built from the
+world's vocabulary.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import asdict
 import torch
 
 from sora_cli import console
+from sora_cli.errors import SoraUsageError
 from sora_cli.nn.text import TextEncoderConfig, tokenize
 from sora_cli.train import data, distributed
 from sora_cli.train.loop import (Task, TrainConfig, autocast, build_model, fit,
@@ -19,13 +21,17 @@ def class_prompts() -> dict[str, dict[str, list[str]]]:
     """Prompt ensembles per class, in the world's words: each attribute's word is averaged over
     the other words, so "red" is "a red ball", "a red car", ..., and "desert" is "a ball in
     the desert", "a car in the desert", ..."""
-    from sora_cli.world.scene import COLORS, SETTINGS, SHAPES
-    from sora_cli.world.words import SETTING_PP
+    from sora_cli.world.scene import COLORS, MOTIONS, SETTINGS, SHAPES
+    from sora_cli.world.words import MOTION_PHRASES, SETTING_PP
+
+    def moving(m: str) -> str:
+        return f"moving {m}" if m in ("left", "right") else MOTION_PHRASES[m]["ing"][0]
 
     return {
         "color": {c: [f"a {c} {s}" for s in SHAPES] for c in COLORS},
         "shape": {s: [f"a {c} {s}" for c in COLORS] for s in SHAPES},
         "setting": {k: [f"a {s} {SETTING_PP[k][0]}" for s in SHAPES] for k in SETTINGS},
+        "motion": {m: [f"a {s} {moving(m)}" for s in SHAPES] for m in MOTIONS},
     }
 
 
@@ -62,21 +68,29 @@ def _text_classes(model, prompts: dict[str, list[str]], device: str, bf16: bool 
 
 @torch.no_grad()
 def evaluate_clip(model, image_size: int, count: int = 270, seed: int = 0, device: str = "cpu",
-                  bf16: bool | None = None, fps: float = 8) -> dict:
-    """Zero-shot accuracy on colour, setting and shape of `count` held-out single-subject frames
-    (the first frame of each clip, where the subject is always in view)."""
+                  bf16: bool | None = None, frames: int = 5, fps: float = 2) -> dict:
+    """Zero-shot accuracy on colour, setting, shape and motion of `count` held-out
+    single-subject clips of `frames` frames at `fps`. A frame CLIP sees each clip's first
+    frame (where the subject is always in view), so its motion figure is about chance; a
+    clip CLIP (vision_frames > 1) sees the clip's frame grid."""
+    from sora_cli.nn.text import frame_grid
+
     model = model.to(device).eval()
-    ds = data.WorldRenders(image_size, 1, fps, seed=seed, heldout=True,
+    n = model.sora_text_cfg.vision_frames
+    # a clip's first frame is the same whatever its length: a frame CLIP renders only that
+    ds = data.WorldRenders(image_size, frames if n > 1 else 1, fps, seed=seed, heldout=True,
                            scene_filter=_single_subject)
-    images, truth = [], {"color": [], "shape": [], "setting": []}
+    truth = {"color": [], "shape": [], "setting": [], "motion": []}
+    clips = []
     for i in range(count):
         item = ds[i]
-        images.append(item["video"][0])
+        clips.append(item["video"])
         row = item["scene"]
         truth["setting"].append(row["setting"])
-        truth["color"].append(row["subjects"][0]["color"])
-        truth["shape"].append(row["subjects"][0]["shape"])
-    x = data.to_model(torch.stack(images)[:, None], device)[:, :, 0]   # (N, 3, H, W)
+        for attr in ("color", "shape", "motion"):
+            truth[attr].append(row["subjects"][0][attr])
+    video = data.to_model(torch.stack(clips), device)                 # (N, 3, T, H, W)
+    x = frame_grid(video, n) if n > 1 else video[:, :, 0]
     feats = []
     for chunk in x.split(64):
         with autocast(device, bf16):
@@ -94,8 +108,9 @@ def evaluate_clip(model, image_size: int, count: int = 270, seed: int = 0, devic
 
 
 def format_eval(figures: dict) -> str:
-    return (f"CLIP zero-shot on {figures['frames']} held-out frames: colour {figures['color']:.1%}"
-            f", setting {figures['setting']:.1%}, shape {figures['shape']:.1%}")
+    return (f"CLIP zero-shot on {figures['frames']} held-out clips: colour {figures['color']:.1%}"
+            f", setting {figures['setting']:.1%}, shape {figures['shape']:.1%}, motion "
+            f"{figures['motion']:.1%} (chance {figures['chance']['motion']:.1%})")
 
 
 def clip_config(arch: dict, size: int | None = None) -> dict:
@@ -120,34 +135,46 @@ def clip_config(arch: dict, size: int | None = None) -> dict:
 
 def build_task(cfg: TrainConfig, dist, size: int | None = None, frames: int = 5, fps: float = 2,
                arch: dict | None = None, folder: str | None = None, resume: bool = False,
-               eval_frames: int = 270, init: str | None = None) -> Task:
-    from sora_cli.nn.text import build_clip, clip_loss
+               eval_frames: int = 270, init: str | None = None,
+               vision_frames: int | None = None) -> Task:
+    from sora_cli.nn.text import build_clip, clip_loss, frame_grid
     from sora_cli.token_rows import reset_token_tables
 
+    grow = {"vision_frames": vision_frames} if vision_frames else None
+    if vision_frames is not None and (vision_frames < 1 or round(vision_frames ** 0.5) ** 2
+                                      != vision_frames):
+        raise SoraUsageError(f"--vision-frames must be a square number (1, 4, 9, ...), "
+                             f"got {vision_frames}")
+    if vision_frames and vision_frames > frames:
+        raise SoraUsageError(f"--vision-frames {vision_frames} needs at least that many --frames "
+                             f"per clip, got {frames}")
     # the token table starts from the seeded draw a bundle can regenerate (sora_cli/token_rows)
     model, tcfg, conf, started = build_model(
         cfg, "clip", init, resume, lambda: clip_config(arch or {}, size),
-        TextEncoderConfig, lambda c: reset_token_tables(build_clip(c)))
+        TextEncoderConfig, lambda c: reset_token_tables(build_clip(c)), grow=grow)
     device = dist.device
+    n = tcfg.vision_frames
     workers = cfg.workers if cfg.workers >= 0 else data.auto_workers(dist.world_size)
     ds, length = data.clip_source(folder, tcfg.image_size, frames, fps, cfg.seed,
-                                  single_frame=True)
+                                  single_frame=n == 1)
 
     def batches(start: int):
         return data.loader(ds, start, dist, cfg.batch_size, cfg.seed, workers, length)
 
     def loss(m, batch):
         if "image" in batch:
-            images = batch["image"][:, None]
+            x = data.to_model(batch["image"][:, None], device)[:, :, 0]
+        elif n > 1:
+            x = frame_grid(data.to_model(batch["video"], device), n)
         else:  # a user folder gives clips: take their middle frame
             v = batch["video"]
-            images = v[:, v.shape[1] // 2][:, None]
-        x = data.to_model(images, device)[:, :, 0]
+            x = data.to_model(v[:, v.shape[1] // 2][:, None], device)[:, :, 0]
         out = clip_loss(m, x, list(batch["caption"]))
         return out if isinstance(out, tuple) else (out, {})
 
     def finish(m):
-        figures = evaluate_clip(m, tcfg.image_size, eval_frames, cfg.seed, device, cfg.bf16)
+        figures = evaluate_clip(m, tcfg.image_size, eval_frames, cfg.seed, device, cfg.bf16,
+                                frames, fps)
         console.log(format_eval(figures))
         return {"zero_shot": figures}
 
@@ -157,12 +184,14 @@ def build_task(cfg: TrainConfig, dist, size: int | None = None, frames: int = 5,
 
 def train_clip(cfg: TrainConfig, size: int | None = None, frames: int = 5, fps: float = 2,
                arch: dict | None = None, folder: str | None = None, resume: bool = False,
-               eval_frames: int = 270, init: str | None = None) -> dict:
+               eval_frames: int = 270, init: str | None = None,
+               vision_frames: int | None = None) -> dict:
     """Train (or continue) a CLIP run in cfg.out; returns the summary with zero-shot figures.
     `init` starts from the weights of another run or a bundle."""
     dist = distributed.setup(cfg.device)
     try:
-        task = build_task(cfg, dist, size, frames, fps, arch, folder, resume, eval_frames, init)
+        task = build_task(cfg, dist, size, frames, fps, arch, folder, resume, eval_frames, init,
+                          vision_frames)
         return fit(task, cfg, dist, resume=resume)
     finally:
         distributed.teardown(dist)
