@@ -14,6 +14,9 @@
 #   PARTS=decoder DEC_MIN=8 bash examples/train_on_gpu.sh
 #                                                     # only BASE's VAE decoder; BASE's DiT
 #                                                     # stays (see below)
+#   PARTS="clip dit" VISION_FRAMES=4 CLIP_MIN=4 DIT_MIN=12 bash examples/train_on_gpu.sh
+#                                                     # a text tower that knows motion words,
+#                                                     # and the DiT on it
 #   PARTS=expert EXPERT_MIN=6 bash examples/train_on_gpu.sh
 #                                                     # a high-noise expert beside BASE's DiT
 #   PARTS="dit expert" ...                            # both, the expert from the new DiT
@@ -46,6 +49,9 @@
 # TEXT_INPUTS=1 (`sora train dit --text-inputs`: the DiT also reads the text tower's input
 # embeddings, which tell motion words apart where its outputs do not; the model card's "Why
 # motion fails". An expert goes with it only when trained in the same run, PARTS="dit expert").
+# VISION_FRAMES=4 (`sora train clip --vision-frames 4`: the CLIP learns from 2x2 grids of each
+# clip's frames instead of single frames, so its text tower tells motion words apart; the DiT
+# must then train on the new tower, PARTS="clip dit"; the model card's "A CLIP trained on clips").
 # EXPERT_MIN, MIN_T and EXPERT_T (PARTS=expert: `sora train dit --min-t MIN_T` from the DiT,
 # exported with `--dit-high --expert-t EXPERT_T`: it runs the sampler's steps from EXPERT_T
 # up, where the model card's "Where the DiT fails" found the DiT weakest; without expert in
@@ -121,6 +127,7 @@ DEC_ARGS=(--decoder-only --latent-noise "$LATENT_NOISE" --init "$BASE" --size 25
           --batch-size "$VAE_BS" --lr 5e-5 --workers "$VAE_WORKERS" --sample-every -1
           --device "$DEVICE" --log-every 10)
 CLIP_ARGS=(--batch-size "$CLIP_BS" --lr 5e-4 --workers "$HALF" --device "$DEVICE" --log-every 10)
+if [[ -n "${VISION_FRAMES:-}" ]]; then CLIP_ARGS+=(--vision-frames "$VISION_FRAMES"); fi
 DIT_ARGS=(--batch-size "$DIT_BS" --lr "$DIT_LR" --workers 0 --sample-every -1 --device "$DEVICE"
           --log-every 10 --window "$WINDOW" --time-shift "$TIME_SHIFT")
 VAE_SRC=$BASE

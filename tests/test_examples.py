@@ -129,6 +129,27 @@ def test_gpu_recipe_runs_end_to_end_on_a_cpu_for_the_dit(tiny_bundle, tmp_path):
     assert config["dit"]["text_inputs"] is True    # TEXT_INPUTS=1 reached the DiT
 
 
+def test_gpu_recipe_trains_a_clip_on_frame_grids_and_the_dit_on_its_tower(tiny_bundle, tmp_path):
+    # PARTS="clip dit" VISION_FRAMES=4: the CLIP goes on from the bundle's on 2x2 frame grids,
+    # the DiT goes on from the bundle's on the new text tower, and the bundle carries both
+    import torch
+
+    from sora_cli.bundle import load_bundle
+
+    runs = tmp_path / "runs"
+    r = run_recipe(tiny_bundle, runs, PARTS="clip dit", VISION_FRAMES="4", CLIP_BS="8",
+                   CLIP_MIN="0.01", DIT_BS="2", DIT_MIN="0.01", COUNT="4", TIMING_CLIPS="4")
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "clip: 20 steps" in r.stdout and "dit: 20 steps" in r.stdout
+    config = json.loads((runs / "bundle" / "config.json").read_text())
+    assert config["text"]["vision_frames"] == 4
+    assert '"vision_frames": 4' in config["training"]["clip"]["command"]   # in its --arch
+    assert f"--clip {runs / 'clip'}" in config["training"]["dit"]["command"]
+    new, old = load_bundle(runs / "bundle"), load_bundle(tiny_bundle)
+    assert not all(torch.equal(v, old.text.clip.state_dict()[k])
+                   for k, v in new.text.clip.state_dict().items())
+
+
 def test_gpu_recipe_trains_a_new_8x_vae_and_a_patch_4_dit_on_a_cpu(tiny_bundle, tmp_path):
     # PARTS="vae dit" with VAE_ARCH and DIT_ARCH: a two-level (8x) VAE from scratch, the
     # latent cache made with it, a fresh DiT with 4x4 patches on it, and a bundle that generates
