@@ -68,7 +68,8 @@ def model_card(name: str, vae: str, clip: str, dit: str) -> str:
         if "zero_shot" in s:
             z = s["zero_shot"]
             figures.append(f"zero-shot colour {z['color']:.1%}, setting {z['setting']:.1%}, "
-                           f"shape {z['shape']:.1%}")
+                           f"shape {z['shape']:.1%}"
+                           + (f", motion {z['motion']:.1%}" if "motion" in z else ""))
         if s.get("loss") is not None:
             figures.append(f"final loss {s['loss']:.4f} after {s.get('step')} steps, "
                            f"{s.get('seconds')} s of the last session on {s.get('device')} "
