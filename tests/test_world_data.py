@@ -143,3 +143,28 @@ def test_video_folder_of_user_videos(tmp_path):
     from sora_cli.errors import SoraError
     with pytest.raises(SoraError, match="zzz"):
         VideoFolder(tmp_path, 4, 32)
+
+
+def test_motion_twins_are_the_same_scenes_moving_otherwise():
+    from sora_cli.train.data import WorldRenders
+    from sora_cli.world.sampler import OPPOSITE
+
+    ds = WorldRenders(32, 5, 2, seed=0, twins=True)
+    plain = WorldRenders(32, 5, 2, seed=0)
+    opposite = moved = 0
+    for k in range(24):
+        a, b = ds[2 * k], ds[2 * k + 1]
+        assert torch.equal(a["video"], plain[k]["video"]) and a["caption"] == plain[k]["caption"]
+        sa, sb = a["scene"], b["scene"]
+        assert {key: sa[key] for key in ("setting", "weather", "camera")} == \
+               {key: sb[key] for key in ("setting", "weather", "camera")}
+        assert len(sa["subjects"]) == len(sb["subjects"])
+        for x, y in zip(sa["subjects"], sb["subjects"]):
+            assert (x["color"], x["shape"], x["size"]) == (y["color"], y["shape"], y["size"])
+            assert x["motion"] != y["motion"]
+            opposite += OPPOSITE.get(x["motion"]) == y["motion"]
+        if sa["subjects"]:
+            moved += 1
+            assert a["caption"] != b["caption"] and not torch.equal(a["video"], b["video"])
+        assert torch.equal(ds[2 * k + 1]["video"], b["video"])     # deterministic
+    assert moved >= 18 and opposite >= 10

@@ -88,17 +88,19 @@ class WorldRenders:
     another seed; `scene_filter` keeps only the clips whose scene passes it (for evaluation).
 
     Yields {"video": uint8 (T, H, W, 3), "caption", "scene", "index"}; with `single_frame` it
-    keeps one random frame of the clip as "image" (H, W, 3) instead.
+    keeps one random frame of the clip as "image" (H, W, 3) instead. With `twins`, items 2k and
+    2k + 1 are clip k and its motion twin, so a batch of consecutive items (data.loader's, on
+    the world's endless stream) holds both: clips that only their motion tells apart.
     """
 
     def __init__(self, size: int, num_frames: int, fps: float, seed: int = 0,
                  heldout: bool = False, single_frame: bool = False,
-                 scene_filter: Callable | None = None):
+                 scene_filter: Callable | None = None, twins: bool = False):
         from sora_cli.world.dataset import WorldClips
 
         self.seed = (seed + HELDOUT) if heldout else seed
         self.clips = WorldClips(size=size, num_frames=num_frames, fps=fps, seed=self.seed)
-        self.single_frame, self.scene_filter = single_frame, scene_filter
+        self.single_frame, self.scene_filter, self.twins = single_frame, scene_filter, twins
         self._kept: list[int] = []
 
     def _index(self, i: int) -> int:
@@ -114,7 +116,10 @@ class WorldRenders:
         return self._kept[i]
 
     def __getitem__(self, i: int) -> dict:
-        item = self.clips.item(self._index(i))
+        if self.twins:
+            item = self.clips.item(self._index(i // 2), twin=i % 2 == 1)
+        else:
+            item = self.clips.item(self._index(i))
         if self.single_frame:
             video = item.pop("video")
             pick = np.random.default_rng([self.seed & 0xFFFFFFFF, item["index"], 2])
@@ -139,13 +144,14 @@ class FolderClips:
 
 
 def clip_source(folder: str | None, size: int, frames: int, fps: float, seed: int,
-                single_frame: bool = False):
+                single_frame: bool = False, twins: bool = False):
     """(dataset, length) a part trains on: the user's folder (finite) or the world (endless,
-    length None)."""
+    length None; `twins`: WorldRenders's motion twins)."""
     if folder:
         ds = FolderClips(folder, frames, size)
         return ds, len(ds)
-    return WorldRenders(size, frames, fps, seed=seed, single_frame=single_frame), None
+    return WorldRenders(size, frames, fps, seed=seed, single_frame=single_frame,
+                        twins=twins), None
 
 
 def to_model(video, device: str):

@@ -16,7 +16,7 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from sora_cli.errors import SoraError
 from sora_cli.world.render import frame_size, render_scene
-from sora_cli.world.sampler import clip_caption, clip_scene
+from sora_cli.world.sampler import clip_caption, clip_scene, motion_twin
 
 
 def _shard() -> tuple[int, int]:
@@ -43,8 +43,12 @@ class WorldClips(IterableDataset):
         self.size, self.num_frames, self.fps = frame_size(size), int(num_frames), float(fps)
         self.seed, self.length, self.start = int(seed), length, int(start)
 
-    def item(self, index: int) -> dict:
+    def item(self, index: int, twin: bool = False) -> dict:
+        """Clip `index`; with `twin`, its motion twin (sampler.motion_twin): the same scene and
+        caption draw with every subject moving otherwise."""
         scene = clip_scene(self.seed, index)
+        if twin:
+            scene = motion_twin(scene, np.random.default_rng([self.seed & 0xFFFFFFFF, index, 3]))
         frames = render_scene(scene, self.size, self.num_frames, self.fps)
         return {"video": torch.from_numpy(frames), "caption": clip_caption(self.seed, index, scene),
                 "scene": scene.canonical(), "index": index}

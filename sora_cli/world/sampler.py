@@ -96,3 +96,33 @@ def clip_caption(seed: int, index: int, scene: Scene) -> str:
     from sora_cli.world.captions import make_caption
 
     return make_caption(scene, np.random.default_rng([int(seed) & 0xFFFFFFFF, int(index), 1]))
+
+
+# A motion's opposite, where it has one: the twin of a clip then differs from it the least.
+OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up", "grow": "shrink",
+            "shrink": "grow"}
+
+
+def motion_twin(scene: Scene, rng: np.random.Generator) -> Scene:
+    """The same scene with each subject moving otherwise: the opposite way where there is one,
+    else another motion its shape makes. Only the motion tells the twin's clip and caption
+    from the scene's, so a CLIP that sees both in one batch must read motion words. A scene
+    without subjects is its own twin."""
+    from dataclasses import replace
+
+    for attempt in range(100):
+        subjects = []
+        for s in scene.subjects:
+            motions = [m for m in (BOAT_MOTIONS if s.shape == "boat" else MOTIONS)
+                       if m != s.motion]
+            motion = OPPOSITE.get(s.motion) if attempt == 0 else None
+            if motion not in motions:
+                motion = motions[int(rng.integers(len(motions)))]
+            speed = "normal" if motion == "still" else s.speed
+            subjects.append(replace(s, motion=motion, speed=speed, x=None, y=None, heading=0))
+        twin = replace(scene, subjects=subjects)
+        if all(camera_fits(s, scene.camera) for s in subjects) and (
+                len(subjects) < 2 or starts_apart(twin)):
+            return twin
+    return scene  # pragma: no cover - practically unreachable
+
