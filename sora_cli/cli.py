@@ -423,6 +423,10 @@ def train_dit_cmd(
                               "outputs (they tell motion words apart; a CLIP trained on "
                               "frames does not). With --init, the new weights start at zero.")
     ] = False,
+    text_path_only: Annotated[bool, typer.Option(
+        "--text-path-only", help="Train only the DiT's text path (text projections, pooled-text "
+                                 "embedding, cross-attention) of an --init DiT, the rest "
+                                 "frozen: adapts it to a new text tower (--clip).")] = False,
     json_out: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Train the diffusion transformer (rectified flow, all conditioning masks); reports the
@@ -444,7 +448,8 @@ def train_dit_cmd(
                   latents=str(latents) if latents else None, size=size, frames=frames, fps=fps,
                   arch=parse_arch(arch), folder=str(data) if data else None, resume=resume,
                   init=str(init) if init else None, eval_clips=eval_clips, window=window,
-                  time_shift=time_shift, min_t=min_t, text_inputs=text_inputs)
+                  time_shift=time_shift, min_t=min_t, text_inputs=text_inputs,
+                  text_path_only=text_path_only)
     extra = f", held-out loss {s['heldout_loss']:.4f}" if "heldout_loss" in s else ""
     if export is not None and os.environ.get("RANK", "0") == "0" and s["step"] >= steps:
         from sora_cli.train.export import export_runs

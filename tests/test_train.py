@@ -464,6 +464,33 @@ def test_a_dit_grows_text_inputs_from_a_bundle_and_its_bundle_generates(tiny_bun
     assert read_video(mp4).frames.shape[0] == 8
 
 
+def test_text_path_only_trains_the_text_path_and_leaves_the_rest_of_the_dit(tiny_bundle, tmp_path):
+    # adapting a trained DiT to a new text tower: only the projections of the text features and
+    # the cross-attention move, so how the DiT draws stays what it was
+    from sora_cli.bundle import load_bundle
+    from sora_cli.nn.dit import DiT
+    from sora_cli.train.runs import load_dit_run
+
+    tb, run = tiny_bundle, tmp_path / "dit"
+    args = ["train", "dit", "--vae", tb, "--clip", tb, "--size", 64, "--frames", 9, "--fps", 8,
+            "--steps", 3, "--batch-size", 2, "--lr", 1e-2, "--warmup", 1, "--device", "cpu",
+            "--workers", 0, "--sample-every", -1, "--eval-clips", 0, "-q"]
+    r = run_cli(*args, "--out", run, "--init", tb, "--text-path-only")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((run / "model.json").read_text())["text_path_only"] is True
+    before = load_bundle(tb).dit.state_dict()
+    after = load_dit_run(run)[0].state_dict()
+    path = {k for k in after if any(key in f".{k}" for key in DiT.TEXT_PATH)}
+    assert any(".cross." in k for k in path) and "text_proj.0.weight" in path
+    assert len(path) < len(after) / 2
+    for k, v in after.items():
+        assert torch.equal(v, before[k].float()) == (k not in path), k
+    r = run_cli(*args, "--out", tmp_path / "bare", "--text-path-only")
+    assert r.returncode == 2 and "needs --init" in r.stderr, r.stderr
+    r = run_cli(*args, "--out", run, "--init", tb, "--resume")
+    assert r.returncode == 2 and "resume it the same way" in r.stderr, r.stderr
+
+
 def test_a_decoder_trained_alone_keeps_the_latent_space_and_ships_with_the_dit(
         tiny_bundle, vae_run, tmp_path):
     # the CPU's way to better clips: the DiT's latents stay what they were, only their decoding

@@ -181,6 +181,16 @@ class DiT(nn.Module):
     # Parameters a DiT may add to a checkpoint it goes on from (zero-initialised, so the
     # model starts out computing what the checkpoint did).
     GROWN = ("text_in.",)
+    # Its text path: what maps the text tower's features into the DiT (token and pooled
+    # projections, every block's cross-attention). Training only these adapts a trained DiT to
+    # a new text tower without touching how it draws.
+    TEXT_PATH = ("text_proj.", "text_in.", "pooled_embed.", ".cross.")
+
+    def text_path_only(self) -> "DiT":
+        """Freeze every parameter outside the text path (TEXT_PATH); returns self."""
+        for name, p in self.named_parameters():
+            p.requires_grad_(any(key in f".{name}" for key in self.TEXT_PATH))
+        return self
 
     def __init__(self, cfg: DiTConfig | None = None):
         super().__init__()

@@ -18,7 +18,7 @@ from sora_cli import console
 from sora_cli.errors import SoraError, SoraUsageError
 from sora_cli.train import data, distributed
 from sora_cli.train.loop import (Task, TrainConfig, autocast, build_model, fit,
-                                 make_config)
+                                 make_config, read_run_config)
 
 SAMPLE_PROMPT = "a red ball bouncing on a grass field"
 
@@ -134,7 +134,7 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
                caption_dropout: float = 0.1, sample_prompt: str = SAMPLE_PROMPT,
                sample_steps: int = 20, init: str | None = None, eval_clips: int = 16,
                window: int = 0, time_shift: float = 1.0, min_t: float = 0.0,
-               text_inputs: bool = False) -> Task:
+               text_inputs: bool = False, text_path_only: bool = False) -> Task:
     from sora_cli.nn.dit import DiT, DiTConfig
     from sora_cli.pipeline import frames_of, latents_for
     from sora_cli.sampling import drop_captions, sample_training_windows
@@ -144,6 +144,14 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
     from sora_cli.train.vae import check_frames, check_size
 
     flow = flow_for(time_shift, min_t)
+    if text_path_only and not init and not resume:
+        raise SoraUsageError("--text-path-only adapts a trained DiT to a text tower: it needs "
+                             "--init RUN_OR_BUNDLE")
+    saved = read_run_config(cfg.out) if resume else None
+    if saved and saved.get("text_path_only", False) != text_path_only:
+        raise SoraUsageError(f"{cfg.out} was started "
+                             f"{'with' if saved.get('text_path_only') else 'without'} "
+                             "--text-path-only; resume it the same way")
     device = dist.device
     vae_model, vcfg, _ = load_vae_run(vae, device)
     vae_model = frozen(vae_model)
@@ -173,6 +181,8 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
         cfg, "dit", init, resume, lambda: asdict(make_config(DiTConfig, fresh)),
         DiTConfig, DiT, grow={"text_inputs": True} if text_inputs else None)
     text.with_inputs = dcfg.text_inputs
+    if text_path_only:
+        dit.text_path_only()
     lat_hw = size // vcfg.spatial_factor
     tokens_per_clip = lat_t * (lat_hw // dcfg.patch_size) ** 2
 
@@ -227,6 +237,7 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
                 tokens_per_sample=tokens_per_clip,
                 extra={"size": size, "frames": frames, "fps": fps, "window": window,
                        "time_shift": time_shift, "min_t": min_t,
+                       "text_path_only": text_path_only,
                        "vae": str(vae), "vae_id": vae_id(vae_model),
                        "latent_space": latent_space_id(vae_model),
                        "clip": str(clip or text_encoder),

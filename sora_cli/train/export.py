@@ -36,6 +36,8 @@ def _command(run: str, task: str) -> str:
             parts.append(f"--time-shift {m['time_shift']}")
         if m.get("min_t"):
             parts.append(f"--min-t {m['min_t']}")
+        if m.get("text_path_only"):
+            parts.append("--text-path-only")
     if m.get("views", 1) != 1:
         parts.append(f"--views {m['views']}")
     if m.get("decoder_only"):
