@@ -189,7 +189,7 @@ def test_clip_on_frame_grids_records_its_view_and_scores_a_video_by_its_grid(tin
 
 @pytest.mark.parametrize("args, words", [
     (["--vision-frames", "3"], "square number"),
-    (["--vision-frames", "9", "--frames", "5"], "at least that many --frames"),
+    (["--vision-frames", "9", "--frames", "5"], "at least that many --frames per clip, got 5"),
 ])
 def test_bad_vision_frames_are_one_line_usage_errors(args, words, tmp_path):
     r = run_cli("train", "clip", "--out", tmp_path / "run", "--steps", 1, "--device", "cpu", *args)

@@ -145,15 +145,15 @@ def build_task(cfg: TrainConfig, dist, size: int | None = None, frames: int = 5,
                                       != vision_frames):
         raise SoraUsageError(f"--vision-frames must be a square number (1, 4, 9, ...), "
                              f"got {vision_frames}")
-    if vision_frames and vision_frames > frames:
-        raise SoraUsageError(f"--vision-frames {vision_frames} needs at least that many --frames "
-                             f"per clip, got {frames}")
     # the token table starts from the seeded draw a bundle can regenerate (sora_cli/token_rows)
     model, tcfg, conf, started = build_model(
         cfg, "clip", init, resume, lambda: clip_config(arch or {}, size),
         TextEncoderConfig, lambda c: reset_token_tables(build_clip(c)), grow=grow)
     device = dist.device
-    n = tcfg.vision_frames
+    n = tcfg.vision_frames   # given, or --init's, or the resumed run's
+    if n > frames:
+        raise SoraUsageError(f"a CLIP that sees {n} frames of a clip needs at least that many "
+                             f"--frames per clip, got {frames}")
     workers = cfg.workers if cfg.workers >= 0 else data.auto_workers(dist.world_size)
     # a clip CLIP sees each clip beside its motion twin: with only random other captions in a
     # batch, colour, shape and setting tell nearly every pair apart, and the tower learns no
