@@ -185,6 +185,23 @@ def test_clip_on_frame_grids_records_its_view_and_scores_a_video_by_its_grid(tin
     assert torch.allclose(clip_score(b.text, video, prompts), want, atol=1e-2)   # bf16 weights
     r = run_cli("models", str(bundle))
     assert r.returncode == 0 and "CLIP trained on 4-frame grids" in r.stdout, r.stdout
+    # benchmarks/text_motion.py reads both towers: a caption pair the same way through either
+    # path, one tower against itself reads 1, the new one has moved
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "text_motion.py"
+    spec = importlib.util.spec_from_file_location("text_motion", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    first, second = bench.captions()[0]
+    tok, pooled = bench.pair_cosines(b.text, first, second)
+    assert -1 <= tok <= 1 and -1 <= pooled <= 1
+    assert bench.drift(frames_only, frames_only) == pytest.approx((1.0, 1.0), abs=1e-5)
+    assert bench.drift(frames_only, b.text)[1] < 0.9999
+    r = subprocess.run([sys.executable, str(path), str(tiny_bundle), str(out)],
+                       capture_output=True, text=True, env={**os.environ, **ONE_THREAD})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count(" vs ") == 2 * len(bench.captions()) and "same captions" in r.stdout
 
 
 @pytest.mark.parametrize("args, words", [
