@@ -48,9 +48,7 @@ class TextEncoderConfig:
     vision_frames: int = 1
 
     def __post_init__(self):
-        n = int(self.vision_frames)
-        if n < 1 or round(n ** 0.5) ** 2 != n:
-            raise ValueError(f"vision_frames must be a square number (1, 4, 9, ...), got {n}")
+        check_vision_frames(self.vision_frames)
 
     @property
     def context_length(self) -> int:
@@ -68,6 +66,13 @@ class TextEncoderConfig:
     def image_size(self) -> int:
         size = self.model_cfg["vision_cfg"].get("image_size", 224)
         return int(size[0] if isinstance(size, (list, tuple)) else size)
+
+
+def check_vision_frames(n: int) -> int:
+    """`n` if it can tile a square grid (1, 4, 9, ...); ValueError otherwise."""
+    if int(n) < 1 or round(int(n) ** 0.5) ** 2 != int(n):
+        raise ValueError(f"vision_frames must be a square number (1, 4, 9, ...), got {n}")
+    return int(n)
 
 
 def tiny_text_config(width: int = 64, layers: int = 2, heads: int = 2, context_length: int = 32,

@@ -137,14 +137,15 @@ def build_task(cfg: TrainConfig, dist, size: int | None = None, frames: int = 5,
                arch: dict | None = None, folder: str | None = None, resume: bool = False,
                eval_frames: int = 270, init: str | None = None,
                vision_frames: int | None = None) -> Task:
-    from sora_cli.nn.text import build_clip, clip_loss, frame_grid
+    from sora_cli.nn.text import build_clip, check_vision_frames, clip_loss, frame_grid
     from sora_cli.token_rows import reset_token_tables
 
+    if vision_frames is not None:
+        try:
+            check_vision_frames(vision_frames)
+        except ValueError as exc:
+            raise SoraUsageError(f"--{str(exc).replace('_', '-')}") from None
     grow = {"vision_frames": vision_frames} if vision_frames else None
-    if vision_frames is not None and (vision_frames < 1 or round(vision_frames ** 0.5) ** 2
-                                      != vision_frames):
-        raise SoraUsageError(f"--vision-frames must be a square number (1, 4, 9, ...), "
-                             f"got {vision_frames}")
     # the token table starts from the seeded draw a bundle can regenerate (sora_cli/token_rows)
     model, tcfg, conf, started = build_model(
         cfg, "clip", init, resume, lambda: clip_config(arch or {}, size),

@@ -116,10 +116,8 @@ class WorldRenders:
         return self._kept[i]
 
     def __getitem__(self, i: int) -> dict:
-        if self.twins:
-            item = self.clips.item(self._index(i // 2), twin=i % 2 == 1)
-        else:
-            item = self.clips.item(self._index(i))
+        i, twin = divmod(i, 2) if self.twins else (i, 0)
+        item = self.clips.item(self._index(i), twin=twin == 1)
         if self.single_frame:
             video = item.pop("video")
             pick = np.random.default_rng([self.seed & 0xFFFFFFFF, item["index"], 2])
