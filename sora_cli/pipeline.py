@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Callable, Iterator
 
 import numpy as np
@@ -21,6 +21,9 @@ from sora_cli.errors import SoraError
 
 @dataclass
 class SamplerSettings:
+    """One call's sampler settings: the fields of FlowConfig that sampling.sample reads (a
+    bundle's defaults, `from_flow`), plus the pipeline's own drift correction."""
+
     steps: int = 20
     guidance: float = 4.0
     shift: float = 2.0
@@ -35,13 +38,17 @@ class SamplerSettings:
     # the slow colour and brightness drift of window-by-window generation.
     drift_correction: float = 0.5
 
+    @classmethod
+    def from_flow(cls, flow) -> "SamplerSettings":
+        """The sampling defaults a bundle's FlowConfig stores, each in its field's type (a
+        config.json may say 4 for 4.0)."""
+        return cls(**{f.name: type(f.default)(getattr(flow, f.name))
+                      for f in fields(cls) if hasattr(flow, f.name)})
+
     def sample_args(self) -> dict:
         """The keyword arguments of sampling.sample these settings stand for."""
-        return {"steps": self.steps, "guidance": self.guidance, "shift": self.shift,
-                "sampler": self.sampler, "guidance_min_t": self.guidance_min_t,
-                "guidance_smoothing": self.guidance_smoothing, "expert_t": self.expert_t,
-                "skip_guidance": self.skip_guidance, "skip_layers": self.skip_layers,
-                "skip_max_t": self.skip_max_t}
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name != "drift_correction"}
 
 
 @dataclass
@@ -109,15 +116,7 @@ class VideoPipeline:
         self.align = self.spatial * int(bundle.dit.cfg.patch_size)
         self.window = int(cfg.window_latents or latents_for(int(cfg.clip_frames)))
         self.context = max(1, min(int(cfg.context_latents), self.window - 1))
-        self.defaults = SamplerSettings(
-            steps=int(cfg.flow.steps), guidance=float(cfg.flow.guidance),
-            shift=float(cfg.flow.shift), sampler=str(cfg.flow.sampler),
-            guidance_min_t=float(cfg.flow.guidance_min_t),
-            guidance_smoothing=float(cfg.flow.guidance_smoothing),
-            expert_t=float(cfg.flow.expert_t),
-            skip_guidance=float(cfg.flow.skip_guidance),
-            skip_layers=cfg.flow.skip_layers,
-            skip_max_t=float(cfg.flow.skip_max_t))
+        self.defaults = SamplerSettings.from_flow(cfg.flow)
         self.settings = settings or self.defaults
         self.literal = False   # True: condition on prompts exactly as written
         self._text_cache: dict[str, tuple] = {}

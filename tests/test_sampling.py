@@ -419,3 +419,22 @@ def test_a_start_keeps_known_frames_and_lands_on_a_known_flow():
                  generator=torch.Generator().manual_seed(0))
     assert torch.equal(out[:, :, 0], known[:, :, 0])
     torch.testing.assert_close(out[:, :, 1:], target[:, :, 1:], atol=1e-4, rtol=1e-4)
+
+
+def test_a_bundles_sampler_defaults_reach_the_sampler_whole_and_typed():
+    # one list of sampler settings: each is a FlowConfig field the bundle stores and a keyword
+    # of sample(), so a new FlowConfig sampling field cannot be left out of generation unseen
+    import inspect
+    from dataclasses import fields
+
+    from sora_cli.pipeline import SamplerSettings
+
+    flow = FlowConfig(steps=7, guidance=3, skip_layers=[2], guidance_min_t=0.25)
+    s = SamplerSettings.from_flow(flow)
+    args = s.sample_args()
+    assert set(args) <= {f.name for f in fields(FlowConfig)}
+    assert set(args) <= set(inspect.signature(sample).parameters)
+    assert {n for n in inspect.signature(sample).parameters if hasattr(flow, n)} == set(args)
+    assert args["steps"] == 7 and args["guidance"] == 3.0 and type(args["guidance"]) is float
+    assert args["skip_layers"] == (2,) and args["guidance_min_t"] == 0.25
+    assert s.drift_correction == SamplerSettings().drift_correction

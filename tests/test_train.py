@@ -508,6 +508,25 @@ def test_text_path_only_trains_the_text_path_and_leaves_the_rest_of_the_dit(tiny
     assert r.returncode == 2 and "resume it the same way" in r.stderr, r.stderr
 
 
+def test_a_run_resumes_only_with_the_training_mode_it_was_started_with(tmp_path):
+    # half a run trained one way and half another is neither; the message names the old flags
+    from sora_cli.errors import SoraUsageError
+    from sora_cli.train.loop import check_resumed_alike, run_config_path
+
+    run = tmp_path / "run"
+    run.mkdir()
+    check_resumed_alike(run, True, decoder_only=(True, False))      # no model.json yet
+    run_config_path(run).write_text(json.dumps({"decoder_only": True, "latent_noise": 0.5}))
+    check_resumed_alike(run, True, decoder_only=(True, False), latent_noise=(0.5, 0.0))
+    check_resumed_alike(run, False, decoder_only=(False, False), latent_noise=(0.0, 0.0))
+    with pytest.raises(SoraUsageError, match=r"started with --decoder-only --latent-noise 0\.5;"):
+        check_resumed_alike(run, True, decoder_only=(True, False), latent_noise=(0.2, 0.0))
+    run_config_path(run).write_text(json.dumps({"task": "dit"}))   # recorded before the flag
+    check_resumed_alike(run, True, text_path_only=(False, False))
+    with pytest.raises(SoraUsageError, match="started without --text-path-only;"):
+        check_resumed_alike(run, True, text_path_only=(True, False))
+
+
 def test_a_decoder_trained_alone_keeps_the_latent_space_and_ships_with_the_dit(
         tiny_bundle, vae_run, tmp_path):
     # the CPU's way to better clips: the DiT's latents stay what they were, only their decoding

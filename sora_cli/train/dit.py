@@ -18,7 +18,7 @@ from sora_cli import console
 from sora_cli.errors import SoraError, SoraUsageError
 from sora_cli.train import data, distributed
 from sora_cli.train.loop import (Task, TrainConfig, autocast, build_model, fit,
-                                 make_config, read_run_config)
+                                 check_resumed_alike, make_config)
 
 SAMPLE_PROMPT = "a red ball bouncing on a grass field"
 
@@ -147,11 +147,7 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
     if text_path_only and not init and not resume:
         raise SoraUsageError("--text-path-only adapts a trained DiT to a text tower: it needs "
                              "--init RUN_OR_BUNDLE")
-    saved = read_run_config(cfg.out) if resume else None
-    if saved and saved.get("text_path_only", False) != text_path_only:
-        raise SoraUsageError(f"{cfg.out} was started "
-                             f"{'with' if saved.get('text_path_only') else 'without'} "
-                             "--text-path-only; resume it the same way")
+    check_resumed_alike(cfg.out, resume, text_path_only=(text_path_only, False))
     device = dist.device
     vae_model, vcfg, _ = load_vae_run(vae, device)
     vae_model = frozen(vae_model)

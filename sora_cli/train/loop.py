@@ -80,6 +80,23 @@ def read_run_config(run_dir: str | Path) -> dict | None:
     return json.loads(p.read_text()) if p.exists() else None
 
 
+def check_resumed_alike(run_dir: str | Path, resume: bool, **flags: tuple) -> None:
+    """Refuse to resume a run with other training-mode flags than it was started with (a run
+    half trained one way and half another is neither). `flags`: name=(value now, default), as
+    the run's model.json records them by name."""
+    saved = read_run_config(run_dir) if resume else None
+    if not saved:
+        return
+    then = {k: saved.get(k, default) for k, (_, default) in flags.items()}
+    if then == {k: now for k, (now, _) in flags.items()}:
+        return
+    named = [f"--{k.replace('_', '-')}" + ("" if v is True else f" {v:g}")
+             for k, v in then.items() if v != flags[k][1]]
+    was = ("with " + " ".join(named) if named
+           else "without " + " or ".join(f"--{k.replace('_', '-')}" for k in flags))
+    raise SoraUsageError(f"{run_dir} was started {was}; resume it the same way")
+
+
 def fit(task: Task, cfg: TrainConfig, dist, resume: bool = False) -> dict:
     """Train `task` for cfg.steps (or cfg.max_minutes); return a summary dict (on every rank)."""
     from sora_cli.train import checkpoint as ck

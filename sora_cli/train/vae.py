@@ -16,7 +16,7 @@ from sora_cli import console
 from sora_cli.errors import SoraUsageError
 from sora_cli.train import data, distributed
 from sora_cli.train.loop import (Task, TrainConfig, autocast, build_model, fit,
-                                 make_config, read_run_config)
+                                 check_resumed_alike, make_config)
 
 
 def check_frames(frames: int, temporal: int = 4) -> None:
@@ -114,12 +114,8 @@ def build_task(cfg: TrainConfig, dist, size: int = 256, frames: int = 17, fps: f
     from sora_cli.nn.vae import VAEConfig, VideoVAE
     check_views(views)
     check_decoder_only(decoder_only, latent_noise, init, resume)
-    saved = read_run_config(cfg.out) if resume else None
-    if saved and (saved.get("decoder_only", False), saved.get("latent_noise", 0.0)) != \
-            (decoder_only, latent_noise):
-        was = (f"--decoder-only --latent-noise {saved.get('latent_noise', 0.0):g}"
-               if saved.get("decoder_only") else "without --decoder-only")
-        raise SoraUsageError(f"{cfg.out} was started {was}; resume it the same way")
+    check_resumed_alike(cfg.out, resume, decoder_only=(decoder_only, False),
+                        latent_noise=(latent_noise, 0.0))
     vae, vcfg, conf, started = build_model(
         cfg, "vae", init, resume, lambda: asdict(make_config(VAEConfig, arch or {})),
         VAEConfig, VideoVAE)
