@@ -204,6 +204,38 @@ def test_clip_on_frame_grids_records_its_view_and_scores_a_video_by_its_grid(tin
     assert r.stdout.count(" vs ") == 2 * len(bench.captions()) and "same captions" in r.stdout
 
 
+def test_motion_word_gap_is_zero_for_a_dit_deaf_to_text_and_its_benchmark_prints_it(
+        tiny_bundle):
+    # the measure of whether a DiT reads motion words: the same clips and noise under their
+    # own caption and their motion twin's; a DiT that ignores text must score both the same
+    import copy
+
+    import torch
+
+    from sora_cli.bundle import load_bundle
+    from sora_cli.train.dit import motion_word_gap
+    from sora_cli.world.sampler import OPPOSITE
+
+    b = load_bundle(tiny_bundle)
+    r = motion_word_gap(b.dit, b.vae, b.text, 64, 9, 8, count=8, times=(0.5, 0.9))
+    assert r["clips"] == 8 and set(r["gap_by_motion"]) <= set(OPPOSITE) and r["gap_by_motion"]
+    assert r["gap"] == pytest.approx(r["twin_caption_loss"] - r["own_caption_loss"], abs=2e-5)
+    assert r["gap"] != 0          # the twin's caption differs, and this DiT's text path reads it
+    deaf = copy.deepcopy(b.dit)
+    with torch.no_grad():
+        for name, p in deaf.named_parameters():
+            if any(key in f".{name}" for key in deaf.TEXT_PATH):
+                p.zero_()
+    r = motion_word_gap(deaf, b.vae, b.text, 64, 9, 8, count=8, times=(0.5, 0.9))
+    assert r["gap"] == 0 and set(r["gap_by_t"].values()) == {0}
+    assert r["own_caption_loss"] > 0
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "motion_words.py"
+    out = subprocess.run([sys.executable, str(path), str(tiny_bundle), "--clips", "4"],
+                         capture_output=True, text=True, env={**os.environ, **ONE_THREAD})
+    assert out.returncode == 0, out.stderr
+    assert "twin's caption" in out.stdout and "gap by motion" in out.stdout, out.stdout
+
+
 @pytest.mark.parametrize("args, words", [
     (["--vision-frames", "3"], "square number"),
     (["--vision-frames", "9", "--frames", "5"], "at least that many --frames per clip, got 5"),
