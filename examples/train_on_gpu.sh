@@ -50,7 +50,8 @@
 # embeddings, which tell motion words apart where its outputs do not; the model card's "Why
 # motion fails". An expert goes with it only when trained in the same run, PARTS="dit expert").
 # VISION_FRAMES=4 (`sora train clip --vision-frames 4`: the CLIP learns from 2x2 grids of each
-# clip's frames instead of single frames, so its text tower tells motion words apart; the DiT
+# clip's frames instead of single frames, so its text tower tells motion words apart: on the
+# CPU, grown from BASE's CLIP, up, down, growth and bounce but not yet left and right; the DiT
 # must then train on the new tower, PARTS="clip dit"; the model card's "A CLIP trained on clips").
 # EXPERT_MIN, MIN_T and EXPERT_T (PARTS=expert: `sora train dit --min-t MIN_T` from the DiT,
 # exported with `--dit-high --expert-t EXPERT_T`: it runs the sampler's steps from EXPERT_T
@@ -226,4 +227,6 @@ if wants dit || wants decoder || wants expert; then
     $SORA train export "$RUNS/bundle" --vae "$VAE_SRC" --clip "$CLIP_SRC" --dit "$DIT_SRC" \
         "${HIGH[@]}" --name "$NAME" -y
     say "done: $RUNS/bundle"
+    say "judge it against $BASE: sora eval --model $RUNS/bundle --n 100 (and --seed 1000);" \
+        "python benchmarks/motion_words.py $BASE $RUNS/bundle (does the DiT read motion words?)"
 fi
