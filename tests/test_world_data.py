@@ -167,4 +167,5 @@ def test_motion_twins_are_the_same_scenes_moving_otherwise():
             moved += 1
             assert a["caption"] != b["caption"] and not torch.equal(a["video"], b["video"])
         assert torch.equal(ds[2 * k + 1]["video"], b["video"])     # deterministic
+        assert ds.clips.caption(k, twin=True) == b["caption"]       # without rendering
     assert moved >= 18 and opposite >= 10

@@ -9,6 +9,7 @@ frame, first k frames, first and last) whose latent frames stay clean and carry 
 from __future__ import annotations
 
 import math
+from statistics import fmean
 from dataclasses import asdict
 from pathlib import Path
 
@@ -129,7 +130,7 @@ def motion_word_gap(dit, vae, text, size: int = 256, frames: int = 17, fps: floa
     caption and once with their motion twin's: the same words but the opposite motion. A DiT
     that draws motion from the prompt predicts the clip worse under the wrong caption (a gap
     above 0); one that draws it from its noise alone scores both the same."""
-    ds = data.WorldRenders(size, frames, fps, seed=seed, heldout=True, twins=True,
+    ds = data.WorldRenders(size, frames, fps, seed=seed, heldout=True,
                            scene_filter=_has_opposite_motion)
     gen = torch.Generator().manual_seed(seed)
     dit.eval()
@@ -137,9 +138,8 @@ def motion_word_gap(dit, vae, text, size: int = 256, frames: int = 17, fps: floa
     wrong = {t: [] for t in times}
     motions = []
     for start in range(0, count, 8):
-        n = min(count, start + 8) - start
-        items = [ds[2 * i] for i in range(start, start + n)]
-        twins = [ds[2 * i + 1]["caption"] for i in range(start, start + n)]
+        items = [ds[i] for i in range(start, min(count, start + 8))]
+        twins = [ds.clips.caption(it["index"], twin=True) for it in items]
         x0 = _encoded(vae, items, device, bf16)
         known = torch.zeros(x0.shape[2], dtype=torch.bool, device=device)
         conds = [encode_text(text, caps, device, bf16)
@@ -150,16 +150,13 @@ def motion_word_gap(dit, vae, text, size: int = 256, frames: int = 17, fps: floa
             wrong[t] += swapped[t].tolist()
         motions += [it["scene"]["subjects"][0]["motion"] for it in items]
 
-    def mean(v):
-        return sum(v) / len(v)
-
-    by_t = {f"{t:g}": round(mean(wrong[t]) - mean(own[t]), 5) for t in times}
+    by_t = {f"{t:g}": round(fmean(wrong[t]) - fmean(own[t]), 5) for t in times}
     by_motion = {}
     for m in sorted(set(motions)):
         keep = [i for i, mm in enumerate(motions) if mm == m]
-        by_motion[m] = round(mean([wrong[t][i] - own[t][i] for t in times for i in keep]), 5)
-    own_all = mean([v for t in times for v in own[t]])
-    wrong_all = mean([v for t in times for v in wrong[t]])
+        by_motion[m] = round(fmean([wrong[t][i] - own[t][i] for t in times for i in keep]), 5)
+    own_all = fmean([v for t in times for v in own[t]])
+    wrong_all = fmean([v for t in times for v in wrong[t]])
     return {"own_caption_loss": round(own_all, 5), "twin_caption_loss": round(wrong_all, 5),
             "gap": round(wrong_all - own_all, 5), "gap_by_t": by_t, "gap_by_motion": by_motion,
             "clips": count}

@@ -43,12 +43,21 @@ class WorldClips(IterableDataset):
         self.size, self.num_frames, self.fps = frame_size(size), int(num_frames), float(fps)
         self.seed, self.length, self.start = int(seed), length, int(start)
 
-    def item(self, index: int, twin: bool = False) -> dict:
-        """Clip `index`; with `twin`, its motion twin (sampler.motion_twin): the same scene and
-        caption draw with every subject moving otherwise."""
+    def scene(self, index: int, twin: bool = False):
+        """The Scene of clip `index`; with `twin`, its motion twin (sampler.motion_twin): the
+        same scene and caption draw with every subject moving otherwise."""
         scene = clip_scene(self.seed, index)
         if twin:
             scene = motion_twin(scene, np.random.default_rng([self.seed & 0xFFFFFFFF, index, 3]))
+        return scene
+
+    def caption(self, index: int, twin: bool = False) -> str:
+        """Clip `index`'s caption (or its twin's) without rendering the clip."""
+        return clip_caption(self.seed, index, self.scene(index, twin))
+
+    def item(self, index: int, twin: bool = False) -> dict:
+        """Clip `index` (or its motion twin, see `scene`)."""
+        scene = self.scene(index, twin)
         frames = render_scene(scene, self.size, self.num_frames, self.fps)
         return {"video": torch.from_numpy(frames), "caption": clip_caption(self.seed, index, scene),
                 "scene": scene.canonical(), "index": index}
