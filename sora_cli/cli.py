@@ -571,8 +571,9 @@ PromptArg = Annotated[Optional[str], typer.Argument(
     help="What should happen (or give it with --prompt).", show_default=False,
     metavar="prompt")]
 LiteralOpt = Annotated[bool, typer.Option(
-    "--literal", help="Condition the model on the prompt exactly as written (a built-in world "
-                      "model otherwise reads words it never learned in its captions' words).")]
+    "--literal", help="Use the prompt exactly as written (a built-in world model otherwise reads "
+                      "words it never learned in its captions' words, and moves the subject as "
+                      "the prompt says in the layout it draws).")]
 OutOpt = Annotated[Optional[Path], typer.Option(
     "--output", "-o", help="The MP4 to write (default: a name made from the prompt and seed).")]
 

@@ -19,6 +19,10 @@ import numpy as np
 from sora_cli.errors import SoraError
 
 
+# SamplerSettings fields the pipeline applies itself rather than passing to sampling.sample
+PIPELINE_ONLY = ("motion_plan_t", "motion_plan_min_t", "drift_correction")
+
+
 @dataclass
 class SamplerSettings:
     """One call's sampler settings: the fields of FlowConfig that sampling.sample reads (a
@@ -34,6 +38,8 @@ class SamplerSettings:
     skip_guidance: float = 0.0   # see FlowConfig: skip-layer guidance, its blocks and ceiling
     skip_layers: tuple[int, ...] = ()
     skip_max_t: float = 1.0
+    motion_plan_t: float = 0.0   # see FlowConfig: the subject moved along the prompt's motion
+    motion_plan_min_t: float = 0.0
     # Pull each new window's per-channel latent mean/std this far toward its context: counters
     # the slow colour and brightness drift of window-by-window generation.
     drift_correction: float = 0.5
@@ -48,7 +54,7 @@ class SamplerSettings:
     def sample_args(self) -> dict:
         """The keyword arguments of sampling.sample these settings stand for."""
         return {f.name: getattr(self, f.name) for f in fields(self)
-                if f.name != "drift_correction"}
+                if f.name not in PIPELINE_ONLY}
 
 
 @dataclass
@@ -243,9 +249,12 @@ class VideoPipeline:
             cond = self._text(span.prompt)
             uncond = self._text(span.negative)
             step = (lambda i, n: on_step()) if on_step is not None else None
+            plan = self._motion_plan(span.prompt, start - ctx_n, T, size)
             with torch.no_grad(), self._autocast():
                 out = sample(self.bundle.dit, (1, C, T, h, w), cond, uncond, known=x_known,
                              known_mask=mask, generator=gen, progress=step,
+                             relayout=plan, relayout_t=self.settings.motion_plan_t,
+                             relayout_min_t=self.settings.motion_plan_min_t,
                              expert=self.bundle.dit_high, **self.settings.sample_args())
             new = out[:, :, ctx_n:ctx_n + n_new].float().cpu()
             if ctx_n and self.settings.drift_correction > 0 and known_end is None:
@@ -257,6 +266,32 @@ class VideoPipeline:
         z = torch.cat(pieces, dim=2)
         assert z.shape[2] == total, (z.shape, total)
         return z
+
+    def plans_motion(self, prompt: str):
+        """The scene whose motion the sampler draws into the layout for `prompt`
+        (sora_cli/motion_plan), or None: planning off or --literal, not a built-in world model,
+        the prompt not read as the world, or no motion to plan."""
+        if self.settings.motion_plan_t <= 0 or self.literal or not self.bundle.trained_tokens:
+            return None
+        from sora_cli.motion_plan import scene_path
+        from sora_cli.world.parse import PromptNotUnderstood, parse_prompt
+
+        try:
+            scene = parse_prompt(prompt)
+        except PromptNotUnderstood:
+            return None
+        return scene if scene_path(scene, [0.0], self.height, self.width) is not None else None
+
+    def _motion_plan(self, prompt: str, first: int, count: int, size: tuple[int, int]):
+        """The relayout of latents first..first+count-1 that moves the subject as `prompt`
+        asks, or None (see plans_motion)."""
+        scene = self.plans_motion(prompt)
+        if scene is None:
+            return None
+        from sora_cli.motion_plan import latent_times, moved_layout, scene_path
+
+        path = scene_path(scene, latent_times(first, count, self.temporal, self.fps), *size)
+        return lambda x0: moved_layout(x0, path, self.spatial)
 
     def _plan(self, have: int, targets, known_end) -> list[tuple[int, int, Span]]:
         """Windows (start, stop, span): latents [start, stop) sampled with span's prompt."""

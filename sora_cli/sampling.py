@@ -54,6 +54,12 @@ class FlowConfig:
     skip_guidance: float = 0.0
     skip_layers: tuple[int, ...] = ()
     skip_max_t: float = 1.0
+    # At the steps starting at a t in [motion_plan_min_t, motion_plan_t], move the predicted
+    # clip's subject along the path the prompt's motion gives it (sora_cli/motion_plan.py; 0:
+    # off). This DiT takes motion from its noise more than from its motion words, but keeps a
+    # layout it is given.
+    motion_plan_t: float = 0.0
+    motion_plan_min_t: float = 0.0
 
     def __post_init__(self):
         # config.json gives a list; one form, so configs read back compare equal to defaults
@@ -245,7 +251,8 @@ def sample(dit, shape: Sequence[int], cond, uncond=None, known: torch.Tensor | N
            guidance_min_t: float = 0.0, guidance_smoothing: float = 0.0,
            start: tuple[float, torch.Tensor] | None = None, expert=None,
            expert_t: float = 0.0, skip_guidance: float = 0.0, skip_layers: Sequence[int] = (),
-           skip_max_t: float = 1.0) -> torch.Tensor:
+           skip_max_t: float = 1.0, relayout: Callable[[torch.Tensor], torch.Tensor] | None = None,
+           relayout_t: float = 0.0, relayout_min_t: float = 0.0) -> torch.Tensor:
     """Generate normalised latents of `shape` (B,C,T,h,w).
 
     cond / uncond: (tokens, mask, pooled) with batch B or 1; uncond is the empty prompt or the
@@ -266,6 +273,11 @@ def sample(dit, shape: Sequence[int], cond, uncond=None, known: torch.Tensor | N
 
     skip_guidance, skip_layers, skip_max_t: skip-layer guidance at the guided steps starting
     at t <= skip_max_t (FlowConfig.skip_guidance).
+
+    relayout: at each step starting at a t in [relayout_min_t, relayout_t], the step's
+    prediction is split into clean latents x0 = x - t·v and noise x + (1 - t)·v, x0 is replaced
+    by relayout(x0) (held frames as given) and the step goes on from the two put back together
+    (sora_cli/motion_plan.py).
     """
     if sampler not in ("euler", "heun"):
         raise ValueError(f"unknown sampler {sampler!r} (euler or heun)")
@@ -275,6 +287,9 @@ def sample(dit, shape: Sequence[int], cond, uncond=None, known: torch.Tensor | N
         raise ValueError(f"a high-noise expert needs expert_t in (0, 1], got {expert_t}")
     if skip_guidance < 0:
         raise ValueError(f"skip_guidance must be 0 or more, got {skip_guidance}")
+    if relayout is not None and not 0 <= relayout_min_t <= relayout_t <= 1:
+        raise ValueError("relayout times must satisfy 0 <= relayout_min_t <= relayout_t <= 1, got "
+                         f"{relayout_min_t} and {relayout_t}")
     depth = len(getattr(dit, "blocks", ()))
     if skip_guidance > 0 and depth and not all(0 <= int(i) < depth for i in skip_layers):
         raise ValueError(f"skip_layers must name blocks 0 to {depth - 1}, got {list(skip_layers)}")
@@ -313,6 +328,10 @@ def sample(dit, shape: Sequence[int], cond, uncond=None, known: torch.Tensor | N
         sg = skip_guidance if un is not None and t0 <= skip_max_t + 1e-6 else 0.0
         v = velocity(model, x, times(t0), cond, un, guidance, guidance_smoothing, km,
                      sg, skip_layers).to(x.dtype)
+        if relayout is not None and relayout_min_t - 1e-6 <= t0 <= relayout_t + 1e-6:
+            x0, eps = hold(x - t0 * v), x + (1 - t0) * v
+            x0 = relayout(x0).to(x.dtype)
+            x, v = hold((1 - t0) * x0 + t0 * eps), eps - x0
         x_next = x + (t1 - t0) * v
         if sampler == "heun" and t1 > 0:
             # the step's own model for its corrector too, so one step is one model's
