@@ -160,10 +160,10 @@ def model_prompts(pipe, prompts: list[str]) -> dict:
 def _settings(mode: str, pipe, prompt: str, opts: GenerateOptions, seed: int,
               size: tuple[int, int], frames: int, extra: dict | None = None,
               prompts: list[str] | None = None) -> dict:
+    said = prompts if prompts is not None else [prompt]
     return {"tool": f"sora-cli {__version__}", "mode": mode, "prompt": prompt,
-            **model_prompts(pipe, prompts if prompts is not None else [prompt]),
-            **({"motion_plan": True} if any(pipe.plans_motion(p) for p in
-                                            (prompts if prompts is not None else [prompt])) else {}),
+            **model_prompts(pipe, said),
+            **({"motion_plan": True} if any(pipe.plans_motion(p) for p in said) else {}),
             "negative": opts.negative, "seed": seed, "steps": pipe.settings.steps,
             "guidance": pipe.settings.guidance, "sampler": pipe.settings.sampler,
             "model": pipe.bundle.name, "model_hash": pipe.bundle.hash,

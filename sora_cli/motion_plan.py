@@ -4,11 +4,11 @@ The default DiT takes a clip's motion mostly from its starting noise, not from i
 words: its text tower maps "moving left" and "moving right" to nearly one point
 (MODEL_CARD.md, "Why motion fails"). But it draws the layout (where the subject is, its colour)
 in the first few steps, and it keeps a layout it is given coherent from frame to frame. So at
-one step (FlowConfig.motion_plan_t) the sampler splits its latents into the clean clip it
-predicts and the noise, and the clean clip is rebuilt from its clearest latent frame: the
-subject's cells are moved, or scaled, along the path the world's motion model gives the
-prompt (sora_cli/world/motion.py, the renderer's own), over that frame's background. The
-remaining steps draw the detail on the moved layout. It is a plan drawn into the model's own
+each step that starts at a t between FlowConfig.motion_plan_min_t and motion_plan_t the sampler
+splits its latents into the clean clip it predicts and the noise, and the clean clip is
+rebuilt from its clearest latent frame: the subject's cells are moved, or scaled, along the
+path the world's motion model gives the prompt (sora_cli/world/motion.py, the renderer's
+own), over that frame's background. The later steps draw the detail on the moved layout. It is a plan drawn into the model's own
 prediction, in the spirit of layout-planned video generation (LVD, Lian et al. 2023) and
 cut-and-drag animation refined by a video model, with the world's parser as the planner.
 

@@ -9,9 +9,9 @@ frame, first k frames, first and last) whose latent frames stay clean and carry 
 from __future__ import annotations
 
 import math
-from statistics import fmean
 from dataclasses import asdict
 from pathlib import Path
+from statistics import fmean
 
 import torch
 
