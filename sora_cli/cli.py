@@ -572,8 +572,9 @@ PromptArg = Annotated[Optional[str], typer.Argument(
     metavar="prompt")]
 LiteralOpt = Annotated[bool, typer.Option(
     "--literal", help="Use the prompt exactly as written (a built-in world model otherwise reads "
-                      "words it never learned in its captions' words, and moves the subject as "
-                      "the prompt says in the layout it draws).")]
+                      "words it never learned in its captions' words, keeps the first of a few "
+                      "starting layouts that shows the prompt's subjects, and moves the subject "
+                      "as the prompt says in the layout it draws).")]
 OutOpt = Annotated[Optional[Path], typer.Option(
     "--output", "-o", help="The MP4 to write (default: a name made from the prompt and seed).")]
 

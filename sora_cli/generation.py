@@ -164,6 +164,9 @@ def _settings(mode: str, pipe, prompt: str, opts: GenerateOptions, seed: int,
     return {"tool": f"sora-cli {__version__}", "mode": mode, "prompt": prompt,
             **model_prompts(pipe, said),
             **({"motion_plan": True} if any(pipe.plans_motion(p) for p in said) else {}),
+            # only a video's first window chooses its layout: one made from nothing
+            **({"candidates": pipe.settings.candidates}
+               if mode in ("generate", "story") and pipe.chooses_layout(said[0]) else {}),
             "negative": opts.negative, "seed": seed, "steps": pipe.settings.steps,
             "guidance": pipe.settings.guidance, "sampler": pipe.settings.sampler,
             "model": pipe.bundle.name, "model_hash": pipe.bundle.hash,

@@ -40,6 +40,8 @@ class SamplerSettings:
     skip_max_t: float = 1.0
     motion_plan_t: float = 0.0   # see FlowConfig: the subject moved along the prompt's motion
     motion_plan_min_t: float = 0.0
+    candidates: int = 1   # see FlowConfig: best-of-N starting noises, chosen at choose_t
+    choose_t: float = 0.0
     # Pull each new window's per-channel latent mean/std this far toward its context: counters
     # the slow colour and brightness drift of window-by-window generation.
     drift_correction: float = 0.5
@@ -250,11 +252,15 @@ class VideoPipeline:
             uncond = self._text(span.negative)
             step = (lambda i, n: on_step()) if on_step is not None else None
             plan = self._motion_plan(span.prompt, start - ctx_n, T, size)
+            # A window that goes on from latents has its subjects there already: only a
+            # video's first window chooses among candidate layouts.
+            choose = self._layout_choice(span.prompt) if not ctx_n else None
             with torch.no_grad(), self._autocast():
                 out = sample(self.bundle.dit, (1, C, T, h, w), cond, uncond, known=x_known,
                              known_mask=mask, generator=gen, progress=step,
                              relayout=plan, relayout_t=self.settings.motion_plan_t,
                              relayout_min_t=self.settings.motion_plan_min_t,
+                             choose=choose,
                              expert=self.bundle.dit_high, **self.settings.sample_args())
             new = out[:, :, ctx_n:ctx_n + n_new].float().cpu()
             if ctx_n and self.settings.drift_correction > 0 and known_end is None:
@@ -267,20 +273,48 @@ class VideoPipeline:
         assert z.shape[2] == total, (z.shape, total)
         return z
 
-    def plans_motion(self, prompt: str):
-        """The scene whose motion the sampler draws into the layout for `prompt`
-        (sora_cli/motion_plan), or None: planning off or --literal, not a built-in world model,
-        the prompt not read as the world, or no motion to plan."""
-        if self.settings.motion_plan_t <= 0 or self.literal or not self.bundle.trained_tokens:
+    def world_scene(self, prompt: str):
+        """The built-in world's scene the sampler may steer `prompt` toward, or None: --literal,
+        not a built-in world model, or the prompt not read as the world."""
+        if self.literal or not self.bundle.trained_tokens:
             return None
-        from sora_cli.motion_plan import scene_path
         from sora_cli.world.parse import PromptNotUnderstood, parse_prompt
 
         try:
-            scene = parse_prompt(prompt)
+            return parse_prompt(prompt)
         except PromptNotUnderstood:
             return None
-        return scene if scene_path(scene, [0.0], self.height, self.width) is not None else None
+
+    def plans_motion(self, prompt: str):
+        """The scene whose motion the sampler draws into the layout for `prompt`
+        (sora_cli/motion_plan), or None: planning off, no world scene (see world_scene), or
+        no motion to plan."""
+        if self.settings.motion_plan_t <= 0:
+            return None
+        from sora_cli.motion_plan import scene_path
+
+        scene = self.world_scene(prompt)
+        if scene is None or scene_path(scene, [0.0], self.height, self.width) is None:
+            return None
+        return scene
+
+    def chooses_layout(self, prompt: str):
+        """The scene whose subjects the sampler looks for among its candidate layouts
+        (sora_cli/layout_choice), or None: one candidate, no world scene, or no subjects."""
+        if self.settings.candidates <= 1:
+            return None
+        scene = self.world_scene(prompt)
+        return scene if scene is not None and scene.subjects else None
+
+    def _layout_choice(self, prompt: str):
+        """sampling.sample's `choose` for `prompt`, or None (see chooses_layout)."""
+        scene = self.chooses_layout(prompt)
+        if scene is None:
+            return None
+        from sora_cli.layout_choice import layout_chooser
+
+        return layout_chooser(lambda z: np.concatenate(list(self.decode_latents(z.float()))),
+                              scene)
 
     def _motion_plan(self, prompt: str, first: int, count: int, size: tuple[int, int]):
         """The relayout of latents first..first+count-1 that moves the subject as `prompt`

@@ -60,6 +60,12 @@ class FlowConfig:
     # layout it is given.
     motion_plan_t: float = 0.0
     motion_plan_min_t: float = 0.0
+    # Best-of-N starting noises: `candidates` run as one batch down to the first step that
+    # starts at a t <= choose_t, where the one whose predicted clip shows the prompt's subjects
+    # most goes on (sora_cli/layout_choice.py; 1: off). Whether this DiT draws a small subject
+    # at all is settled by its noise in those steps.
+    candidates: int = 1
+    choose_t: float = 0.0
 
     def __post_init__(self):
         # config.json gives a list; one form, so configs read back compare equal to defaults
@@ -252,7 +258,9 @@ def sample(dit, shape: Sequence[int], cond, uncond=None, known: torch.Tensor | N
            start: tuple[float, torch.Tensor] | None = None, expert=None,
            expert_t: float = 0.0, skip_guidance: float = 0.0, skip_layers: Sequence[int] = (),
            skip_max_t: float = 1.0, relayout: Callable[[torch.Tensor], torch.Tensor] | None = None,
-           relayout_t: float = 0.0, relayout_min_t: float = 0.0) -> torch.Tensor:
+           relayout_t: float = 0.0, relayout_min_t: float = 0.0, candidates: int = 1,
+           choose: Callable[[torch.Tensor], int] | None = None,
+           choose_t: float = 0.0) -> torch.Tensor:
     """Generate normalised latents of `shape` (B,C,T,h,w).
 
     cond / uncond: (tokens, mask, pooled) with batch B or 1; uncond is the empty prompt or the
@@ -278,6 +286,13 @@ def sample(dit, shape: Sequence[int], cond, uncond=None, known: torch.Tensor | N
     prediction is split into clean latents x0 = x - t·v and noise x + (1 - t)·v, x0 is replaced
     by relayout(x0) (held frames as given) and the step goes on from the two put back together
     (sora_cli/motion_plan.py).
+
+    candidates, choose, choose_t: with candidates N > 1 and a choose (without one: a single
+    clip), N clips (B must be 1) start from their own noise, the first the one a single sample
+    would draw, and run as one batch down to the first step that starts at a t <= choose_t;
+    there each one's prediction of its clean latents (N,C,T,h,w) goes to choose, which returns
+    the index of the one to finish. The layout is settled by then, so best-of-N at the first
+    steps costs those steps N times, not the whole clip (sora_cli/layout_choice.py).
     """
     if sampler not in ("euler", "heun"):
         raise ValueError(f"unknown sampler {sampler!r} (euler or heun)")
@@ -290,12 +305,18 @@ def sample(dit, shape: Sequence[int], cond, uncond=None, known: torch.Tensor | N
     if relayout is not None and not 0 <= relayout_min_t <= relayout_t <= 1:
         raise ValueError("relayout times must satisfy 0 <= relayout_min_t <= relayout_t <= 1, got "
                          f"{relayout_min_t} and {relayout_t}")
+    if candidates < 1:
+        raise ValueError(f"candidates must be 1 or more, got {candidates}")
+    picking = candidates > 1 and choose is not None
+    if picking and shape[0] != 1:
+        raise ValueError(f"candidates need a batch of 1, got {shape[0]}")
     depth = len(getattr(dit, "blocks", ()))
     if skip_guidance > 0 and depth and not all(0 <= int(i) < depth for i in skip_layers):
         raise ValueError(f"skip_layers must name blocks 0 to {depth - 1}, got {list(skip_layers)}")
     device = device or next(dit.parameters()).device
     B, C, T = shape[0], shape[1], shape[2]
-    x = torch.randn(tuple(shape), generator=generator).to(device)
+    n = candidates if picking else 1
+    x = torch.randn((B * n,) + tuple(shape[1:]), generator=generator).to(device)
     ts = schedule(steps, shift).tolist()
     first = 0
     if start is not None:
@@ -316,7 +337,7 @@ def sample(dit, shape: Sequence[int], cond, uncond=None, known: torch.Tensor | N
         return torch.where(km[:, None, :, None, None], known, x) if km is not None else x
 
     def times(tv: float) -> torch.Tensor:
-        t = torch.full((B, T), float(tv), device=device)
+        t = torch.full((x.shape[0], T), float(tv), device=device)
         return t.masked_fill(km, 0.0) if km is not None else t
 
     for i in range(first, steps):
@@ -328,6 +349,9 @@ def sample(dit, shape: Sequence[int], cond, uncond=None, known: torch.Tensor | N
         sg = skip_guidance if un is not None and t0 <= skip_max_t + 1e-6 else 0.0
         v = velocity(model, x, times(t0), cond, un, guidance, guidance_smoothing, km,
                      sg, skip_layers).to(x.dtype)
+        if x.shape[0] > 1 and picking and t0 <= choose_t + 1e-6:
+            k = _chosen(choose, hold(x - t0 * v))
+            x, v = x[k:k + 1], v[k:k + 1]
         if relayout is not None and relayout_min_t - 1e-6 <= t0 <= relayout_t + 1e-6:
             x0, eps = hold(x - t0 * v), x + (1 - t0) * v
             x0 = relayout(x0).to(x.dtype)
@@ -341,4 +365,14 @@ def sample(dit, shape: Sequence[int], cond, uncond=None, known: torch.Tensor | N
         x = hold(x_next)
         if progress is not None:
             progress(i + 1, steps)
+    if x.shape[0] > B:  # choose_t below every step: choose among the finished clips
+        k = _chosen(choose, x)
+        x = x[k:k + 1]
     return x
+
+
+def _chosen(choose, x0: torch.Tensor) -> int:
+    k = int(choose(x0))
+    if not 0 <= k < x0.shape[0]:
+        raise ValueError(f"choose picked candidate {k} of {x0.shape[0]}")
+    return k

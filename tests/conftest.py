@@ -99,3 +99,16 @@ def tiny_bundle(tmp_path_factory) -> Path:
     finally:
         torch.set_num_threads(threads)
     return Path(bundle)
+
+
+def bundle_with_flow(tiny_bundle: Path, folder: Path, **flow) -> Path:
+    """A copy of the tiny bundle in `folder` whose config.json `flow` has these settings."""
+    import json
+    import shutil
+
+    path = folder / "tiny"
+    shutil.copytree(tiny_bundle, path)
+    config = json.loads((path / "config.json").read_text())
+    config["flow"].update(flow)
+    (path / "config.json").write_text(json.dumps(config, indent=2))
+    return path

@@ -3,8 +3,6 @@ the sampler predicts part way through (sora_cli/motion_plan.py)."""
 
 from __future__ import annotations
 
-import json
-import shutil
 
 import numpy as np
 import pytest
@@ -15,6 +13,7 @@ from sora_cli.sampling import sample, velocity
 from sora_cli.world.motion import GROW_SCALE, PAN_X, TRAVEL_X, TRAVEL_Y
 from sora_cli.world.parse import parse_prompt
 
+from conftest import bundle_with_flow
 from test_generate import FAST, env1  # noqa: F401 (fixture)
 from test_sampling import Recorder, cond, tiny_dit
 
@@ -146,12 +145,9 @@ def test_relayout_keeps_known_frames_and_its_edit_lasts():
 
 @pytest.fixture(scope="module")
 def planning_bundle(tiny_bundle, tmp_path_factory):
-    path = tmp_path_factory.mktemp("planning") / "tiny"
-    shutil.copytree(tiny_bundle, path)
-    config = json.loads((path / "config.json").read_text())
-    config["flow"].update(motion_plan_t=0.8, motion_plan_min_t=0.5)
-    (path / "config.json").write_text(json.dumps(config, indent=2))
-    return path
+    # with candidate layouts too (sora_cli/layout_choice.py): the metadata test reads both
+    return bundle_with_flow(tiny_bundle, tmp_path_factory.mktemp("planning"), motion_plan_t=0.8,
+                            motion_plan_min_t=0.5, candidates=3, choose_t=0.8)
 
 
 def test_the_pipeline_plans_world_prompts_unless_literal(planning_bundle):
@@ -170,16 +166,16 @@ def test_the_pipeline_plans_world_prompts_unless_literal(planning_bundle):
     assert planned.shape == literal.shape and not np.array_equal(planned, literal)
 
 
-def test_generate_records_the_motion_plan(sora, planning_bundle, tmp_path, env1):  # noqa: F811
+def test_generate_records_the_motion_plan_and_the_candidates(sora, planning_bundle, tmp_path, env1):  # noqa: F811
     from sora_cli.video_io import probe
 
     out = tmp_path / "left.mp4"
     r = sora("generate", "a red ball moving left on a beach", "-o", out, "--model", planning_bundle,
              "--duration", "1", "--seed", "1", *FAST, env=env1)
     assert r.returncode == 0, r.stderr
-    assert probe(out).sora["motion_plan"] is True
+    assert probe(out).sora["motion_plan"] is True and probe(out).sora["candidates"] == 3
     lit = tmp_path / "literal.mp4"
     r = sora("generate", "a red ball moving left on a beach", "-o", lit, "--model", planning_bundle,
              "--duration", "1", "--seed", "1", "--literal", *FAST, env=env1)
     assert r.returncode == 0, r.stderr
-    assert "motion_plan" not in probe(lit).sora
+    assert "motion_plan" not in probe(lit).sora and "candidates" not in probe(lit).sora
