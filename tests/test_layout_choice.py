@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from sora_cli.layout_choice import layout_chooser, subject_presence
+from sora_cli.layout_choice import JUDGED_LATENTS, layout_chooser, subject_presence
 from sora_cli.sampling import sample, schedule
 from sora_cli.world.parse import parse_prompt
 from sora_cli.world.render import render_scene
@@ -55,9 +55,9 @@ def test_the_chooser_keeps_the_candidate_whose_subjects_show():
     def decode(z):
         seen.append(z.shape)
         return good if float(z.mean()) > 0 else bad
-    x0 = torch.stack([-torch.ones(2, 3, 2, 2), torch.ones(2, 3, 2, 2), -torch.ones(2, 3, 2, 2)])
+    x0 = torch.stack([-torch.ones(2, 5, 2, 2), torch.ones(2, 5, 2, 2), -torch.ones(2, 5, 2, 2)])
     assert layout_chooser(decode, scene)(x0) == 1
-    assert seen == [(1, 2, 3, 2, 2)] * 3                    # one candidate at a time
+    assert seen == [(1, 2, JUDGED_LATENTS, 2, 2)] * 3     # one candidate, its first latents
     assert layout_chooser(lambda z: bad, scene)(x0) == 0    # equals: the first
 
 
