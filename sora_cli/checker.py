@@ -101,9 +101,9 @@ def mark_visible(color: str) -> bool:
     return float(np.linalg.norm(c - c * SHADE)) >= 30
 
 
-@lru_cache(maxsize=16)
-def _label_lut(setting: str, tol: float) -> tuple[np.ndarray, dict]:
-    """A 64^3 lookup table: quantised RGB -> palette label (255 = none)."""
+def _palette(setting: str) -> tuple[np.ndarray, list[int], dict]:
+    """The colours a pixel can be told as in `setting`: (P, 3) RGB, each one's label, and the
+    label of each name (world colours, then rain, background, detail and shade)."""
     _, effects, shapes, COLORS = _world_colors()
     names = list(COLORS)
     entries = [np.asarray(COLORS[c], np.float32) for c in names]
@@ -120,7 +120,12 @@ def _label_lut(setting: str, tol: float) -> tuple[np.ndarray, dict]:
     for p in setting_palette(setting):
         entries.append(np.asarray(p, np.float32))
         labels.append(special["background"])
-    pal = np.stack(entries)                                   # (P, 3)
+    return np.stack(entries), labels, {**{c: i for i, c in enumerate(names)}, **special}
+
+
+def nearest_label_lut(pal: np.ndarray, labels: list[int], tol: float) -> np.ndarray:
+    """A 64^3 lookup table: RGB quantised to 6 bits a channel -> the label of the nearest
+    palette colour to the cell's centre, 255 where none is within `tol`."""
     q = np.arange(64, dtype=np.float32) * 4 + 1.5
     # squared distance per channel, summed by broadcasting: about 8x faster than one (64^3, 3) x
     # (3, P) product, and every generation's layout choice builds this table first
@@ -130,7 +135,13 @@ def _label_lut(setting: str, tol: float) -> tuple[np.ndarray, dict]:
     best = np.take_along_axis(d, near[:, None], 1)[:, 0]
     lab = np.asarray(labels, np.uint8)[near]
     lab[best > tol * tol] = 255
-    return lab, {**{c: i for i, c in enumerate(names)}, **special}
+    return lab
+
+
+@lru_cache(maxsize=16)
+def _label_lut(setting: str, tol: float) -> tuple[np.ndarray, dict]:
+    pal, labels, names = _palette(setting)
+    return nearest_label_lut(pal, labels, tol), names
 
 
 def label_frames(frames: np.ndarray, setting: str, tol: float = CFG.label_tol):

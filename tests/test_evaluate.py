@@ -202,6 +202,29 @@ def test_window_joins_follow_the_pipeline_plan_and_jumps_show_there(tiny_bundle)
     assert join_jump(still, []) is None
 
 
+def test_the_colour_lookup_table_is_the_nearest_palette_colour_within_tolerance():
+    rng = np.random.default_rng(7)
+    pal = rng.integers(0, 256, (9, 3)).astype(np.float32)   # integer RGB, as the world's
+    pal[1] = pal[0]                          # a tie goes to the first of equal colours
+    labels = [3, 1, 4, 0, 5, 9, 2, 6, 8]
+    lut = ck.nearest_label_lut(pal, labels, tol=40.0)
+    rgb = rng.integers(0, 256, (2000, 3))
+    centre = (rgb >> 2) * 4 + 1.5            # each 6-bit cell is read at its centre
+    d = ((centre[:, None, :] - pal[None].astype(np.float64)) ** 2).sum(-1)
+    want = np.where(d.min(1) <= 40.0 ** 2, np.asarray(labels)[d.argmin(1)], 255)
+    idx = ((rgb[:, 0] >> 2) << 12) | ((rgb[:, 1] >> 2) << 6) | (rgb[:, 2] >> 2)
+    assert np.array_equal(lut[idx], want)
+    assert (want == 255).any() and (want != 255).any()   # both branches are exercised
+    assert not (lut == 1).any()              # the tied colour never wins
+    # the checker's own tables: each world colour reads as its own name in a setting
+    _, names = ck.label_frames(np.zeros((1, 1, 1, 3), np.uint8), "space")
+    from sora_cli.world.scene import COLORS
+    for name, c in COLORS.items():
+        frame = np.asarray(c, np.uint8).reshape(1, 1, 1, 3)
+        if not ck.color_conflicts(name, "space"):
+            assert ck.label_frames(frame, "space")[0][0, 0, 0] == names[name], name
+
+
 def test_frame_change_reads_flicker_in_8_bit_levels():
     from sora_cli.evaluate import frame_change
 
