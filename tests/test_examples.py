@@ -128,6 +128,14 @@ def test_gpu_recipe_runs_end_to_end_on_a_cpu_for_the_dit(tiny_bundle, tmp_path):
     assert dit_run["frames"] == 9 and dit_run["window"] == 2 and dit_run["time_shift"] == 2
     assert config["dit"]["text_inputs"] is True    # TEXT_INPUTS=1 reached the DiT
 
+    # again from that bundle: its tower loads with the inputs on, which neither the fresh DiT of
+    # the timing run nor the DiT going on from the bundle's may trip over
+    r = run_recipe(runs / "bundle", tmp_path / "again", PARTS="dit", DIT_BS="2", DIT_MIN="0.01",
+                   COUNT="8", TIMING_CLIPS="8", FRAMES="9")
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    again = json.loads((tmp_path / "again" / "bundle" / "config.json").read_text())
+    assert again["dit"]["text_inputs"] is True
+
 
 def test_gpu_recipe_trains_a_clip_on_frame_grids_and_the_dit_on_its_tower(tiny_bundle, tmp_path):
     # PARTS="clip dit" VISION_FRAMES=4: the CLIP goes on from the bundle's on 2x2 frame grids,

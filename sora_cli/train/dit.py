@@ -214,6 +214,9 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
     vae_model, vcfg, _ = load_vae_run(vae, device)
     vae_model = frozen(vae_model)
     text, tcfg = load_text(clip, text_encoder, text_weights, device)
+    # a bundle whose DiT reads the inputs loads its tower with them on; a fresh DiT's text_dim
+    # is the outputs' width, and the DiT built below decides whether it reads the inputs
+    text.with_inputs = False
     tokens, _, pooled = encode_text(text, [""], device, cfg.bf16)
     workers = cfg.workers if cfg.workers >= 0 else data.auto_workers(dist.world_size)
     if latents:
