@@ -40,6 +40,7 @@
 # time, 0 for whole clips; see `sora train dit --window`), TIME_SHIFT (`sora train dit
 # --time-shift`: 2 trains at the noise levels the shipped sampler's shift 2 visits; the model
 # card's "Where the DiT fails" found the DiT weakest at high noise),
+# OVERRUN (1.5: a stage stops at that many times its minutes, see capped below),
 # DEC_MIN and LATENT_NOISE (PARTS=decoder: `sora train vae --decoder-only --latent-noise`,
 # which keeps BASE's encoder and latent statistics, so BASE's DiT, or a DiT trained in the same
 # run, decodes with the new decoder; it cannot go with vae, which moves the latent space;
@@ -79,6 +80,7 @@ EXPERT_MIN=${EXPERT_MIN:-5}
 MIN_T=${MIN_T:-0.75}
 EXPERT_T=${EXPERT_T:-0.78}
 LATENT_NOISE=${LATENT_NOISE:-0}
+OVERRUN=${OVERRUN:-1.5}
 COUNT=${COUNT:-60000}
 FRAMES=${FRAMES:-17}
 WINDOW=${WINDOW:-0}
@@ -108,6 +110,16 @@ if wants expert && wants vae && ! wants dit; then
     echo "PARTS: an expert on a new VAE needs a main DiT on it too: add dit to PARTS" >&2
     exit 2
 fi
+
+# A stage that runs slower than its timing run stops at OVERRUN times its minutes with a
+# checkpoint, which the export takes: a lease that ends mid-stage would otherwise keep nothing.
+# (A session ran the decoder beside the DiT on one H200 to save wall time: each slowed the
+# other, the decoder to 191 clips/s against 309 alone, both ran past the minutes their timing
+# runs sized, and the lease's limit ended the run before the export. So stages run one after
+# the other, as sized.)
+capped() {  # MINUTES -> --max-minutes value
+    python3 -c 'import sys; print(float(sys.argv[1]) * float(sys.argv[2]))' "$1" "$OVERRUN"
+}
 
 # steps that fill MINUTES at the steady rate the timing run logged (samples/s, last row)
 steps_for() {  # RUN MINUTES BATCH
@@ -168,6 +180,7 @@ fi
 if wants vae; then
     VAE_STEPS=$(steps_for "$RUNS/time-vae" "$VAE_MIN" "$VAE_BS")
     say "vae: $VAE_STEPS steps"
+    # not capped: a VAE stopped early has no latent statistics, which the later stages need
     $SORA train vae --out "$RUNS/vae" "${VAE_START[@]}" "${VAE_ARGS[@]}" --steps "$VAE_STEPS" \
         --warmup 200 --eval-clips 16 -q &
     VAE_SRC=$RUNS/vae
@@ -178,13 +191,13 @@ if wants decoder; then
     DEC_STEPS=$(steps_for "$RUNS/time-decoder" "$DEC_MIN" "$VAE_BS")
     say "decoder: $DEC_STEPS steps"
     $SORA train vae --out "$RUNS/decoder" "${DEC_ARGS[@]}" --steps "$DEC_STEPS" --warmup 50 \
-        --eval-clips 16 -q &
+        --max-minutes "$(capped "$DEC_MIN")" --eval-clips 16 -q &
 fi
 if wants clip; then
     CLIP_STEPS=$(steps_for "$RUNS/time-clip" "$CLIP_MIN" "$CLIP_BS")
     say "clip: $CLIP_STEPS steps"
     $SORA train clip --out "$RUNS/clip" --init "$BASE" "${CLIP_ARGS[@]}" --steps "$CLIP_STEPS" \
-        --warmup 200 -q &
+        --max-minutes "$(capped "$CLIP_MIN")" --warmup 200 -q &
     CLIP_SRC=$RUNS/clip
 fi
 wait
@@ -199,7 +212,7 @@ if wants dit; then
     say "dit: $DIT_STEPS steps"
     $SORA train dit --out "$RUNS/dit" --vae "$VAE_SRC" --clip "$CLIP_SRC" \
         --latents "$RUNS/latents" "${DIT_INIT[@]}" "${DIT_ARGS[@]}" "${TEXT_ARGS[@]}" \
-        --steps "$DIT_STEPS" --warmup 300 -q
+        --steps "$DIT_STEPS" --warmup 300 --max-minutes "$(capped "$DIT_MIN")" -q
 fi
 # a bundle's expert: the one trained now, else BASE's (same latents) beside a retrained DiT
 HIGH=()
@@ -212,7 +225,7 @@ if wants expert; then
     EXPERT_ARGS[${#EXPERT_ARGS[@]}-1]=1     # --time-shift 1: --min-t draws its own levels
     $SORA train dit --out "$RUNS/high" --vae "$VAE_SRC" --clip "$CLIP_SRC" \
         --latents "$RUNS/latents" --init "$EXPERT_FROM" "${EXPERT_ARGS[@]}" --min-t "$MIN_T" \
-        --steps "$EXPERT_STEPS" --warmup 100 -q
+        --steps "$EXPERT_STEPS" --warmup 100 --max-minutes "$(capped "$EXPERT_MIN")" -q
     HIGH=(--dit-high "$RUNS/high" --expert-t "$EXPERT_T")
 elif wants dit && ! wants vae && [[ -f "$BASE/dit_high.safetensors" ]]; then
     HIGH=(--dit-high "$BASE" --expert-t "$(python3 -c 'import json, sys

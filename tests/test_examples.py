@@ -105,7 +105,8 @@ def run_recipe(base: Path, runs: Path, timeout: int = 600, **knobs: str):
     if bash is None:
         pytest.skip("no bash")
     env = {**os.environ, "SORA": f"{sys.executable} -m sora_cli", "BASE": str(base),
-           "DEVICE": "cpu", "CPUS": "2", "TIMING": "3", "OMP_NUM_THREADS": "1", **knobs}
+           "DEVICE": "cpu", "CPUS": "2", "TIMING": "3", "OMP_NUM_THREADS": "1",
+           "OVERRUN": "1000", **knobs}   # the stages' tiny minutes are floors, not limits
     return subprocess.run([bash, str(EXAMPLES / "train_on_gpu.sh"), str(runs)], env=env,
                           capture_output=True, text=True, timeout=timeout)
 
@@ -203,6 +204,48 @@ def test_gpu_recipe_trains_only_the_decoder_and_keeps_the_bundles_dit(tiny_bundl
     r = run_recipe(tiny_bundle, tmp_path / "both", timeout=60, PARTS="vae decoder", **knobs)
     assert r.returncode == 2 and "do not go together" in r.stderr
     assert not (tmp_path / "both" / "time-vae").exists()
+
+
+def test_gpu_recipe_trains_the_decoder_and_the_dit_in_one_run(tiny_bundle, tmp_path):
+    # PARTS="decoder dit": the decoder keeps BASE's encoder, so the latent cache and the DiT keep
+    # BASE's latent space, and the bundle takes both new parts
+    import torch
+
+    from sora_cli.bundle import load_bundle
+
+    runs = tmp_path / "runs"
+    r = run_recipe(tiny_bundle, runs, PARTS="decoder dit", VAE_BS="1", DEC_MIN="0.01",
+                   DIT_BS="2", DIT_MIN="0.01", COUNT="4", TIMING_CLIPS="4")
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "] decoder: 20 steps" in r.stdout and "] dit: 20 steps" in r.stdout
+    new, old = load_bundle(runs / "bundle"), load_bundle(tiny_bundle)
+    assert "--decoder-only" in new.config.training["vae"]["command"]
+    assert f"--vae {tiny_bundle}" in new.config.training["dit"]["command"]
+    for part in ("vae", "dit"):
+        new_state, old_state = getattr(new, part).state_dict(), getattr(old, part).state_dict()
+        assert not all(torch.equal(v, old_state[k]) for k, v in new_state.items()), part
+    encoder = {k: v for k, v in new.vae.state_dict().items() if k.startswith("encoder.")}
+    assert encoder and all(torch.equal(v, old.vae.state_dict()[k]) for k, v in encoder.items())
+
+
+def test_gpu_recipe_stops_a_stage_that_overruns_its_minutes_and_still_exports(tiny_bundle,
+                                                                             tmp_path):
+    # a DiT far slower than its timing run (here: OVERRUN 0.5 caps it at half its minutes)
+    # stops with a checkpoint, and the bundle is exported from it rather than lost
+    import torch
+
+    from sora_cli.bundle import load_bundle
+
+    runs = tmp_path / "runs"
+    r = run_recipe(tiny_bundle, runs, PARTS="dit", DIT_BS="2", DIT_MIN="0.01", COUNT="4",
+                   TIMING_CLIPS="4", OVERRUN="0.5")
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "] dit: 20 steps" in r.stdout and f"done: {runs / 'bundle'}" in r.stdout
+    assert json.loads((runs / "dit" / "train.json").read_text())["max_minutes"] == 0.005
+    stopped_at = json.loads((runs / "dit" / "latest.json").read_text())["step"]
+    assert 0 < stopped_at < 20
+    new, old = load_bundle(runs / "bundle"), load_bundle(tiny_bundle)
+    assert not all(torch.equal(v, old.dit.state_dict()[k]) for k, v in new.dit.state_dict().items())
 
 
 def test_gpu_recipe_trains_an_expert_and_keeps_it_beside_a_retrained_dit(tiny_bundle, tmp_path):
