@@ -120,7 +120,9 @@ def new_seed() -> int:
 
 def load_pipeline(opts: GenerateOptions):
     from sora_cli.pipeline import VideoPipeline
+    from sora_cli.video_io import find_ffmpeg_early
 
+    find_ffmpeg_early()
     return VideoPipeline.load(opts.model, opts.device)
 
 

@@ -32,6 +32,21 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
+def find_ffmpeg_early() -> None:
+    """Start imageio-ffmpeg's once-per-process check of its binary (it runs `ffmpeg -version`,
+    0.13 s here) on a thread, so it overlaps loading a model instead of delaying the first
+    video's write. A failure is left for the write to report."""
+    import threading
+
+    def find():
+        try:
+            ffmpeg_exe()
+        except Exception:  # noqa: BLE001 - the writer raises it again, with its own message
+            pass
+
+    threading.Thread(target=find, name="find-ffmpeg", daemon=True).start()
+
+
 def run_ffmpeg(args: list[str], what: str) -> subprocess.CompletedProcess:
     """Run the bundled ffmpeg; a failure becomes one line naming `what` and ffmpeg's reason."""
     proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *args],

@@ -172,3 +172,16 @@ def test_killed_writer_keeps_previous_content(tmp_path):
     _kill_mid_write(target)
     assert target.read_bytes() == before
     assert probe(target).frames == 3
+
+
+def test_find_ffmpeg_early_checks_the_binary_on_a_thread_before_any_write():
+    # in a fresh process: the check is made once per process, and this one's tests made it
+    code = ("import threading, imageio_ffmpeg._utils as u\n"
+            "from sora_cli.video_io import find_ffmpeg_early\n"
+            "assert u._get_ffmpeg_exe.cache_info().currsize == 0\n"
+            "find_ffmpeg_early()\n"
+            "[t.join() for t in threading.enumerate() if t.name == 'find-ffmpeg']\n"
+            "print(u._get_ffmpeg_exe.cache_info().currsize)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "1"
