@@ -1,3 +1,3 @@
-from sora_cli.cli import main
+from sora_cli.cli import entry
 
-main()
+entry()

@@ -145,3 +145,29 @@ def test_bad_input_is_one_line_and_leaves_nothing(clips, args, code, words):
 def test_debug_shows_the_traceback(clips):
     proc = run_cli("--debug", "stitch", "a.mp4", "missing.mp4", "-o", "o.mp4", cwd=clips)
     assert proc.returncode == 1 and "Traceback" in proc.stderr
+
+
+ENTRY_PROBE = textwrap.dedent("""
+    import atexit, sys
+    import torch  # as a command that loaded it: the exit skips Python's teardown
+    from sora_cli.cli import entry
+
+    atexit.register(lambda: print("exit handlers ran", flush=True))
+    sys.argv = ["sora", *sys.argv[1:]]
+    entry()
+    print("not reached")
+""")
+
+
+@pytest.mark.parametrize("argv, code, stream, text", [
+    (["world", "vocab"], 0, "stdout", "beach"),
+    (["generate", ""], 1, "stderr", "error: the prompt is empty"),
+    (["generate", "a red ball", "--duration", "nope"], 2, "stderr", "error: Invalid value"),
+])
+def test_the_entry_point_after_torch_keeps_exit_codes_output_and_exit_handlers(argv, code,
+                                                                               stream, text):
+    proc = subprocess.run([sys.executable, "-c", ENTRY_PROBE, *argv], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == code, proc.stderr[-2000:]
+    assert text in getattr(proc, stream)
+    assert "exit handlers ran" in proc.stdout and "not reached" not in proc.stdout
