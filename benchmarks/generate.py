@@ -14,7 +14,8 @@ Every figure is measured in this run:
 - the DiT's FLOP rate (FLOPs counted with torch's FlopCounterMode on the very inputs the
   sampler fed it, over the measured forward time) against the fp32 matmul peak of this CPU,
   measured with a large matmul at the same thread count;
-- `sora --help` wall time, the median of several runs.
+- `sora --help` wall time, the median of several runs, and what leaving without Python's
+  teardown saves a command that loaded torch (`sora models`, with and without it).
 """
 
 from __future__ import annotations
@@ -296,6 +297,25 @@ def help_startup(runs: int = 7) -> list[float]:
     return times
 
 
+FULL_TEARDOWN = "import sys; from sora_cli.cli import main; sys.argv[0] = 'sora'; main()"
+
+
+def exit_cost(model: str, runs: int = 3) -> tuple[list[float], list[float]]:
+    """Wall seconds of `sora models MODEL` (it loads torch and the bundle) through the entry
+    point, which leaves without Python's teardown, and through main(), which tears down: the
+    same command, alternating, so the difference is the teardown."""
+    fast_cmd = [sys.executable, "-m", "sora_cli", "models", model]
+    full_cmd = [sys.executable, "-c", FULL_TEARDOWN, "models", model]
+    subprocess.run(fast_cmd, capture_output=True, check=True)  # warm the file cache
+    fast, full = [], []
+    for _ in range(runs):
+        for cmd, times in ((fast_cmd, fast), (full_cmd, full)):
+            t0 = time.perf_counter()
+            subprocess.run(cmd, capture_output=True, check=True)
+            times.append(time.perf_counter() - t0)
+    return fast, full
+
+
 # -- report ----------------------------------------------------------------------------------
 
 def main() -> None:
@@ -390,6 +410,12 @@ def main() -> None:
     times = help_startup(args.help_runs)
     print(f"sora --help: median {statistics.median(times) * 1000:.0f} ms over {len(times)} runs "
           f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f}; target < 500 ms)")
+    fast, full = exit_cost(args.model)
+    fast_s, full_s = statistics.median(fast), statistics.median(full)
+    print(f"sora models {args.model} (imports torch, loads the bundle): median {fast_s:.2f} s "
+          f"through the entry point, {full_s:.2f} s with Python's teardown "
+          f"({full_s - fast_s:.2f} s, x{full_s / fast_s:.2f}; "
+          f"{len(fast)} runs each, alternating)")
     print(f"\nload average {os.getloadavg()[0]:.2f} at the end (other work on this machine "
           f"slows every figure)")
     shutil.rmtree(scratch, ignore_errors=True)
