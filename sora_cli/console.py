@@ -67,6 +67,18 @@ def result_json(obj: Any) -> None:
 
 
 @contextmanager
+def status(message: str) -> Iterator[None]:
+    """A transient spinner line on stderr while something without steps runs (loading a
+    model: seconds of imports a person would otherwise watch a blank terminal through).
+    Only in a terminal and without --quiet, like the progress bars."""
+    if _quiet or not _console().is_terminal:
+        yield
+        return
+    with _console().status(message):
+        yield
+
+
+@contextmanager
 def progress(description: str, total: float | None) -> Iterator:
     """A Rich progress bar on stderr; yields `advance(n=1)`. Silent under --quiet."""
     if _quiet or not _console().is_terminal:  # a bar redrawn into a log file or pipe is only noise

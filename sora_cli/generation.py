@@ -123,7 +123,8 @@ def load_pipeline(opts: GenerateOptions):
     from sora_cli.video_io import find_ffmpeg_early
 
     find_ffmpeg_early()
-    return VideoPipeline.load(opts.model, opts.device)
+    with console.status(f"loading model {opts.model}"):
+        return VideoPipeline.load(opts.model, opts.device)
 
 
 def use_settings(pipe, opts: GenerateOptions) -> None:

@@ -171,3 +171,21 @@ def test_the_entry_point_after_torch_keeps_exit_codes_output_and_exit_handlers(a
     assert proc.returncode == code, proc.stderr[-2000:]
     assert text in getattr(proc, stream)
     assert "exit handlers ran" in proc.stdout and "not reached" not in proc.stdout
+
+
+def test_a_status_line_shows_while_loading_in_a_terminal_only(monkeypatch):
+    # the seconds of imports before the first progress bar get a spinner line in a terminal;
+    # a pipe, a log file or --quiet get nothing
+    import io
+
+    from rich.console import Console
+
+    from sora_cli import console
+
+    for terminal, quiet, shown in ((True, False, True), (False, False, False), (True, True, False)):
+        out = io.StringIO()
+        monkeypatch.setattr(console, "_err", Console(file=out, force_terminal=terminal))
+        monkeypatch.setattr(console, "_quiet", quiet)
+        with console.status("loading model default"):
+            pass
+        assert ("loading model default" in out.getvalue()) is shown, (terminal, quiet)
