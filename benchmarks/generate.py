@@ -297,7 +297,7 @@ def help_startup(runs: int = 7) -> list[float]:
     return times
 
 
-FULL_TEARDOWN = "import sys; from sora_cli.cli import main; sys.argv[0] = 'sora'; main()"
+FULL_TEARDOWN = "from sora_cli.cli import main; main()"
 
 
 def exit_cost(model: str, runs: int = 3) -> tuple[list[float], list[float]]:

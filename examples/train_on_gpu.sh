@@ -116,8 +116,7 @@ fi
 # (A session ran the decoder beside the DiT on one H200 to save wall time: each slowed the
 # other, the decoder to 191 clips/s against 309 alone and the DiT to about 2,200 against 3,530,
 # both ran past the minutes their timing runs sized, and the lease's limit ended the run before
-# the export. So stages run one after
-# the other, as sized.)
+# the export. So stages run one after the other, as sized.)
 capped() {  # MINUTES -> --max-minutes value
     python3 -c 'import sys; print(float(sys.argv[1]) * float(sys.argv[2]))' "$1" "$OVERRUN"
 }

@@ -1051,17 +1051,16 @@ def entry() -> None:
     7.3 s `sora generate` here, after every output had been written and renamed. The exit
     handlers still run and the streams are flushed; a non-daemon thread still running (none
     of ours) gets the ordinary exit, which waits for it."""
+    code = 0
     try:
         main()
-    except SystemExit as exc:
+    except SystemExit as exc:  # main always ends here, with an int
         code = exc.code
-    else:  # pragma: no cover - main always exits
-        code = 0
     import threading
 
     others = [t for t in threading.enumerate()
               if t is not threading.main_thread() and not t.daemon and t.is_alive()]
-    if "torch" not in sys.modules or others or not isinstance(code, (int, type(None))):
+    if "torch" not in sys.modules or others:
         sys.exit(code)
     import atexit
 

@@ -111,6 +111,14 @@ def run_recipe(base: Path, runs: Path, timeout: int = 600, **knobs: str):
                           capture_output=True, text=True, timeout=timeout)
 
 
+def same_weights(a, b) -> bool:
+    """Whether module `b` holds the same tensors as module `a` under every name of a's."""
+    import torch
+
+    theirs = b.state_dict()
+    return all(torch.equal(v, theirs[k]) for k, v in a.state_dict().items())
+
+
 def test_gpu_recipe_runs_end_to_end_on_a_cpu_for_the_dit(tiny_bundle, tmp_path):
     # PARTS=dit on the tiny bundle: the timing run, the step sizing, the latent cache, the DiT
     # going on from the bundle's, and the export with the bundle's own VAE and text tower
@@ -141,8 +149,6 @@ def test_gpu_recipe_runs_end_to_end_on_a_cpu_for_the_dit(tiny_bundle, tmp_path):
 def test_gpu_recipe_trains_a_clip_on_frame_grids_and_the_dit_on_its_tower(tiny_bundle, tmp_path):
     # PARTS="clip dit" VISION_FRAMES=4: the CLIP goes on from the bundle's on 2x2 frame grids,
     # the DiT goes on from the bundle's on the new text tower, and the bundle carries both
-    import torch
-
     from sora_cli.bundle import load_bundle
 
     runs = tmp_path / "runs"
@@ -155,8 +161,7 @@ def test_gpu_recipe_trains_a_clip_on_frame_grids_and_the_dit_on_its_tower(tiny_b
     assert '"vision_frames": 4' in config["training"]["clip"]["command"]   # in its --arch
     assert f"--clip {runs / 'clip'}" in config["training"]["dit"]["command"]
     new, old = load_bundle(runs / "bundle"), load_bundle(tiny_bundle)
-    assert not all(torch.equal(v, old.text.clip.state_dict()[k])
-                   for k, v in new.text.clip.state_dict().items())
+    assert not same_weights(new.text.clip, old.text.clip)
 
 
 def test_gpu_recipe_trains_a_new_8x_vae_and_a_patch_4_dit_on_a_cpu(tiny_bundle, tmp_path):
@@ -183,8 +188,6 @@ def test_gpu_recipe_trains_a_new_8x_vae_and_a_patch_4_dit_on_a_cpu(tiny_bundle, 
 def test_gpu_recipe_trains_only_the_decoder_and_keeps_the_bundles_dit(tiny_bundle, tmp_path):
     # PARTS=decoder: the decoder of BASE's VAE (on noisy latents here), exported with BASE's DiT and
     # settings as they are; a new VAE and a decoder-only run in one go are refused
-    import torch
-
     from sora_cli.bundle import load_bundle
 
     runs = tmp_path / "runs"
@@ -196,9 +199,8 @@ def test_gpu_recipe_trains_only_the_decoder_and_keeps_the_bundles_dit(tiny_bundl
     assert new.config.name == old.config.name and new.config.flow == old.config.flow
     assert new.config.training["dit"] == old.config.training["dit"]
     assert "--decoder-only --latent-noise 0.3" in new.config.training["vae"]["command"]
-    assert all(torch.equal(v, old.dit.state_dict()[k]) for k, v in new.dit.state_dict().items())
-    assert not all(torch.equal(v, old.vae.state_dict()[k])
-                   for k, v in new.vae.state_dict().items())
+    assert same_weights(new.dit, old.dit)
+    assert not same_weights(new.vae, old.vae)
     assert not (runs / "dit").exists() and not (runs / "latents").exists()
 
     r = run_recipe(tiny_bundle, tmp_path / "both", timeout=60, PARTS="vae decoder", **knobs)
@@ -209,8 +211,6 @@ def test_gpu_recipe_trains_only_the_decoder_and_keeps_the_bundles_dit(tiny_bundl
 def test_gpu_recipe_trains_the_decoder_and_the_dit_in_one_run(tiny_bundle, tmp_path):
     # PARTS="decoder dit": the decoder keeps BASE's encoder, so the latent cache and the DiT keep
     # BASE's latent space, and the bundle takes both new parts
-    import torch
-
     from sora_cli.bundle import load_bundle
 
     runs = tmp_path / "runs"
@@ -222,18 +222,14 @@ def test_gpu_recipe_trains_the_decoder_and_the_dit_in_one_run(tiny_bundle, tmp_p
     assert "--decoder-only" in new.config.training["vae"]["command"]
     assert f"--vae {tiny_bundle}" in new.config.training["dit"]["command"]
     for part in ("vae", "dit"):
-        new_state, old_state = getattr(new, part).state_dict(), getattr(old, part).state_dict()
-        assert not all(torch.equal(v, old_state[k]) for k, v in new_state.items()), part
-    encoder = {k: v for k, v in new.vae.state_dict().items() if k.startswith("encoder.")}
-    assert encoder and all(torch.equal(v, old.vae.state_dict()[k]) for k, v in encoder.items())
+        assert not same_weights(getattr(new, part), getattr(old, part)), part
+    assert same_weights(new.vae.encoder, old.vae.encoder)
 
 
 def test_gpu_recipe_stops_a_stage_that_overruns_its_minutes_and_still_exports(tiny_bundle,
                                                                              tmp_path):
     # a DiT far slower than its timing run (here: OVERRUN 0.5 caps it at half its minutes)
     # stops with a checkpoint, and the bundle is exported from it rather than lost
-    import torch
-
     from sora_cli.bundle import load_bundle
 
     runs = tmp_path / "runs"
@@ -245,14 +241,12 @@ def test_gpu_recipe_stops_a_stage_that_overruns_its_minutes_and_still_exports(ti
     stopped_at = json.loads((runs / "dit" / "latest.json").read_text())["step"]
     assert 0 < stopped_at < 20
     new, old = load_bundle(runs / "bundle"), load_bundle(tiny_bundle)
-    assert not all(torch.equal(v, old.dit.state_dict()[k]) for k, v in new.dit.state_dict().items())
+    assert not same_weights(new.dit, old.dit)
 
 
 def test_gpu_recipe_trains_an_expert_and_keeps_it_beside_a_retrained_dit(tiny_bundle, tmp_path):
     # PARTS=expert: a high-noise expert from BASE's DiT, shipped beside it; then PARTS=dit from
     # that bundle retrains the main DiT and keeps the expert (same latent space)
-    import torch
-
     from sora_cli.bundle import load_bundle
 
     knobs = {"DIT_BS": "2", "COUNT": "8", "TIMING_CLIPS": "8", "EXPERT_MIN": "0.01",
@@ -263,7 +257,7 @@ def test_gpu_recipe_trains_an_expert_and_keeps_it_beside_a_retrained_dit(tiny_bu
     assert "expert: 20 steps" in r.stdout and "] dit:" not in r.stdout
     new, old = load_bundle(runs / "bundle"), load_bundle(tiny_bundle)
     assert new.config.flow.expert_t == 0.7 and new.dit_high is not None
-    assert all(torch.equal(v, old.dit.state_dict()[k]) for k, v in new.dit.state_dict().items())
+    assert same_weights(new.dit, old.dit)
     assert "--min-t 0.6" in new.config.training["dit_high"]["command"]
     assert f"--init {tiny_bundle}" in new.config.training["dit_high"]["command"]
 
@@ -272,10 +266,8 @@ def test_gpu_recipe_trains_an_expert_and_keeps_it_beside_a_retrained_dit(tiny_bu
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     kept = load_bundle(again / "bundle")
     assert kept.config.flow.expert_t == 0.7
-    assert all(torch.equal(v, new.dit_high.state_dict()[k])
-               for k, v in kept.dit_high.state_dict().items())
-    assert not all(torch.equal(v, new.dit.state_dict()[k])
-                   for k, v in kept.dit.state_dict().items())
+    assert same_weights(kept.dit_high, new.dit_high)
+    assert not same_weights(kept.dit, new.dit)
 
     r = run_recipe(tiny_bundle, tmp_path / "bad", timeout=60, PARTS="vae expert", **knobs)
     assert r.returncode == 2 and "add dit to PARTS" in r.stderr
