@@ -12,6 +12,7 @@ held-out clips:
     python benchmarks/vae_latents.py --arch '{}' '{"channels": [32, 64]}'   # 16x vs 8x
     python benchmarks/vae_latents.py --arch '{"z_channels": 32}' '{"z_channels": 64}' \
         --steps 4000 --device cuda
+    python benchmarks/vae_latents.py --init models/default --lr 1e-4    # go on vs widen
 
 Each variant is a VAEConfig override (as `sora train vae --arch` takes); `--channels 16 64`
 is short for `--arch '{"z_channels": 16}' '{"z_channels": 64}'`.
@@ -35,7 +36,7 @@ FIGURES = ("setting", "color", "shape", "motion", "weather", "all_checks", "full
 
 
 def train_and_measure(arch: dict, steps: int, batch: int, crop: int, lr: float, prompts: int,
-                      device: str, seed: int = 0) -> dict:
+                      device: str, seed: int = 0, init: str | None = None) -> dict:
     import numpy as np
     import torch
 
@@ -47,7 +48,18 @@ def train_and_measure(arch: dict, steps: int, batch: int, crop: int, lr: float, 
     from sora_cli.world.render import render_scene
 
     torch.manual_seed(seed)
-    vae = VideoVAE(VAEConfig(**arch)).to(device)
+    if init:   # as `sora train vae --init BUNDLE --arch ...` starts: widened where it can be
+        from sora_cli.train.loop import load_fitting
+        from sora_cli.train.runs import warm_start
+        from sora_cli.train.widen import widen_vae
+
+        conf, state = warm_start("vae", init)
+        new = {**conf, **arch, "latent_mean": [], "latent_std": []}
+        vae = VideoVAE(VAEConfig(**new))
+        load_fitting(vae, widen_vae(conf, new, state))
+        vae = vae.to(device)
+    else:
+        vae = VideoVAE(VAEConfig(**arch)).to(device)
     f = vae.cfg.spatial_factor
     opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0)
     clips = data.WorldRenders(256, 9, 8, seed=seed)
@@ -107,6 +119,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--crop", type=int, default=128, help="training crop (multiple of 16)")
     ap.add_argument("--lr", type=float, default=4e-4)
+    ap.add_argument("--init", help="start every variant from this bundle's or run's VAE, "
+                                   "its latent split to a wider one where --arch asks "
+                                   "(sora_cli/train/widen.py); 0 --steps measures the start")
     ap.add_argument("--prompts", type=int, default=50, help="eval prompts for the checker")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json", action="store_true")
@@ -120,13 +135,13 @@ def main() -> None:
         if a.device == "cpu":
             torch.set_num_threads(1)
         print(json.dumps(train_and_measure(json.loads(a.one), a.steps, a.batch, a.crop, a.lr,
-                                           a.prompts, a.device)))
+                                           a.prompts, a.device, init=a.init)))
         return
     variants = [parse_variant(v) for v in a.arch] if a.arch else [{"z_channels": z} for z in a.channels]
 
     args = [sys.executable, __file__, "--steps", str(a.steps), "--batch", str(a.batch),
             "--crop", str(a.crop), "--lr", str(a.lr), "--prompts", str(a.prompts),
-            "--device", a.device]
+            "--device", a.device] + (["--init", a.init] if a.init else [])
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     # side by side: one process per width, so each gets the same share of the machine
     procs = [subprocess.Popen(args + ["--one", json.dumps(v)], stdout=subprocess.PIPE,
@@ -146,7 +161,8 @@ def main() -> None:
         print(json.dumps(rows, indent=1))
         return
     print(f"VAE latents, {a.steps} steps x {a.batch} clips ({a.crop}px crops, 9 frames), "
-          f"{a.device}; checker on {a.prompts} eval prompts, autoencoded")
+          f"{a.device}, {'from ' + a.init if a.init else 'from scratch'}; checker on "
+          f"{a.prompts} eval prompts, autoencoded")
     head = ["z", "factor", "params", "train s", "PSNR dB", "vs first", *FIGURES, "all vs first"]
     print("  ".join(f"{h:>11}" for h in head))
     for r in rows:

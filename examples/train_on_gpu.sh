@@ -10,6 +10,9 @@
 #                                                     # all on one H200 (see below)
 #   PARTS="vae dit" VAE_ARCH='{"z_channels": 64}' VAE_MIN=12 DIT_MIN=12 \
 #       bash examples/train_on_gpu.sh                 # a new, wider VAE and a DiT on it
+#   PARTS="vae dit" WIDEN=64 VAE_LR=1e-4 VAE_MIN=3 DIT_MIN=3.5 COUNT=20000 TIMING=30 \
+#       bash examples/train_on_gpu.sh                 # BASE's VAE and DiT go on with their
+#                                                     # latent split to 64 channels
 #   PARTS="vae dit" VAE_ARCH='{"channels": [32, 64]}' DIT_ARCH='{"patch_size": 4}' ...
 #                                                     # an 8x VAE; patch 4 keeps the tokens
 #   PARTS=decoder DEC_MIN=8 bash examples/train_on_gpu.sh
@@ -26,8 +29,8 @@
 # first, so the cosine schedule ends exactly when the time does (a run stopped by
 # --max-minutes would end with a high learning rate and no held-out figures). The VAE and the
 # CLIP train side by side; the DiT trains on latents cached once by `sora data encode`. A DiT
-# on a retrained VAE starts from scratch (the latent space moved); on the shipped VAE it goes
-# on from the shipped DiT.
+# on a retrained VAE starts from scratch (the latent space moved), except on a VAE widened
+# from BASE's (WIDEN); on the shipped VAE it goes on from the shipped DiT.
 # Knobs (environment): SORA (the command, default `sora`), BASE (bundle to start from), NAME
 # (the new bundle's name, default BASE's folder name, so it can replace BASE), PARTS
 # (which of vae clip dit decoder to train), VAE_MIN, CLIP_MIN, DIT_MIN (minutes), COUNT
@@ -46,6 +49,9 @@
 # run, decodes with the new decoder; it cannot go with vae, which moves the latent space;
 # LATENT_NOISE defaults to 0, since 0.5 cost colour checks in the model card's CPU attempt),
 # VAE_ARCH (a JSON --arch: the VAE then starts from scratch with it instead of from BASE),
+# WIDEN (latent channels, a multiple of BASE's: the VAE goes on from BASE's with each latent
+# channel split into WIDEN / 16 (sora_cli/train/widen.py), and the DiT goes on from BASE's,
+# split to match, instead of starting from scratch; VAE_LR, default 4e-4, sets the VAE's rate),
 # DIT_ARCH (a JSON --arch for the DiT that starts from scratch on a new VAE; keep its token
 # count, e.g. patch_size 4 on an 8x VAE, since the timing run measures the shipped shape).
 # TEXT_INPUTS=1 (`sora train dit --text-inputs`: the DiT also reads the text tower's input
@@ -91,6 +97,7 @@ CPUS=${CPUS:-$(nproc)}
 DEVICE=${DEVICE:-cuda}
 VAE_BS=${VAE_BS:-16}
 VAE_VIEWS=${VAE_VIEWS:-4}
+VAE_LR=${VAE_LR:-4e-4}
 CLIP_BS=${CLIP_BS:-512}
 DIT_BS=${DIT_BS:-256}
 DIT_LR=${DIT_LR:-5e-4}
@@ -104,6 +111,14 @@ wants() { [[ " $PARTS " == *" $1 "* ]]; }
 if wants vae && wants decoder; then
     echo "PARTS: vae and decoder do not go together (a new VAE moves the latent space that" \
          "--decoder-only keeps); train the new VAE's decoder in a later run" >&2
+    exit 2
+fi
+if [[ -n "${WIDEN:-}" && -n "${VAE_ARCH:-}" ]]; then
+    echo "WIDEN goes on from BASE's VAE and VAE_ARCH starts one from scratch: set one of them" >&2
+    exit 2
+fi
+if [[ -n "${WIDEN:-}" ]] && ! wants vae; then
+    echo "WIDEN widens BASE's VAE: add vae to PARTS" >&2
     exit 2
 fi
 if wants expert && wants vae && ! wants dit; then
@@ -133,7 +148,7 @@ EOF
 
 # the VAE and the CLIP share the CPU workers when both train; alone, the VAE takes them all
 if wants clip; then VAE_WORKERS=$HALF; else VAE_WORKERS=$(( CPUS > 1 ? CPUS - 1 : 0 )); fi
-VAE_ARGS=(--size 256 --frames 9 --batch-size "$VAE_BS" --views "$VAE_VIEWS" --lr 4e-4
+VAE_ARGS=(--size 256 --frames 9 --batch-size "$VAE_BS" --views "$VAE_VIEWS" --lr "$VAE_LR"
           --workers "$VAE_WORKERS"
           --sample-every -1 --device "$DEVICE" --log-every 10)
 # the decoder sees 17-frame clips, the windows generation decodes
@@ -147,7 +162,9 @@ DIT_ARGS=(--batch-size "$DIT_BS" --lr "$DIT_LR" --workers 0 --sample-every -1 --
 VAE_SRC=$BASE
 CLIP_SRC=$BASE
 DIT_INIT=(--init "$BASE")
-if [[ -n "${VAE_ARCH:-}" ]]; then
+if [[ -n "${WIDEN:-}" ]]; then
+    VAE_START=(--init "$BASE" --arch "{\"z_channels\": $WIDEN}")
+elif [[ -n "${VAE_ARCH:-}" ]]; then
     VAE_START=(--arch "$VAE_ARCH")
 else
     VAE_START=(--init "$BASE")
@@ -184,8 +201,10 @@ if wants vae; then
     $SORA train vae --out "$RUNS/vae" "${VAE_START[@]}" "${VAE_ARGS[@]}" --steps "$VAE_STEPS" \
         --warmup 200 --eval-clips 16 -q &
     VAE_SRC=$RUNS/vae
-    DIT_INIT=()
-    if [[ -n "${DIT_ARCH:-}" ]]; then DIT_INIT=(--arch "$DIT_ARCH"); fi
+    if [[ -z "${WIDEN:-}" ]]; then   # a widened VAE's DiT goes on from BASE's, split to fit
+        DIT_INIT=()
+        if [[ -n "${DIT_ARCH:-}" ]]; then DIT_INIT=(--arch "$DIT_ARCH"); fi
+    fi
 fi
 if wants decoder; then
     DEC_STEPS=$(steps_for "$RUNS/time-decoder" "$DEC_MIN" "$VAE_BS")

@@ -230,7 +230,9 @@ TrainSampleOpt = Annotated[int, typer.Option("--sample-every",
                                              "e.g. where no ffmpeg is installed).")]
 TrainInitOpt = Annotated[Optional[Path], typer.Option(
     "--init", help="Start from the weights (and architecture) of another run of this part or of "
-                   "a bundle, e.g. models/default: go on training a shipped model.")]
+                   "a bundle, e.g. models/default: go on training a shipped model. With --arch "
+                   "(or a VAE of another latent width), the weights that still fit are kept "
+                   "and the rest start fresh.")]
 TrainPrecisionOpt = Annotated[str, typer.Option(
     "--precision", help="auto (bf16 autocast where the hardware has native bf16), bf16 or fp32.")]
 

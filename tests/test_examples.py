@@ -185,6 +185,41 @@ def test_gpu_recipe_trains_a_new_8x_vae_and_a_patch_4_dit_on_a_cpu(tiny_bundle, 
     assert frames.shape[1:] == (256, 256, 3) and frames.dtype == np.uint8
 
 
+def test_gpu_recipe_widens_the_bundles_latent_and_goes_on_with_its_dit(tiny_bundle, tmp_path):
+    # PARTS="vae dit" WIDEN: BASE's VAE goes on with each latent channel split in two, the
+    # latent cache is made with it, and BASE's DiT goes on, split to match, instead of fresh
+    from sora_cli.bundle import load_bundle
+    from sora_cli.pipeline import VideoPipeline
+
+    old = load_bundle(tiny_bundle)
+    wide = 2 * old.vae.cfg.z_channels
+    runs = tmp_path / "runs"
+    r = run_recipe(tiny_bundle, runs, PARTS="vae dit", WIDEN=str(wide), VAE_LR="1e-4",
+                   VAE_BS="1", VAE_VIEWS="1", DIT_BS="2", VAE_MIN="0.01", DIT_MIN="0.01",
+                   COUNT="4", TIMING_CLIPS="4")
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    config = json.loads((runs / "bundle" / "config.json").read_text())
+    assert config["vae"]["z_channels"] == wide and config["dit"]["in_channels"] == wide
+    assert f"--init {tiny_bundle}" in config["training"]["vae"]["command"]
+    assert f"--init {tiny_bundle}" in config["training"]["dit"]["command"]
+    assert "--lr 0.0001" in config["training"]["vae"]["command"]
+    new = load_bundle(runs / "bundle")
+    # the trunk went on from BASE's (a fresh one would not correlate with it)
+    import torch
+
+    a, b = new.dit.blocks[0].attn.qkv.weight.float(), old.dit.blocks[0].attn.qkv.weight.float()
+    assert torch.cosine_similarity(a.flatten(), b.flatten(), dim=0) > 0.9
+    frames = np.concatenate(list(VideoPipeline.load(str(runs / "bundle"), "cpu")
+                                 .generate("a red ball", 1.0, seed=0)))
+    assert frames.shape[1:] == (256, 256, 3) and frames.dtype == np.uint8
+    # a widening without a VAE stage, or beside a VAE from scratch, is refused up front
+    for knobs in ({"PARTS": "dit", "WIDEN": str(wide)},
+                  {"PARTS": "vae dit", "WIDEN": str(wide), "VAE_ARCH": "{}"}):
+        r = run_recipe(tiny_bundle, tmp_path / "refused", **knobs)
+        assert r.returncode == 2 and "WIDEN" in r.stderr, r.stderr
+        assert not (tmp_path / "refused" / "bundle").exists()
+
+
 def test_gpu_recipe_trains_only_the_decoder_and_keeps_the_bundles_dit(tiny_bundle, tmp_path):
     # PARTS=decoder: the decoder of BASE's VAE (on noisy latents here), exported with BASE's DiT and
     # settings as they are; a new VAE and a decoder-only run in one go are refused

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -103,12 +104,11 @@ def test_init_starts_a_new_run_from_trained_weights(vae_run, tmp_path):
     from sora_cli.train.runs import warm_start
     from sora_cli.train.vae import train_vae
 
-    # a different --arch is ignored: the architecture comes with the weights
+    # the architecture comes with the weights
     # sample_every=-1: no sample clip (a GPU box without ffmpeg), the figures still come
     # views=4: the one step trains on the clip four ways (views_of is tested on its own)
     more = train_vae(cfg(tmp_path / "more", 1, 1, 1e-9, sample_every=-1), size=SIZE,
-                     frames=FRAMES, fps=FPS, arch={"z_channels": 8}, eval_clips=1,
-                     init=str(vae_run[0]), views=4)
+                     frames=FRAMES, fps=FPS, eval_clips=1, init=str(vae_run[0]), views=4)
     assert json.loads((tmp_path / "more" / "model.json").read_text())["views"] == 4
     assert "sample" not in more and not (tmp_path / "more" / "samples").exists()
     assert more["psnr"] > 10
@@ -116,6 +116,68 @@ def test_init_starts_a_new_run_from_trained_weights(vae_run, tmp_path):
     arch1, w1 = warm_start("vae", tmp_path / "more")
     assert arch1["z_channels"] == arch0["z_channels"] == TINY_VAE["z_channels"]
     assert max(float((w1[k] - w0[k]).abs().max()) for k in w0) < 1e-5
+
+
+def test_a_wider_latent_from_a_bundle_keeps_what_fits_and_generates(tiny_bundle, tmp_path):
+    # the way to a wider latent in a short GPU lease: the VAE and then the DiT go on from the
+    # shipped ones, and only the tensors the latent width shapes start fresh
+    from sora_cli.bundle import load_bundle
+    from sora_cli.generation import GenerateOptions, generate
+    from sora_cli.train.dit import train_dit
+    from sora_cli.train.export import export_runs
+    from sora_cli.train.runs import warm_start
+    from sora_cli.train.vae import train_vae
+    from sora_cli.video_io import read_video
+
+    tb = tiny_bundle
+    wide = TINY_VAE["z_channels"] * 2
+    _, w0 = warm_start("vae", tb)
+    s = train_vae(cfg(tmp_path / "vae", 1, 1, 1e-9, sample_every=-1), size=64, frames=9, fps=8,
+                  arch={"z_channels": wide}, eval_clips=1, init=str(tb))
+    conf, w1 = warm_start("vae", tmp_path / "vae")
+    assert conf["z_channels"] == wide and len(conf["latent_std"]) == wide
+    assert s["psnr"] > 5
+    widened = sorted(k for k in w1 if w1[k].shape != w0[k].shape)
+    assert widened and all(k.startswith(("encoder.conv_out", "decoder.conv_in")) for k in widened)
+    same = [k for k in w0 if k not in widened]
+    assert max(float((w1[k] - w0[k]).abs().max()) for k in same) < 1e-5
+    # the DiT keeps its trunk on the wider latent
+    _, d0 = warm_start("dit", tb)
+    train_dit(cfg(tmp_path / "dit", 1, 2, 1e-9, sample_every=-1), str(tmp_path / "vae"),
+              str(tb), size=64, frames=9, fps=8, init=str(tb), eval_clips=0)
+    dconf, d1 = warm_start("dit", tmp_path / "dit")
+    assert dconf["in_channels"] == wide
+    resized = {k for k in d1 if d1[k].shape != d0[k].shape}
+    assert resized and len(resized) < len(d1) // 4
+    kept = [k for k in d0 if k not in resized]
+    assert max(float((d1[k] - d0[k]).abs().max()) for k in kept) < 1e-5
+    bundle = export_runs(tmp_path / "models" / "wide", vae=str(tmp_path / "vae"), clip=str(tb),
+                         dit=str(tmp_path / "dit"))
+    assert load_bundle(bundle).vae.cfg.z_channels == wide
+    out = tmp_path / "wide.mp4"
+    generate("a red ball bouncing on a beach", out, GenerateOptions(
+        duration=1, steps=2, credentials=False, model=str(bundle), device="cpu", seed=1))
+    frames = read_video(out).frames
+    assert len(frames) > 1 and frames[0].shape == (64, 64, 3)
+
+
+def test_a_changed_architecture_from_init_is_checked(tiny_bundle, tmp_path):
+    tb = tiny_bundle
+    r = run_cli("train", "vae", "--init", tb, "--decoder-only", "--arch", '{"z_channels": 8}',
+                "--out", tmp_path / "v", "--steps", 1, "--device", "cpu")
+    assert r.returncode == 2 and "drop --arch" in r.stderr and "Traceback" not in r.stderr
+    for part, extra in (("vae", ()), ("dit", ("--vae", tb, "--clip", tb))):
+        r = run_cli("train", part, *extra, "--init", tb, "--arch", '{"no_such_field": 1}',
+                    "--out", tmp_path / part, "--steps", 1, "--device", "cpu")
+        assert r.returncode == 2 and "no_such_field" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr and not (tmp_path / part).exists()
+    # a wider DiT keeps little of init: the run says how little instead of hiding it
+    r = run_cli("train", "dit", "--vae", tb, "--clip", tb, "--init", tb, "--out", tmp_path / "d",
+                "--arch", '{"width": 48, "heads": 3}', "--steps", 1, "--device", "cpu",
+                "--size", 64, "--frames", 9, "--fps", 8, "--workers", 0, "--sample-every", -1,
+                "--eval-clips", 1)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"\b\d+ of \d+ dit tensors kept \(0 widened\), \d+ start fresh", r.stderr)
 
 
 def test_vae_views_are_the_clip_mirrored_and_reversed():

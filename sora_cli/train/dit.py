@@ -204,6 +204,7 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
                                         vae_id)
     from sora_cli.train.runs import frozen, load_vae_run
     from sora_cli.train.vae import check_frames, check_size
+    from sora_cli.train.widen import widen_dit
 
     flow = flow_for(time_shift, min_t)
     if text_path_only and not init and not resume:
@@ -238,9 +239,15 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
 
     fresh = {"in_channels": vcfg.z_channels, "text_dim": tokens.shape[-1],
              "pooled_dim": pooled.shape[-1], **(arch or {})}
+    if init and arch:
+        make_config(DiTConfig, arch)   # unknown fields are a usage error before any loading
     dit, dcfg, conf, started = build_model(
         cfg, "dit", init, resume, lambda: asdict(make_config(DiTConfig, fresh)),
-        DiTConfig, DiT, grow={"text_inputs": True} if text_inputs else None)
+        DiTConfig, DiT, grow={"text_inputs": True} if text_inputs else None,
+        # a DiT from init on a VAE of a wider latent keeps its trunk; the patch embedding and
+        # the output layer, which the width shapes, are split (sora_cli/train/widen.py)
+        resize={"in_channels": vcfg.z_channels, **(arch or {})} if init else None,
+        adapt=widen_dit)
     text.with_inputs = dcfg.text_inputs
     if text_path_only:
         dit.text_path_only()

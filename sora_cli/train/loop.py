@@ -301,24 +301,43 @@ def run_model_config(run_dir: str | Path, task: str, resume: bool, fresh: dict) 
 
 
 def build_model(cfg: "TrainConfig", task: str, init: str | None, resume: bool, fresh,
-                config_cls, build, grow: dict | None = None):
+                config_cls, build, grow: dict | None = None, resize: dict | None = None,
+                adapt=None):
     """The task's model and its architecture: the run's own when resuming, else `init`'s (a
     run or bundle, weights included) or `fresh()`'s, built after seeding so that every rank
     and every run of a seed starts alike. `grow` sets architecture fields of a new run on top
     of init's or fresh's; from init, only the parameters the model class lists in GROWN may
-    be missing (they start at zero, so the model starts as init computed).
+    be missing (they start at zero, so the model starts as init computed). `resize` sets
+    fields of a new run from init that may change tensor shapes (a wider latent, say): init's
+    tensors that still fit are loaded and the others start fresh, so what init learned
+    elsewhere in the model is kept; `adapt(init's conf, new conf, init's weights)` may first
+    reshape some of them (sora_cli/train/widen.py).
     -> (model, config, conf dict, started from init)."""
     from sora_cli.train.runs import warm_start
 
     start = warm_start(task, init) if init and not resume else None
     base = start[0] if start else fresh()
+    changed = {}
+    if start and resize:
+        changed = {k: v for k, v in resize.items() if _differs(base.get(k), v)}
+        base = {**base, **resize}
     if grow:   # a resumed run keeps its own architecture (run_model_config)
         base = {**base, **grow}
     conf = run_model_config(cfg.out, task, resume, base)
     model_cfg = config_cls(**conf)
     seed_for_init(cfg.seed)
     model = build(model_cfg)
-    if start:
+    if start and changed:
+        fits = load_fitting(model, adapt(start[0], conf, start[1]) if adapt else start[1])
+        if not fits:
+            raise SoraError(f"--init {init}: none of its {task} weights fit the architecture "
+                            f"{json.dumps(changed)}; train from scratch instead")
+        widened = sum(start[1][k].shape != shape for k, shape in fits.items())
+        total = len(model.state_dict())
+        console.log(f"--init {init}: {len(fits)} of {total} {task} tensors kept "
+                    f"({widened} widened), {total - len(fits)} start fresh, for "
+                    f"{json.dumps(changed)}")
+    elif start:
         missing, unexpected = model.load_state_dict(start[1], strict=False)
         new = tuple(getattr(model, "GROWN", ()))
         wrong = list(unexpected) + [k for k in missing if not k.startswith(new)]
@@ -326,6 +345,21 @@ def build_model(cfg: "TrainConfig", task: str, init: str | None, resume: bool, f
             raise SoraError(f"--init {init}: its {task} does not fit this architecture "
                             f"({len(wrong)} tensors, first: {wrong[0]})")
     return model, model_cfg, conf, start is not None
+
+
+def load_fitting(model, state: dict) -> dict:
+    """Load the tensors of `state` whose name and shape fit `model`; the rest of the model
+    stays as built. -> {name: shape} of those loaded."""
+    own = model.state_dict()
+    fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(fits, strict=False)
+    return {k: v.shape for k, v in fits.items()}
+
+
+def _differs(a, b) -> bool:
+    # a config read back from JSON holds lists where a dataclass holds tuples
+    norm = (lambda v: list(v) if isinstance(v, (list, tuple)) else v)
+    return norm(a) != norm(b)
 
 
 def seed_for_init(seed: int) -> None:

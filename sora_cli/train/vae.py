@@ -40,7 +40,7 @@ def check_views(views: int) -> None:
 
 
 def check_decoder_only(decoder_only: bool, latent_noise: float, init: str | None,
-                       resume: bool) -> None:
+                       resume: bool, arch: dict | None = None) -> None:
     if not math.isfinite(latent_noise) or latent_noise < 0:
         raise SoraUsageError(f"--latent-noise must be 0 or more, got {latent_noise}")
     if latent_noise and not decoder_only:
@@ -49,6 +49,8 @@ def check_decoder_only(decoder_only: bool, latent_noise: float, init: str | None
     if decoder_only and not init and not resume:
         raise SoraUsageError("--decoder-only needs --init: the VAE (a run or a bundle such as "
                              "models/default) whose encoder and latent space stay as they are")
+    if decoder_only and arch:
+        raise SoraUsageError("--decoder-only keeps --init's VAE as it is: drop --arch")
 
 
 def views_of(video: torch.Tensor, views: int) -> torch.Tensor:
@@ -112,13 +114,20 @@ def build_task(cfg: TrainConfig, dist, size: int = 256, frames: int = 17, fps: f
                eval_clips: int = 16, init: str | None = None, views: int = 1,
                decoder_only: bool = False, latent_noise: float = 0.0) -> Task:
     from sora_cli.nn.vae import VAEConfig, VideoVAE
+    from sora_cli.train.widen import widen_vae
     check_views(views)
-    check_decoder_only(decoder_only, latent_noise, init, resume)
+    check_decoder_only(decoder_only, latent_noise, init, resume, arch)
     check_resumed_alike(cfg.out, resume, decoder_only=(decoder_only, False),
                         latent_noise=(latent_noise, 0.0))
+    if init and arch:
+        make_config(VAEConfig, arch)   # unknown fields are a usage error before any loading
     vae, vcfg, conf, started = build_model(
         cfg, "vae", init, resume, lambda: asdict(make_config(VAEConfig, arch or {})),
-        VAEConfig, VideoVAE)
+        VAEConfig, VideoVAE, resize=arch if init else None, adapt=widen_vae)
+    if len(vcfg.latent_mean) not in (0, vcfg.z_channels):
+        # init's statistics were of a narrower latent; finish() measures this one's
+        vae.set_latent_stats([], [])
+        conf.update(latent_mean=[], latent_std=[])
     if decoder_only:  # (an --init run without latent statistics was refused by its loader)
         for p in vae.encoder.parameters():
             p.requires_grad_(False)
