@@ -171,6 +171,10 @@ def test_a_changed_architecture_from_init_is_checked(tiny_bundle, tmp_path):
                     "--out", tmp_path / part, "--steps", 1, "--device", "cpu")
         assert r.returncode == 2 and "no_such_field" in r.stderr, r.stderr
         assert "Traceback" not in r.stderr and not (tmp_path / part).exists()
+    r = run_cli("train", "clip", "--init", tb, "--arch", '{"width": 64}', "--out", tmp_path / "c",
+                "--steps", 1, "--device", "cpu")
+    assert r.returncode == 2 and "drop one of the two" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "c").exists()
     # a wider DiT keeps little of init: the run says how little instead of hiding it
     r = run_cli("train", "dit", "--vae", tb, "--clip", tb, "--init", tb, "--out", tmp_path / "d",
                 "--arch", '{"width": 48, "heads": 3}', "--steps", 1, "--device", "cpu",

@@ -145,6 +145,9 @@ def build_task(cfg: TrainConfig, dist, size: int | None = None, frames: int = 5,
             check_vision_frames(vision_frames)
         except ValueError as exc:
             raise SoraUsageError(f"--{str(exc).replace('_', '-')}") from None
+    if init and arch and not resume:
+        raise SoraUsageError("--arch cannot reshape a CLIP started from --init: its "
+                             "architecture comes with its weights; drop one of the two")
     grow = {"vision_frames": vision_frames} if vision_frames else None
     # the token table starts from the seeded draw a bundle can regenerate (sora_cli/token_rows)
     model, tcfg, conf, started = build_model(
