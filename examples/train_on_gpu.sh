@@ -10,7 +10,7 @@
 #                                                     # all on one H200 (see below)
 #   PARTS="vae dit" VAE_ARCH='{"z_channels": 64}' VAE_MIN=12 DIT_MIN=12 \
 #       bash examples/train_on_gpu.sh                 # a new, wider VAE and a DiT on it
-#   PARTS="vae dit" WIDEN=64 VAE_LR=1e-4 VAE_MIN=3 DIT_MIN=3.5 COUNT=20000 TIMING=30 \
+#   PARTS="vae dit" WIDEN=64 VAE_LR=1e-4 VAE_MIN=2.5 DIT_MIN=3.5 COUNT=20000 TIMING=30 \
 #       bash examples/train_on_gpu.sh                 # BASE's VAE and DiT go on with their
 #                                                     # latent split to 64 channels
 #   PARTS="vae dit" VAE_ARCH='{"channels": [32, 64]}' DIT_ARCH='{"patch_size": 4}' ...
