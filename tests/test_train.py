@@ -379,6 +379,13 @@ def test_dit_loss_falls_resume_is_bit_exact_and_export_loads_in_a_fresh_process(
     # without --resume an existing run is refused (before any model loads), not overwritten
     r = run_cli(*dit_args(vae, clip, lat, paused, 40))
     assert r.returncode == 1 and "--resume" in r.stderr and "Traceback" not in r.stderr
+    # --resume keeps the run's architecture: another --arch is refused, not dropped unsaid
+    # (the same one again, as in the command below, is fine)
+    args = dit_args(vae, clip, lat, paused, 40, "--resume")
+    args[args.index("--arch") + 1] = json.dumps({**TINY_DIT, "depth": 3})
+    r = run_cli(*args)
+    assert r.returncode == 2 and '{"depth": 2}' in r.stderr and "drop --arch" in r.stderr
+    assert "Traceback" not in r.stderr
     bundle = tmp_path / "models" / "tiny"
     r = run_cli(*dit_args(vae, clip, lat, paused, 40, "--resume", "--export", bundle))
     assert r.returncode == 0, r.stderr

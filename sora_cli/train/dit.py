@@ -19,7 +19,7 @@ from sora_cli import console
 from sora_cli.errors import SoraError, SoraUsageError
 from sora_cli.train import data, distributed
 from sora_cli.train.loop import (Task, TrainConfig, autocast, build_model, fit,
-                                 check_resumed_alike, make_config)
+                                 check_resumed_alike, check_resumed_arch, make_config)
 
 SAMPLE_PROMPT = "a red ball bouncing on a grass field"
 
@@ -211,6 +211,7 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
         raise SoraUsageError("--text-path-only adapts a trained DiT to a text tower: it needs "
                              "--init RUN_OR_BUNDLE")
     check_resumed_alike(cfg.out, resume, text_path_only=(text_path_only, False))
+    check_resumed_arch(cfg.out, resume, arch)
     device = dist.device
     vae_model, vcfg, _ = load_vae_run(vae, device)
     vae_model = frozen(vae_model)

@@ -97,6 +97,19 @@ def check_resumed_alike(run_dir: str | Path, resume: bool, **flags: tuple) -> No
     raise SoraUsageError(f"{run_dir} was started {was}; resume it the same way")
 
 
+def check_resumed_arch(run_dir: str | Path, resume: bool, arch: dict | None) -> None:
+    """A resumed run keeps its own architecture: refuse an --arch that would change it rather
+    than drop it without a word (the same --arch again, as a repeated command has, is fine)."""
+    saved = read_run_config(run_dir) if resume and arch else None
+    if not saved:
+        return
+    then = saved.get("config", {})
+    other = {k: then.get(k) for k, v in arch.items() if _differs(then.get(k), v)}
+    if other:
+        raise SoraUsageError(f"{run_dir} was started with {json.dumps(other)}; --resume keeps "
+                             f"its architecture: drop --arch or start a new run")
+
+
 def fit(task: Task, cfg: TrainConfig, dist, resume: bool = False) -> dict:
     """Train `task` for cfg.steps (or cfg.max_minutes); return a summary dict (on every rank)."""
     from sora_cli.train import checkpoint as ck

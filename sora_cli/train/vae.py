@@ -16,7 +16,7 @@ from sora_cli import console
 from sora_cli.errors import SoraUsageError
 from sora_cli.train import data, distributed
 from sora_cli.train.loop import (Task, TrainConfig, autocast, build_model, fit,
-                                 check_resumed_alike, make_config)
+                                 check_resumed_alike, check_resumed_arch, make_config)
 
 
 def check_frames(frames: int, temporal: int = 4) -> None:
@@ -119,6 +119,7 @@ def build_task(cfg: TrainConfig, dist, size: int = 256, frames: int = 17, fps: f
     check_decoder_only(decoder_only, latent_noise, init, resume, arch)
     check_resumed_alike(cfg.out, resume, decoder_only=(decoder_only, False),
                         latent_noise=(latent_noise, 0.0))
+    check_resumed_arch(cfg.out, resume, arch)
     if init and arch:
         make_config(VAEConfig, arch)   # unknown fields are a usage error before any loading
     vae, vcfg, conf, started = build_model(
