@@ -240,8 +240,6 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
 
     fresh = {"in_channels": vcfg.z_channels, "text_dim": tokens.shape[-1],
              "pooled_dim": pooled.shape[-1], **(arch or {})}
-    if init and arch:
-        make_config(DiTConfig, arch)   # unknown fields are a usage error before any loading
     dit, dcfg, conf, started = build_model(
         cfg, "dit", init, resume, lambda: asdict(make_config(DiTConfig, fresh)),
         DiTConfig, DiT, grow={"text_inputs": True} if text_inputs else None,

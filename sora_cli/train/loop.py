@@ -328,6 +328,8 @@ def build_model(cfg: "TrainConfig", task: str, init: str | None, resume: bool, f
     -> (model, config, conf dict, started from init)."""
     from sora_cli.train.runs import warm_start
 
+    if init and not resume and resize:
+        make_config(config_cls, resize)   # unknown fields are a usage error before loading
     start = warm_start(task, init) if init and not resume else None
     base = start[0] if start else fresh()
     changed = {}

@@ -120,8 +120,6 @@ def build_task(cfg: TrainConfig, dist, size: int = 256, frames: int = 17, fps: f
     check_resumed_alike(cfg.out, resume, decoder_only=(decoder_only, False),
                         latent_noise=(latent_noise, 0.0))
     check_resumed_arch(cfg.out, resume, arch)
-    if init and arch:
-        make_config(VAEConfig, arch)   # unknown fields are a usage error before any loading
     vae, vcfg, conf, started = build_model(
         cfg, "vae", init, resume, lambda: asdict(make_config(VAEConfig, arch or {})),
         VAEConfig, VideoVAE, resize=arch if init else None, adapt=widen_vae)
