@@ -151,10 +151,14 @@ def model_prompts(pipe, prompts: list[str]) -> dict:
 
     readings = [pipe.read(p) for p in prompts]
     for r in readings:
+        unseen = ", ".join(dict.fromkeys(r.unseen))
         if r.rewritten:
             console.log(escape(f"reading {r.prompt!r} as {r.text!r}: the model never learned "
-                               f"{', '.join(dict.fromkeys(r.unseen))} (--literal keeps the "
-                               "prompt as written)"))
+                               f"{unseen} (--literal keeps the prompt as written)"))
+        elif r.unseen:  # used as written, so those words reach the model as untrained noise
+            console.warn(escape(f"the model never learned {unseen} (in {r.prompt!r}) and "
+                                "cannot draw what they say; `sora world vocab` lists the "
+                                "words it knows"))
     if not any(r.rewritten for r in readings):
         return {}
     return {"model_prompt": " | ".join(r.text for r in readings)}

@@ -91,6 +91,20 @@ def test_generate_records_the_reading_and_literal_keeps_the_prompt(sora, tiny_bu
     assert not np.array_equal(a, b)                        # conditioned on other words
 
 
+def test_generate_warns_of_words_the_model_never_learned(sora, tiny_bundle, tmp_path,
+                                                         env1):  # noqa: F811
+    prompt = "a purple elephant juggling in a kitchen"    # the parser cannot read it: kept
+    r = sora("generate", prompt, "-o", tmp_path / "e.mp4", "--model", tiny_bundle,
+             "--duration", "1", "--seed", "1", "-q", *FAST, env=env1)
+    assert r.returncode == 0 and (tmp_path / "e.mp4").exists(), r.stderr
+    said = " ".join(r.stderr.split())                     # shown even with --quiet
+    assert said.startswith("warning: the model never learned elephant, juggling, kitchen")
+    assert "sora world vocab" in said and "model_prompt" not in probe(tmp_path / "e.mp4").sora
+    known = sora("generate", "a red ball bouncing on a beach", "-o", tmp_path / "k.mp4",
+                 "--model", tiny_bundle, "--duration", "1", "-q", *FAST, env=env1)
+    assert known.returncode == 0 and "never learned" not in known.stderr, known.stderr
+
+
 def test_eval_reports_which_prompts_it_read_in_other_words(tiny_bundle):
     from sora_cli.evaluate import evaluate
 
