@@ -27,7 +27,8 @@ import numpy as np
 from sora_cli import console
 from sora_cli.errors import SoraError, SoraUsageError
 from sora_cli.video_io import (SORA_TAG, VideoInfo, atomic_output, check_output_path,
-                               ffmpeg_exe, ffmpeg_reason, metadata_args, probe, require_file)
+                               ffmpeg_exe, ffmpeg_reason, metadata_args, probe, require_clip,
+                               require_file)
 
 
 # --- frame operations ---------------------------------------------------------------------
@@ -234,6 +235,8 @@ def stitch(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *,
     else:
         with ThreadPoolExecutor(max_workers=min(8, len(paths))) as pool:
             infos = list(pool.map(probe, paths))
+        for info in infos:
+            require_clip(info, "stitch")
     spec = _spec(infos, size, fps)
     overlap_frames = max(1, round(overlap * spec.fps)) if kind.overlaps else 0
     if kind.overlaps:

@@ -54,26 +54,28 @@ class GenerateOptions:
     watermark: bool = True
     literal: bool = False            # condition on prompts exactly as written
 
-    def validate(self) -> None:
+    def validate(self, duration_flag: str = "--duration") -> None:
+        """Refuse bad flag values (exit 2) before any work; `duration_flag` is the flag that
+        set `duration` in the command at hand (extend's --seconds, bridge's --overlap)."""
         if not (isinstance(self.duration, (int, float)) and math.isfinite(self.duration)):
-            raise SoraError("--duration must be a number of seconds")
+            raise SoraUsageError(f"{duration_flag} must be a number of seconds")
         if not 0 < self.duration <= MAX_DURATION:
-            raise SoraError(f"--duration must be more than 0 and at most {MAX_DURATION:g} "
-                                 f"seconds, got {self.duration:g}")
+            raise SoraUsageError(f"{duration_flag} must be more than 0 and at most "
+                                 f"{MAX_DURATION:g} seconds, got {self.duration:g}")
         if self.fps is not None and not 0 < self.fps <= 120:
-            raise SoraError(f"--fps must be between 0 and 120, got {self.fps:g}")
+            raise SoraUsageError(f"--fps must be between 0 and 120, got {self.fps:g}")
         if self.steps is not None and not 1 <= self.steps <= 1000:
-            raise SoraError(f"--steps must be between 1 and 1000, got {self.steps}")
+            raise SoraUsageError(f"--steps must be between 1 and 1000, got {self.steps}")
         if self.guidance is not None and not 0 <= self.guidance <= 50:
-            raise SoraError(f"--guidance must be between 0 and 50, got {self.guidance:g}")
+            raise SoraUsageError(f"--guidance must be between 0 and 50, got {self.guidance:g}")
         if self.size and self.aspect:
-            raise SoraError("give --size or --aspect, not both")
+            raise SoraUsageError("give --size or --aspect, not both")
         if self.aspect and self.aspect not in ASPECTS:
-            raise SoraError(f"--aspect must be one of {', '.join(ASPECTS)}, got {self.aspect}")
+            raise SoraUsageError(f"--aspect must be one of {', '.join(ASPECTS)}, got {self.aspect}")
         if self.sampler is not None and self.sampler not in ("euler", "heun"):
-            raise SoraError(f"--sampler must be euler or heun, got {self.sampler}")
+            raise SoraUsageError(f"--sampler must be euler or heun, got {self.sampler}")
         if self.seed is not None and not 0 <= self.seed < 2**63:
-            raise SoraError("--seed must be a non-negative integer")
+            raise SoraUsageError("--seed must be a non-negative integer")
         if self.size:
             parse_wh(self.size)
 
@@ -84,9 +86,9 @@ def parse_wh(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in parts)
     except ValueError:
-        raise SoraError(f"--size must look like WIDTHxHEIGHT (e.g. 256x256), got {text!r}")
+        raise SoraUsageError(f"--size must look like WIDTHxHEIGHT (e.g. 256x256), got {text!r}")
     if not (16 <= w <= 4096 and 16 <= h <= 4096):
-        raise SoraError(f"--size must be between 16 and 4096 pixels a side, got {text}")
+        raise SoraUsageError(f"--size must be between 16 and 4096 pixels a side, got {text}")
     return h, w
 
 
@@ -298,7 +300,7 @@ def generate(prompt: str, output: str | os.PathLike | None = None,
     _require_prompt(prompt)
     opts.validate()
     if not 1 <= num <= 1000:
-        raise SoraError(f"--num must be between 1 and 1000, got {num}")
+        raise SoraUsageError(f"--num must be between 1 and 1000, got {num}")
     check_prompts({"the prompt": prompt, "the negative prompt": opts.negative}, opts)
     seed0 = opts.seed if opts.seed is not None else new_seed()
     outputs = _outputs(prompt, output, seed0, num)
@@ -330,7 +332,7 @@ def generate(prompt: str, output: str | os.PathLike | None = None,
 
 def _require_prompt(prompt: str | None) -> None:
     if prompt is None or not prompt.strip():
-        raise SoraError("the prompt is empty: describe the video, e.g. "
+        raise SoraUsageError("the prompt is empty: describe the video, e.g. "
                              "sora generate \"a red ball bouncing on a beach\"")
 
 
@@ -370,7 +372,7 @@ def animate(image: str | os.PathLike, prompt: str = "", output: str | os.PathLik
     opts = opts or GenerateOptions()
     opts.validate()
     if fit not in ("crop", "pad"):
-        raise SoraError(f"--fit must be crop or pad, got {fit}")
+        raise SoraUsageError(f"--fit must be crop or pad, got {fit}")
     check_prompts({"the prompt": prompt, "the negative prompt": opts.negative}, opts)
     img = read_image(image)
     seed = opts.seed if opts.seed is not None else new_seed()
@@ -423,11 +425,11 @@ def extend(clip: str | os.PathLike, prompt: str = "", seconds: float = 4.0,
            only_new: bool = False, fit: str = "crop", pipe=None) -> dict:
     """Continue a clip: its last frames are the clean context of the new ones."""
     opts = replace(opts or GenerateOptions(), duration=seconds)
-    opts.validate()
+    opts.validate(duration_flag="--seconds")
     check_prompts({"the prompt": prompt, "the negative prompt": opts.negative}, opts)
-    from sora_cli.video_io import check_output_path, probe
+    from sora_cli.video_io import check_output_path, probe, require_clip
 
-    info = probe(clip)
+    info = require_clip(probe(clip), "extend")
     seed = opts.seed if opts.seed is not None else new_seed()
     out = Path(output) if output else Path(clip).with_name(f"{Path(clip).stem}-extended.mp4")
     check_output_path(out, opts.overwrite)
@@ -468,6 +470,10 @@ def story(storyboard: str | os.PathLike, output: str | os.PathLike | None = None
     from sora_cli.storyboard import load_storyboard
 
     board = load_storyboard(storyboard)
+    if board.duration > MAX_DURATION:  # a fault of the file, not of the command line
+        raise SoraError(f"{storyboard}: the segments add up to {board.duration:g} s, more than "
+                        f"the {MAX_DURATION:g} s one video can hold; split it into two "
+                        "storyboards and join the films with sora stitch")
     opts = replace(opts or GenerateOptions(), duration=max(board.duration, 1e-3))
     opts.validate()
     named = {f"segment {i}": s.prompt for i, s in enumerate(board.segments, 1)}
@@ -509,12 +515,12 @@ def bridge(inputs: list[str | os.PathLike], output: str | os.PathLike, overlap: 
     opts = replace(opts or GenerateOptions(), duration=overlap)
     if not overlap > 0:
         raise SoraUsageError(f"--overlap must be more than 0 seconds, got {overlap}")
-    opts.validate()
+    opts.validate(duration_flag="--overlap")
     check_prompts({"the prompt": prompt, "the negative prompt": opts.negative}, opts)
-    from sora_cli.video_io import check_output_path, probe
+    from sora_cli.video_io import check_output_path, probe, require_clip
 
     for path in inputs:
-        probe(path)
+        require_clip(probe(path), "stitch")
     seed = opts.seed if opts.seed is not None else new_seed()
     out = Path(output)
     check_output_path(out, opts.overwrite)

@@ -27,7 +27,7 @@ def inspect_video(path: str | os.PathLike) -> dict:
     return {"path": d["path"], "duration": d["duration"], "fps": d["fps"],
             "frames": d["frames"], "width": d["width"], "height": d["height"],
             "codec": d["codec"], "pix_fmt": d["pix_fmt"], "bitrate_kbps": d["bitrate_kbps"],
-            "audio": audio, "metadata": d["metadata"], "sora": d["sora"]}
+            "audio": audio, "metadata": d["metadata"], "sora": d["sora"], "still": info.still}
 
 
 def format_timestamp(seconds: float) -> str:
@@ -161,7 +161,9 @@ def describe(report: dict) -> list[str]:
     bitrate = report.get("bitrate_kbps")
     lines = [
         ("file", report["path"]),
-        ("duration", f"{report['duration']:.3f} s ({report['frames']} frames at "
+        ("duration", "none: a still image" if report.get("still") else
+                     f"{report['duration']:.3f} s ({report['frames']} frame"
+                     f"{'' if report['frames'] == 1 else 's'} at "
                      f"{report['fps']:g} fps)"),
         ("size", f"{report['width']}x{report['height']}"),
         ("video", f"{report['codec']}, {report['pix_fmt']}"

@@ -23,6 +23,10 @@ from sora_cli.errors import SoraError
 DEFAULT_SEGMENT_SECONDS = 4.0
 MAX_SEGMENT_SECONDS = 600.0
 
+# A YAML or JSON-like key at a line's start: such a file read as text would turn every key
+# into a prompt ("segments:", "- prompt: a red ball") and make a film of them.
+_KEY_LINE = re.compile(r"^\s*-?\s*[\"']?(segments|prompt|duration|negative|seed)[\"']?\s*:",
+                       re.IGNORECASE)
 _LINE = re.compile(r"^\s*(?:(?P<dur>\d+(?:\.\d+)?)\s*(?:s|sec|secs|seconds)?\s*[:|]\s*)?(?P<prompt>.*\S)\s*$",
                    re.IGNORECASE)
 
@@ -66,6 +70,10 @@ def parse_storyboard(text: str, source: str = "storyboard",
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
+        if _KEY_LINE.match(line):
+            raise SoraError(f"{source}:{number}: this looks like YAML, which storyboards are not "
+                            "written in; write one 'SECONDS: prompt' a line, or JSON "
+                            "({\"segments\": [{\"prompt\": ..., \"duration\": ...}]})")
         m = _LINE.match(line)
         if m is None:  # pragma: no cover - the pattern accepts any non-blank line
             raise SoraError(f"{source}:{number}: cannot read this line")

@@ -98,6 +98,7 @@ class VideoInfo:
     metadata: dict = field(default_factory=dict)
     audio_rate: int | None = None
     audio_channels: int | None = None
+    still: bool = False            # a still image (PNG, JPEG, ...), which ffmpeg reads as 1 frame
 
     @property
     def sora(self) -> dict | None:
@@ -145,6 +146,7 @@ def require_file(path: str | os.PathLike) -> Path:
     return p
 
 
+_INPUT_FORMAT = re.compile(r"Input #0, ([^\s]+?),? from ")
 _STREAM_VIDEO = re.compile(r"Stream #\S+.*?: Video: (\w+)[^,]*,\s*([^,(\s]+)")
 _SIZE = re.compile(r",\s*(\d{1,5})x(\d{1,5})")
 _FPS = re.compile(r"([\d.]+)\s*fps")
@@ -187,6 +189,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
                 reason = f"damaged or truncated MP4 ({reason})"
         elif "moov atom not found" in text or "Invalid data found" in text:
             reason = "not a video file (ffmpeg found no audio or video in it)"
+        else:  # e.g. text saved as .png: ffmpeg names the format by the extension, then fails
+            reason = f"not a video or image ffmpeg can decode ({reason})"
         raise SoraError(f"cannot read {p}: {reason}")
     if "partial file" in text:
         raise SoraError(f"cannot read {p}: {ffmpeg_reason('partial file')}")
@@ -219,8 +223,24 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         has_audio=audio is not None, audio_codec=audio.group(1) if audio else None,
         metadata=parse_ffmetadata(proc.stdout.decode("utf-8", "replace")),
         audio_rate=int(audio.group(2)) if audio and audio.group(2) else None,
-        audio_channels=channels,
+        audio_channels=channels, still=_is_still(text),
     )
+
+
+def _is_still(ffmpeg_log: str) -> bool:
+    """ffmpeg reads one image through an image demuxer (png_pipe, jpeg_pipe, image2, ...);
+    an animated GIF or WebP goes through its own (gif, webp), so it stays a video."""
+    m = _INPUT_FORMAT.search(ffmpeg_log)
+    return bool(m) and (m.group(1).endswith("_pipe") or m.group(1) == "image2")
+
+
+def require_clip(info: VideoInfo, what: str) -> VideoInfo:
+    """`info` unless it is a still image, which `what` (a command's name) cannot use."""
+    if info.still:
+        raise SoraError(f"{Path(info.path).name} is a still image, not a video clip; "
+                        f"{what} needs a video (bring the image to life first: "
+                        f"sora animate {info.path})")
+    return info
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 from conftest import ffmpeg_clip, run_cli
@@ -68,11 +69,15 @@ def clips(tmp_path_factory):
     (tmp_path / "cut.mp4").write_bytes(whole[: len(whole) // 2])
     (tmp_path / "whole.mp4").unlink()
     (tmp_path / "afile").write_text("a file where a folder should be")
+    (tmp_path / "text.png").write_text("a note saved under an image's name")
+    import imageio.v3 as iio
+    iio.imwrite(tmp_path / "still.png", np.full((48, 64, 3), 90, np.uint8))
     (tmp_path / "exists.mp4").write_bytes((tmp_path / "a.mp4").read_bytes())
     return tmp_path
 
 
 def test_stitch_and_inspect_succeed(clips, sora, tmp_path):
+    clips_in = clips
     for name in ("a.mp4", "b.mp4"):
         (tmp_path / name).write_bytes((clips / name).read_bytes())
     clips = tmp_path
@@ -94,6 +99,8 @@ def test_stitch_and_inspect_succeed(clips, sora, tmp_path):
     assert (clips / "s.png").stat().st_size > 0 and (clips / "p.gif").stat().st_size > 0
     human = sora("inspect", "a.mp4", cwd=clips)
     assert human.returncode == 0 and "10 frames at 10 fps" in human.stdout
+    still = sora("inspect", clips_in / "still.png")
+    assert still.returncode == 0 and "a still image" in still.stdout, still.stderr
     assert "aac" in human.stdout
 
 
@@ -126,6 +133,8 @@ BAD = [
     (["inspect", "a.mp4", "--sheet", "nodir/s.png"], 1, "folder"),
     (["inspect", "a.mp4", "--sheet", "s.png", "--gif", "nodir/p.gif"], 1, "folder"),
     (["inspect", "a.mp4", "--gif", "p.png"], 2, ".gif"),
+    (["inspect", "text.png"], 1, "not a video or image"),
+    (["stitch", "a.mp4", "still.png", "-o", "out.mp4"], 1, "sora animate still.png"),
     (["no-such-command"], 2, "no-such-command"),
 ]
 
@@ -161,7 +170,7 @@ ENTRY_PROBE = textwrap.dedent("""
 
 @pytest.mark.parametrize("argv, code, stream, text", [
     (["world", "vocab"], 0, "stdout", "beach"),
-    (["generate", ""], 1, "stderr", "error: the prompt is empty"),
+    (["generate", ""], 2, "stderr", "error: the prompt is empty"),
     (["generate", "a red ball", "--duration", "nope"], 2, "stderr", "error: Invalid value"),
 ])
 def test_the_entry_point_after_torch_keeps_exit_codes_output_and_exit_handlers(argv, code,

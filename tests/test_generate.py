@@ -263,14 +263,26 @@ def test_batch_marks_refused_and_failed_items_and_goes_on(sora, tiny_bundle, tmp
     (["animate", "notimage.png", "--fit", "stretch"], "--fit"),
     # a value that does not parse is Click's usage error
     (["generate", "a red ball", "--duration", "abc"], "--duration"),
+    (["extend", "clip.mp4", "--seconds", "0"], "--seconds"),
+    (["extend", "still.png"], "sora animate still.png"),
+    (["stitch", "clip.mp4", "still.png", "--transition", "bridge", "-o", "x.mp4"],
+     "still image"),
+    (["story", "board.yaml"], "board.yaml:1: this looks like YAML"),
+    (["story", "long.txt"], "add up to 4200 s"),
 ])
-def test_bad_input_is_one_line_and_writes_nothing(sora, tmp_path, args, needle):
+def test_bad_input_is_one_line_and_writes_nothing(sora, tmp_path, args, needle, make_clip):
+    import imageio.v3 as iio
     (tmp_path / "notimage.png").write_text("not a picture")
+    (tmp_path / "board.yaml").write_text("segments:\n  - prompt: a red ball on a beach\n")
+    (tmp_path / "long.txt").write_text("600: a red ball bouncing on a beach\n" * 7)
+    make_clip(tmp_path / "clip.mp4", seconds=1, size="64x64", fps=8)
+    iio.imwrite(tmp_path / "still.png", np.full((48, 64, 3), 200, np.uint8))
     before = set(tmp_path.iterdir())
     r = sora(*args, cwd=tmp_path)
-    # exit 1 for a value the tool refuses (the generation modes' rule), 2 for one that
-    # does not even parse
-    assert r.returncode == (2 if "abc" in args else 1), r.stderr
+    # exit 2 for the command line itself (a flag value out of range or not parsing, an
+    # empty prompt), 1 for what it names (a missing model or file, a refused prompt)
+    usage = {"--duration", "--size", "--num", "--steps", "--fit", "--seconds", "prompt is empty"}
+    assert r.returncode == (2 if needle in usage else 1), r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], r.stderr
     assert set(tmp_path.iterdir()) == before
