@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -76,6 +77,10 @@ class GenerateOptions:
             raise SoraUsageError(f"--sampler must be euler or heun, got {self.sampler}")
         if self.seed is not None and not 0 <= self.seed < 2**63:
             raise SoraUsageError("--seed must be a non-negative integer")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device or ""):
+            raise SoraUsageError(f"--device must be cpu, cuda, cuda:N or auto, got {self.device!r}")
+        if not 0 <= self.crf <= 51:
+            raise SoraUsageError(f"--crf must be between 0 and 51, got {self.crf}")
         if self.size:
             parse_wh(self.size)
 

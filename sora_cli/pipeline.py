@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from sora_cli.errors import SoraError
+from sora_cli.errors import SoraError, SoraUsageError
 
 
 # SamplerSettings fields the pipeline applies itself rather than passing to sampling.sample
@@ -419,5 +419,5 @@ def resolve_device(device: str) -> str:
     if device == "cuda" and "LOCAL_RANK" in os.environ:  # under torchrun: this rank's own GPU
         device = f"cuda:{int(os.environ['LOCAL_RANK']) % torch.cuda.device_count()}"
     if device not in ("cpu",) and not device.startswith("cuda"):
-        raise SoraError(f"--device must be cpu, cuda or auto, got {device!r}")
+        raise SoraUsageError(f"--device must be cpu, cuda, cuda:N or auto, got {device!r}")
     return device

@@ -267,6 +267,8 @@ def test_batch_marks_refused_and_failed_items_and_goes_on(sora, tiny_bundle, tmp
     (["extend", "still.png"], "sora animate still.png"),
     (["stitch", "clip.mp4", "still.png", "--transition", "bridge", "-o", "x.mp4"],
      "still image"),
+    (["generate", "a red ball", "--device", "tpu"], "--device"),
+    (["generate", "a red ball", "--crf", "70"], "--crf"),
     (["story", "board.yaml"], "board.yaml:1: this looks like YAML"),
     (["story", "long.txt"], "add up to 4200 s"),
 ])
@@ -281,7 +283,8 @@ def test_bad_input_is_one_line_and_writes_nothing(sora, tmp_path, args, needle, 
     r = sora(*args, cwd=tmp_path)
     # exit 2 for the command line itself (a flag value out of range or not parsing, an
     # empty prompt), 1 for what it names (a missing model or file, a refused prompt)
-    usage = {"--duration", "--size", "--num", "--steps", "--fit", "--seconds", "prompt is empty"}
+    usage = {"--duration", "--size", "--num", "--steps", "--fit", "--seconds", "--device",
+             "--crf", "prompt is empty"}
     assert r.returncode == (2 if needle in usage else 1), r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], r.stderr
