@@ -169,7 +169,12 @@ def run_batch(items: list[BatchItem], out_dir: str | os.PathLike,
     from sora_cli.guard import PromptRefused
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise SoraError(f"{out} is a file, not a folder: give -o the folder the videos go to")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a parent that is a file, no permission, a full disk
+        raise SoraError(f"cannot make the output folder {out}: {exc.strerror or exc}")
     if not os.access(out, os.W_OK):
         raise SoraError(f"output folder is not writable: {out}")
     started, started_at = time.perf_counter(), time.time()
