@@ -168,15 +168,9 @@ def run_batch(items: list[BatchItem], out_dir: str | os.PathLike,
     """
     from sora_cli.guard import PromptRefused
 
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise SoraError(f"{out} is a file, not a folder: give -o the folder the videos go to")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:  # a parent that is a file, no permission, a full disk
-        raise SoraError(f"cannot make the output folder {out}: {exc.strerror or exc}")
-    if not os.access(out, os.W_OK):
-        raise SoraError(f"output folder is not writable: {out}")
+    from sora_cli.folders import make_folder
+
+    out = make_folder(out_dir)
     started, started_at = time.perf_counter(), time.time()
     done_before = finished_rows(out)
     summary = BatchSummary(str(out), str(out / MANIFEST), total=len(items))

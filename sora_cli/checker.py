@@ -638,7 +638,7 @@ def score_clip(frames: np.ndarray, fps: float, expected, cfg: CheckerConfig = CF
     bool|None, ...}], "measured": {...}, "checks": {attr: [bool|None, ...]}, "score"}; None
     marks a check that cannot be measured on this scene.
     """
-    from sora_cli.world.scene import COLORS, OUTDOOR, SIZE_EXTENT
+    from sora_cli.world.scene import OUTDOOR, SIZE_EXTENT
 
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:

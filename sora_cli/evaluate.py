@@ -16,6 +16,7 @@ import numpy as np
 
 from sora_cli.checker import ATTRIBUTES, color_conflicts, score_clip
 from sora_cli.errors import SoraError, SoraUsageError
+from sora_cli.folders import make_folder
 
 # --- the evaluation prompts ----------------------------------------------------------------
 
@@ -105,6 +106,11 @@ def _hand_prompt(scene, rng) -> str:
     return " ".join(text.split())
 
 
+def _check_seed(seed: int) -> None:
+    if not 0 <= seed < 2**62:  # prompt i is generated with seed + i
+        raise SoraUsageError(f"--seed must be a non-negative integer, got {seed}")
+
+
 def eval_prompts(n: int = 100, seed: int = 0) -> list[str]:
     """The fixed evaluation set: `n` world prompts in free phrasings (the caption grammar and
     hand-written templates), one or two subjects, every setting, colour, shape, motion and
@@ -116,6 +122,7 @@ def eval_prompts(n: int = 100, seed: int = 0) -> list[str]:
 
     if n < 1:
         raise SoraUsageError(f"--n must be at least 1, got {n}")
+    _check_seed(seed)
     out, counter = [], [0]
     for i in range(n):
         scene, rng = _eval_scene(seed, i, counter)
@@ -262,13 +269,14 @@ def evaluate(model: str = "default", n: int = 100, prompts: list[str] | None = N
 
     if duration <= 0 or duration > 60:
         raise SoraUsageError(f"--duration must be between 0 and 60 seconds, got {duration}")
+    _check_seed(seed)
     prompts = list(prompts) if prompts is not None else eval_prompts(n, seed)
     if not prompts:
         raise SoraError("no prompts to evaluate")
     scenes = expected_scenes(prompts)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
+        make_folder(out, "--out")
         if sheet is None:
             sheet = out / "worst.png"
 

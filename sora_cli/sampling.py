@@ -314,7 +314,7 @@ def sample(dit, shape: Sequence[int], cond, uncond=None, known: torch.Tensor | N
     if skip_guidance > 0 and depth and not all(0 <= int(i) < depth for i in skip_layers):
         raise ValueError(f"skip_layers must name blocks 0 to {depth - 1}, got {list(skip_layers)}")
     device = device or next(dit.parameters()).device
-    B, C, T = shape[0], shape[1], shape[2]
+    B, T = shape[0], shape[2]
     n = candidates if picking else 1
     x = torch.randn((B * n,) + tuple(shape[1:]), generator=generator).to(device)
     ts = schedule(steps, shift).tolist()

@@ -165,6 +165,11 @@ def test_cli_prompts_file_table_and_bad_input(sora, tmp_path):
     assert r.returncode == 1 and "not found" in r.stderr
     r = sora("eval", "--reference-only", "--n", "0")
     assert r.returncode == 2
+    r = sora("eval", "--reference-only", "--n", "2", "--seed", "-5")
+    assert r.returncode == 2 and r.stderr.strip() == "error: --seed must be a non-negative integer, got -5"
+    (tmp_path / "afile").write_text("")
+    r = sora("eval", "--reference-only", "--n", "1", "--out", tmp_path / "afile")
+    assert r.returncode == 1 and "is a file, not a folder: give --out a folder" in r.stderr
 
 
 def test_eval_runs_a_real_model_and_reports_every_line(sora, tiny_bundle, tmp_path):

@@ -270,7 +270,7 @@ def test_batch_marks_refused_and_failed_items_and_goes_on(sora, tiny_bundle, tmp
     (["generate", "a red ball", "--device", "tpu"], "--device"),
     (["generate", "a red ball", "--crf", "70"], "--crf"),
     (["batch", "long.txt", "-o", "clip.mp4"], "not a folder"),
-    (["batch", "long.txt", "-o", "clip.mp4/videos"], "cannot make the output folder"),
+    (["batch", "long.txt", "-o", "clip.mp4/videos"], "cannot make the folder clip.mp4/videos"),
     (["story", "board.yaml"], "board.yaml:1: this looks like YAML"),
     (["story", "long.txt"], "add up to 4200 s"),
 ])

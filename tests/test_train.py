@@ -785,3 +785,18 @@ def test_a_high_noise_expert_trains_on_its_levels_ships_beside_the_dit_and_gener
     (stray / "config.json").write_text(json.dumps(config))
     with pytest.raises(Exception, match="no flow.expert_t"):
         load_bundle(stray)
+
+
+def test_run_folders_that_cannot_be_are_named_in_one_line(tmp_path):
+    from sora_cli.bundle import find_bundle
+
+    (tmp_path / "afile").write_text("not a folder")
+    r = run_cli("train", "vae", "--out", tmp_path / "afile", "--steps", "1", "--size", "32",
+                "--frames", "5", "--batch-size", "1", "--device", "cpu", "-q")
+    assert r.returncode == 1 and r.stderr.startswith("error: "), r.stderr
+    assert "is a file, not a folder: give --out a folder" in r.stderr
+    # a bundle's name where a run folder is wanted: the message gives the folder to use
+    r = run_cli("train", "dit", "--out", tmp_path / "dit", "--vae", "default", "--steps", "1",
+                "--device", "cpu", "-q", cwd=tmp_path)
+    assert r.returncode == 1 and "for the bundle named 'default' give its folder" in r.stderr
+    assert r.stderr.strip().endswith(str(find_bundle("default"))), r.stderr

@@ -12,9 +12,9 @@ from sora_cli.world.sampler import clip_caption, clip_scene
 from sora_cli.world.parse import PromptNotUnderstood, parse_prompt, unknown_words
 from sora_cli.world.render import render_scene
 from sora_cli.world.sampler import sample_scene
-from sora_cli.world.scene import (CAMERAS, COLORS, MOTIONS, SETTINGS, SHAPES, SIZES, SPEEDS,
+from sora_cli.world.scene import (CAMERAS, COLORS, MOTIONS, SETTINGS, SHAPES, SIZES,
                                   WEATHERS, Scene, Subject)
-from sora_cli.world.words import (CAMERA_PHRASES, COLOR_WORDS, SETTING_KEYWORDS, SHAPE_NOUNS,
+from sora_cli.world.words import (COLOR_WORDS, SETTING_KEYWORDS, SHAPE_NOUNS,
                                   SIZE_WORDS, SPEED_WORDS, WEATHER_PHRASES)
 
 

@@ -19,6 +19,7 @@ import torch
 
 from sora_cli import console
 from sora_cli.errors import SoraError, SoraUsageError
+from sora_cli.folders import make_folder
 from sora_cli.train import data, distributed
 from sora_cli.train.checkpoint import write_json_atomic
 
@@ -94,7 +95,7 @@ def encode_latents(out: str | os.PathLike, vae_source: str, count: int, size: in
                  "vae": {"source": str(vae_source), "id": ident,
                          "latent_space": latent_space_id(vae)}, "shards": shards}
         if dist.is_main:
-            outdir.mkdir(parents=True, exist_ok=True)
+            make_folder(outdir, "--out")
             old = outdir / "index.json"
             if old.exists():
                 prev = json.loads(old.read_text())

@@ -17,6 +17,7 @@ import torch
 
 from sora_cli import console
 from sora_cli.errors import SoraError, SoraUsageError
+from sora_cli.folders import make_folder
 from sora_cli.nn.precision import autocast, native_bf16  # noqa: F401 (public API)
 from sora_cli.train.config import Task, TrainConfig, parse_arch  # noqa: F401 (public API)
 
@@ -121,7 +122,7 @@ def fit(task: Task, cfg: TrainConfig, dist, resume: bool = False) -> dict:
     device = dist.device
     main = dist.is_main
     if main:
-        run.mkdir(parents=True, exist_ok=True)
+        make_folder(run, "--out")
     distributed.barrier(dist)
     latest = ck.refuse_existing(run, resume)
 

@@ -16,6 +16,10 @@ def _run(run_dir: str | Path, task: str, device: str):
 
     saved = read_run_config(run_dir)
     if saved is None:
+        bundle = _bundle_named(run_dir)
+        if bundle is not None:  # `--vae default`: the folder is wanted, not the name
+            raise SoraError(f"{run_dir} is not a folder here; for the bundle named "
+                            f"{str(run_dir)!r} give its folder: {bundle}")
         raise SoraError(f"{run_dir} is not a training run folder (no model.json); "
                         f"train one with `sora train {task} --out {run_dir}`")
     if saved.get("task") != task:
@@ -30,6 +34,18 @@ def _load_into(model, weights: dict, where) -> None:
     except RuntimeError as exc:
         raise SoraError(f"the weights in {where} do not fit their model.json: "
                         f"{str(exc).splitlines()[0]}") from exc
+
+
+def _bundle_named(name: str | Path) -> Path | None:
+    """The folder of the bundle called `name` (as --model finds it), when `name` is no folder."""
+    from sora_cli.bundle import find_bundle
+
+    if Path(name).exists():
+        return None
+    try:
+        return find_bundle(str(name))
+    except SoraError:
+        return None
 
 
 def is_bundle(path: str | Path) -> bool:

@@ -98,15 +98,9 @@ def render_dataset(out: str | os.PathLike, count: int, seed: int = 0, size: str 
         raise SoraUsageError(f"--count must be at least 1, got {count}")
     hw = parse_size(size)
     frames_n = num_frames_for(seconds, fps)
-    folder = Path(out)
-    if folder.exists() and not folder.is_dir():
-        raise SoraError(f"{folder} exists and is not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SoraError(f"cannot create {folder}: {exc.strerror or exc}")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise SoraError(f"output folder is not writable: {folder}")
+    from sora_cli.folders import make_folder
+
+    folder = make_folder(out, "--out")
 
     settings = {"seed": int(seed), "width": hw[1], "height": hw[0], "fps": float(fps),
                 "frames": frames_n}

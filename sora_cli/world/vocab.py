@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sora_cli.world.backgrounds import SETTING_COLORS
 from sora_cli.world.scene import (CAMERAS, COLORS, DEFAULT_COLOR, DEFAULT_SETTING, MOTIONS,
-                                  SIZE_EXTENT, SPEEDS, WEATHERS)
+                                  SIZE_EXTENT, WEATHERS)
 from sora_cli.world.words import (CAMERA_PHRASES, COLOR_WORDS, DIRECTION_PHRASES,
                                   MOTION_PHRASES, SETTING_KEYWORDS, SHAPE_NOUNS, SIZE_WORDS,
                                   SPEED_WORDS, TRAVEL_VERBS, WEATHER_PHRASES)
