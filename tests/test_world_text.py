@@ -162,6 +162,13 @@ FREE = [
                        ("blue", "square", "large", "down", "normal")])),
     ("The camera slowly zooms out from a purple airplane flying left at night",
      _canon("night", [("purple", "airplane", "medium", "left", "normal")], camera="zoom_out")),
+    # a setting adjective before another setting's noun describes that place
+    ("a red ball bouncing on a sandy beach",
+     _canon("ocean", [("red", "ball", "medium", "bounce", "normal")])),
+    ("a white boat on a sunny lake", _canon("ocean", [("white", "boat", "medium", "still",
+                                                       "normal")])),
+    ("a red ball bouncing in the sandy desert",
+     _canon("desert", [("red", "ball", "medium", "bounce", "normal")])),
 ]
 FREE[12][1]["subjects"][0]["color"] = "red"     # no colour given: the default colour
 

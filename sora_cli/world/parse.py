@@ -36,6 +36,8 @@ class PromptNotUnderstood(SoraError):
 # Settings named twice ("a city at night"): the more specific one wins.
 SETTING_PRIORITY = ("underwater", "space", "city", "snow", "sunset", "night", "desert",
                     "ocean", "field")
+# Setting words that are adjectives: right before another setting's noun they describe it.
+SETTING_ADJECTIVES = {"sandy", "grassy", "sunny"}
 CONJUNCTIONS = {"and", "while", "whilst", "as", "with", "then", "plus", "meanwhile", ".", ";",
                 "but", "where", "alongside", "beside", "next", "near", "past"}
 FILLER = set("""
@@ -303,6 +305,9 @@ def parse_stated(text: str, strict: bool = False) -> tuple[Scene, list[str]]:
             if groups:
                 conj_since_last = True
             between.append(f"conj:{it.value}")
+        elif cat == "setting" and it.text in SETTING_ADJECTIVES and k + 1 < len(items) \
+                and items[k + 1].cat == "setting":
+            between.append(cat)   # "a sandy beach", "a sunny lake": the noun names the place
         elif cat in ("setting", "weather", "camera"):
             {"setting": settings, "weather": weathers, "camera": cameras}[cat].append(it.value)
             if open_np is not None and open_np.shape is None and cat == "setting":
