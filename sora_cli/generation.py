@@ -166,6 +166,12 @@ def model_prompts(pipe, prompts: list[str]) -> dict:
             console.warn(escape(f"the model never learned {unseen} (in {r.prompt!r}) and "
                                 "cannot draw what they say; `sora world vocab` lists the "
                                 "words it knows"))
+        cut = pipe.unread(r.prompt)
+        if cut:
+            shown = cut if len(cut) <= 60 else cut[:57] + "..."
+            console.warn(escape(f"the prompt is longer than the model reads "
+                                f"({pipe.bundle.text.clip.tokenizer.context_length - 2} tokens); "
+                                f"it never sees {shown!r}: put what matters first"))
     if not any(r.rewritten for r in readings):
         return {}
     return {"model_prompt": " | ".join(r.text for r in readings)}

@@ -156,6 +156,17 @@ class VideoPipeline:
                                                  self.bundle.text.clip.tokenizer.encode)
         return self._readings[prompt]
 
+    def unread(self, prompt: str) -> str:
+        """The end of the text the model is conditioned on for `prompt` that its text tower's
+        context cannot hold ('' when it all fits)."""
+        from sora_cli.prompt_reading import beyond_context
+
+        tokenizer = self.bundle.text.clip.tokenizer
+        length, encode = getattr(tokenizer, "context_length", 0), getattr(tokenizer, "encode", None)
+        if not length or encode is None:
+            return ""
+        return beyond_context(self.read(prompt).text, length, encode)
+
     def _text(self, prompt: str):
         import torch
 

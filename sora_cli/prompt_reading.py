@@ -91,3 +91,18 @@ def read_prompt(prompt: str, trained: Iterable[int] | None,
     if best is None or best[1] >= _count_unseen(prompt, trained, encode):
         return Reading(prompt, prompt, unseen)
     return Reading(prompt, best[0], unseen)
+
+
+def beyond_context(text: str, context_length: int, encode: Callable[[str], list[int]]) -> str:
+    """The end of `text` the text tower never reads ('' when all of it fits): its context
+    holds `context_length` tokens, two of them the start and end marks."""
+    room = context_length - 2
+    if len(encode(text)) <= room:
+        return ""
+    words = text.split()
+    lo, hi = 0, len(words)  # the most leading words that fit: lo fits, hi does not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if len(encode(" ".join(words[:mid]))) <= room else (lo, mid)
+    return " ".join(words[lo:])
+

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from sora_cli.prompt_reading import read_prompt, unseen_words
+from sora_cli.prompt_reading import beyond_context, read_prompt, unseen_words
 from sora_cli.video_io import probe
 from sora_cli.world.parse import parse_prompt
 
@@ -100,9 +100,24 @@ def test_generate_warns_of_words_the_model_never_learned(sora, tiny_bundle, tmp_
     said = " ".join(r.stderr.split())                     # shown even with --quiet
     assert said.startswith("warning: the model never learned elephant, juggling, kitchen")
     assert "sora world vocab" in said and "model_prompt" not in probe(tmp_path / "e.mp4").sora
+    long = "a red ball bouncing on a beach " + "and a blue ball spinning " * 8
+    r = sora("generate", long, "-o", tmp_path / "l.mp4", "--model", tiny_bundle, "--literal",
+             "--duration", "1", "-q", *FAST, env=env1)
+    assert r.returncode == 0 and "the prompt is longer than the model reads" in r.stderr
+    assert "put what matters first" in " ".join(r.stderr.split()), r.stderr
     known = sora("generate", "a red ball bouncing on a beach", "-o", tmp_path / "k.mp4",
                  "--model", tiny_bundle, "--duration", "1", "-q", *FAST, env=env1)
     assert known.returncode == 0 and "never learned" not in known.stderr, known.stderr
+
+
+def test_the_end_a_text_tower_cannot_hold_is_found_word_by_word(bpe):
+    short = "a red ball bouncing on a beach"
+    assert beyond_context(short, 32, bpe) == ""
+    long = short + " while " + " and ".join(["a tiny purple star spinning fast"] * 6)
+    cut = beyond_context(long, 32, bpe)
+    assert cut and long.endswith(cut)
+    kept = long[: len(long) - len(cut)].strip()
+    assert len(bpe(kept)) <= 30 < len(bpe(kept + " " + cut.split()[0]))
 
 
 def test_eval_reports_which_prompts_it_read_in_other_words(tiny_bundle):
