@@ -112,6 +112,11 @@ def working_size(pipe, opts: GenerateOptions) -> tuple[int, int]:
     if opts.size and out != hw:
         console.log(f"size {hw[1]}x{hw[0]} rounded to {out[1]}x{out[0]} "
                     f"(a multiple of {pipe.align} is needed)")
+    times = out[0] * out[1] / (pipe.height * pipe.width)
+    if times > 4:  # attention grows with the square of the area: minutes become hours
+        console.warn(f"{out[1]}x{out[0]} is {times:.0f}x the {pipe.width}x{pipe.height} pixels "
+                     "the model was trained at: it will be much slower and draw little but "
+                     "the background (--aspect keeps the model's size in another shape)")
     return out
 
 

@@ -96,6 +96,18 @@ def test_fps_aspect_and_variations(sora, tiny_bundle, tmp_path, env1):
     assert not out.exists()
 
 
+def test_a_size_far_above_the_models_is_made_with_a_warning(sora, tiny_bundle, tmp_path, env1):
+    r = sora("generate", "a green bird flying right", "-o", tmp_path / "big.mp4", "--model",
+             tiny_bundle, "--duration", "0.5", "--size", "160x160", "-q", *FAST, env=env1)
+    assert r.returncode == 0, r.stderr
+    assert probe(tmp_path / "big.mp4").width == 160
+    said = " ".join(r.stderr.split())
+    assert "160x160 is 6x the 64x64 pixels the model was trained at" in said, said
+    r = sora("generate", "a green bird flying right", "-o", tmp_path / "ok.mp4", "--model",
+             tiny_bundle, "--duration", "0.5", "--size", "128x128", "-q", *FAST, env=env1)
+    assert r.returncode == 0 and "trained at" not in r.stderr, r.stderr
+
+
 def test_default_output_name_from_prompt_and_seed(sora, tiny_bundle, tmp_path, env1):
     r = sora("generate", "A Yellow Star, falling!", "--model", tiny_bundle, "--duration", "1",
              "--seed", "42", *FAST, cwd=tmp_path, env=env1)
