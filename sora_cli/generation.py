@@ -72,13 +72,15 @@ class GenerateOptions:
         if self.size and self.aspect:
             raise SoraUsageError("give --size or --aspect, not both")
         if self.aspect and self.aspect not in ASPECTS:
-            raise SoraUsageError(f"--aspect must be one of {', '.join(ASPECTS)}, got {self.aspect}")
+            raise SoraUsageError(f"--aspect must be one of {', '.join(ASPECTS)}, "
+                                 f"got {self.aspect}")
         if self.sampler is not None and self.sampler not in ("euler", "heun"):
             raise SoraUsageError(f"--sampler must be euler or heun, got {self.sampler}")
         if self.seed is not None and not 0 <= self.seed < 2**63:
             raise SoraUsageError("--seed must be a non-negative integer")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device or ""):
-            raise SoraUsageError(f"--device must be cpu, cuda, cuda:N or auto, got {self.device!r}")
+            raise SoraUsageError(f"--device must be cpu, cuda, cuda:N or auto, "
+                                 f"got {self.device!r}")
         if not 0 <= self.crf <= 51:
             raise SoraUsageError(f"--crf must be between 0 and 51, got {self.crf}")
         if self.size:
@@ -175,8 +177,8 @@ def model_prompts(pipe, prompts: list[str]) -> dict:
         if cut:
             shown = cut if len(cut) <= 60 else cut[:57] + "..."
             console.warn(escape(f"the prompt is longer than the model reads "
-                                f"({pipe.bundle.text.clip.tokenizer.context_length - 2} tokens); "
-                                f"it never sees {shown!r}: put what matters first"))
+                                f"({pipe.prompt_tokens} tokens); it never sees {shown!r}: "
+                                "put what matters first"))
     if not any(r.rewritten for r in readings):
         return {}
     return {"model_prompt": " | ".join(r.text for r in readings)}

@@ -156,16 +156,20 @@ class VideoPipeline:
                                                  self.bundle.text.clip.tokenizer.encode)
         return self._readings[prompt]
 
+    @property
+    def prompt_tokens(self) -> int:
+        """How many tokens of a prompt the text tower reads (0: its tokenizer does not say)."""
+        return max(0, getattr(self.bundle.text.clip.tokenizer, "context_length", 0) - 2)
+
     def unread(self, prompt: str) -> str:
         """The end of the text the model is conditioned on for `prompt` that its text tower's
         context cannot hold ('' when it all fits)."""
         from sora_cli.prompt_reading import beyond_context
 
-        tokenizer = self.bundle.text.clip.tokenizer
-        length, encode = getattr(tokenizer, "context_length", 0), getattr(tokenizer, "encode", None)
-        if not length or encode is None:
+        encode = getattr(self.bundle.text.clip.tokenizer, "encode", None)
+        if not self.prompt_tokens or encode is None:
             return ""
-        return beyond_context(self.read(prompt).text, length, encode)
+        return beyond_context(self.read(prompt).text, self.prompt_tokens + 2, encode)
 
     def _text(self, prompt: str):
         import torch

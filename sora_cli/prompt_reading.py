@@ -105,4 +105,3 @@ def beyond_context(text: str, context_length: int, encode: Callable[[str], list[
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if len(encode(" ".join(words[:mid]))) <= room else (lo, mid)
     return " ".join(words[lo:])
-

@@ -288,6 +288,7 @@ def test_batch_marks_refused_and_failed_items_and_goes_on(sora, tiny_bundle, tmp
 ])
 def test_bad_input_is_one_line_and_writes_nothing(sora, tmp_path, args, needle, make_clip):
     import imageio.v3 as iio
+
     (tmp_path / "notimage.png").write_text("not a picture")
     (tmp_path / "board.yaml").write_text("segments:\n  - prompt: a red ball on a beach\n")
     (tmp_path / "long.txt").write_text("600: a red ball bouncing on a beach\n" * 7)
