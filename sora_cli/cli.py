@@ -923,7 +923,8 @@ def check_cmd(
             for item, text, verdict in results:
                 status = "allowed" if verdict.allowed else f"refused ({verdict.category})"
                 console.result(f"{status}\t{text}")
-            console.log(f"{len(results)} prompts: {len(results) - len(refused)} allowed, "
+            console.log(f"{len(results)} prompt{'' if len(results) == 1 else 's'}: "
+                        f"{len(results) - len(refused)} allowed, "
                         f"{len(refused)} refused")
     if refused:
         raise typer.Exit(1)
@@ -979,7 +980,7 @@ def eval_cmd(
     texts = ev.read_prompts(prompts) if prompts is not None else ev.eval_prompts(n, seed)
     ev.expected_scenes(texts)   # a prompt outside the world fails here, before any work
     what = "references" if reference_only else f"{model} clips"
-    console.log(f"evaluating {len(texts)} prompts ({what})")
+    console.log(f"evaluating {len(texts)} prompt{'' if len(texts) == 1 else 's'} ({what})")
     with console.progress("evaluating", total=len(texts)) as advance:
         report = ev.evaluate(model, len(texts), texts, seed=seed, duration=duration,
                              out_dir=out_dir, device=device, reference_only=reference_only,

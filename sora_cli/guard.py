@@ -699,6 +699,10 @@ def read_prompt_file(path: PathLike) -> list[tuple[str, str]]:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise SoraError(f"{name}:{number}: not a valid JSON row: {exc}") from None
+            if not isinstance(row, dict) or not str(row.get("prompt") or "").strip() \
+                    or not isinstance(row["prompt"], str):
+                # a batch would fail this row: a screening that passed it would mislead
+                raise SoraError(f'{name}:{number}: a JSON row needs a "prompt" string')
             for key in ("prompt", "negative", "negative_prompt"):
                 if isinstance(row.get(key), str) and row[key].strip():
                     what = f"line {number}" + ("" if key == "prompt" else f" ({key})")

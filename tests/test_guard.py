@@ -287,6 +287,12 @@ def test_sora_check_with_policy_file_and_prompt_list(sora, tmp_path):
     assert res.returncode == 0
     assert res.stdout.splitlines() == ["allowed\ta red ball", "allowed\ta green star growing"]
 
+    rowless = tmp_path / "rowless.jsonl"
+    rowless.write_text('{"prompt": "a red ball"}\n{"negative": "rain"}\n', encoding="utf-8")
+    res = sora("check", "-f", str(rowless))
+    assert res.returncode == 1 and res.stderr.strip() == (
+        f'error: {rowless}:2: a JSON row needs a "prompt" string')
+
 
 def test_built_in_world_captions_are_all_allowed():
     # The default model's whole vocabulary must pass: 400 captions from the world's own grammar.

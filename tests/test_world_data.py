@@ -77,6 +77,8 @@ def test_sora_world_show_writes_the_reference_clip(sora, tmp_path):
     assert not bad.exists()
     r = sora("world", "show", "a red ball", "-o", bad, "--size", "63")
     assert r.returncode == 2 and not bad.exists()
+    r = sora("world", "show", "  ", "-o", bad)
+    assert r.returncode == 2 and "the prompt is empty" in r.stderr and not bad.exists()
 
 
 def test_sora_world_vocab(sora):

@@ -46,6 +46,9 @@ def show_prompt(prompt: str, output: str | os.PathLike, seconds: float = 2.0,
     from sora_cli.video_io import check_output_path, sora_metadata, write_video
     from sora_cli.world.render import render_scene
 
+    if not prompt.strip():
+        raise SoraUsageError('the prompt is empty: describe a scene of the world, e.g. '
+                             'sora world show "a red ball bouncing on a beach" -o ball.mp4')
     hw = parse_size(size)
     frames_n = num_frames_for(seconds, fps)
     check_output_path(output, overwrite)
