@@ -426,16 +426,35 @@ def file_hash(path: str | os.PathLike) -> str:
     return h.hexdigest()[:16]
 
 
-def _clip_at_model_fps(path, pipe):
-    """The whole clip, resampled to the model's frame rate."""
-    from sora_cli.edit import change_fps
-    from sora_cli.video_io import read_video
+def _clip_at_model_fps(path, pipe, size: tuple[int, int], fit: str = "crop") -> np.ndarray:
+    """The whole clip at the model's frame rate and `size` (height, width), decoded as a
+    stream: only the model-size frames are held, where a minute of 1080p decoded whole would
+    be 11 GB. Frames are picked as `edit.change_fps` picks them (the nearest in time)."""
+    from sora_cli.pipeline import to_model_size
+    from sora_cli.video_io import iter_video
 
-    video = read_video(path)
-    frames = video.frames
-    if abs(video.fps - pipe.fps) > 1e-3:
-        frames = change_fps(frames, video.fps, pipe.fps)
-    return frames
+    fps, stream = iter_video(path)
+    step = fps / pipe.fps if abs(fps - pipe.fps) > 1e-3 else 1.0
+    done: list[np.ndarray] = []
+    chunk: list[np.ndarray] = []
+    j = total = 0  # the next output frame; source frames seen
+    for i, frame in enumerate(stream):
+        total += 1
+        while math.floor(j * step + 0.5) == i:
+            chunk.append(frame)
+            j += 1
+        if len(chunk) * frame.nbytes >= 2**25:  # resized 32 MB at a time (x4 as floats)
+            done.append(to_model_size(np.stack(chunk), *size, fit=fit))
+            chunk = []
+    if chunk:
+        done.append(to_model_size(np.stack(chunk), *size, fit=fit))
+    if not done:
+        raise SoraError(f"cannot read {path}: no video frames in it (damaged or truncated)")
+    frames = np.concatenate(done)
+    count = max(1, int(round(total / step)))  # the clip keeps its duration, as in change_fps
+    if len(frames) < count:
+        frames = np.concatenate([frames, np.repeat(frames[-1:], count - len(frames), 0)])
+    return frames[:count]
 
 
 def extend(clip: str | os.PathLike, prompt: str = "", seconds: float = 4.0,
@@ -455,8 +474,8 @@ def extend(clip: str | os.PathLike, prompt: str = "", seconds: float = 4.0,
     pipe = pipe or load_pipeline(opts)
     use_settings(pipe, opts)
     size = working_size(pipe, replace(opts, size=opts.size or None))
-    frames = _clip_at_model_fps(clip, pipe)
-    from sora_cli.pipeline import frames_for, to_model_size
+    frames = _clip_at_model_fps(clip, pipe, size, fit)
+    from sora_cli.pipeline import frames_for
 
     n = frames_for(seconds, pipe.fps)
     settings = _settings("extend", pipe, prompt, opts, seed, size,
@@ -468,8 +487,7 @@ def extend(clip: str | os.PathLike, prompt: str = "", seconds: float = 4.0,
         new = pipe.extend(frames, prompt, seconds, size=size, seed=seed, negative=opts.negative,
                           fit=fit, on_window=bar.on_window, on_step=bar.on_step)
         if not only_new:
-            original = to_model_size(frames, *size, fit=fit)
-            new = _chain([original], new)
+            new = _chain([frames], new)
         res = write_generated(new, out, pipe, settings, opts, action="c2pa.edited",
                               ingredients=[Path(clip)], identity=identity)
     res["seconds"] = round(time.perf_counter() - t0, 3)
@@ -546,9 +564,9 @@ def bridge(inputs: list[str | os.PathLike], output: str | os.PathLike, overlap: 
     pipe = pipe or load_pipeline(opts)
     use_settings(pipe, opts)
     size = working_size(pipe, opts)
-    from sora_cli.pipeline import frames_for, to_model_size
+    from sora_cli.pipeline import frames_for
 
-    clips = [_clip_at_model_fps(path, pipe) for path in inputs]
+    clips = [_clip_at_model_fps(path, pipe, size) for path in inputs]
     n = frames_for(overlap, pipe.fps)
     settings = _settings("bridge", pipe, prompt, opts, seed, size,
                          sum(len(c) for c in clips) + n * (len(clips) - 1),
@@ -557,7 +575,7 @@ def bridge(inputs: list[str | os.PathLike], output: str | os.PathLike, overlap: 
 
     def frames(bar):
         for i, clip in enumerate(clips):
-            yield to_model_size(clip, *size)
+            yield clip
             if i + 1 < len(clips):
                 yield from pipe.bridge(clip, clips[i + 1], prompt, overlap, size=size,
                                        seed=seed + i, negative=opts.negative,

@@ -285,6 +285,38 @@ def parse_ffmetadata(text: str) -> dict[str, str]:
     return tags
 
 
+def iter_video(path: str | os.PathLike) -> tuple[float, Iterator[np.ndarray]]:
+    """(fps, frames): a video's RGB frames (H, W, 3) uint8 one at a time, decoded as they are
+    taken, so memory holds one frame whatever the clip's length and size."""
+    import imageio_ffmpeg
+
+    p = require_file(path)
+    reader = imageio_ffmpeg.read_frames(str(p), pix_fmt="rgb24")
+    try:
+        meta = next(reader)
+        w, h = meta["size"]
+        fps = float(meta.get("fps") or 0) or 25.0
+    except (OSError, RuntimeError, StopIteration, KeyError) as exc:
+        reader.close()
+        _unreadable(p, exc)
+
+    def frames() -> Iterator[np.ndarray]:
+        try:
+            for raw in reader:
+                yield np.frombuffer(raw, np.uint8).reshape(h, w, 3)
+        except (OSError, RuntimeError) as exc:
+            _unreadable(p, exc)
+        finally:
+            reader.close()
+
+    return fps, frames()
+
+
+def _unreadable(p: Path, exc: Exception):
+    probe(p)  # names the problem (not a video, truncated, no video stream) when it can
+    raise SoraError(f"cannot read {p}: {ffmpeg_reason(str(exc)) if str(exc) else 'no video'}")
+
+
 def read_video(path: str | os.PathLike, max_frames: int | None = None,
                last_frames: int | None = None) -> Video:
     """Decode a video (any format ffmpeg reads: MP4, MOV, WebM, GIF, ...) to RGB frames.
@@ -292,28 +324,15 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None,
     `max_frames` keeps the first frames, `last_frames` the last ones (decoding streams through
     the file, so only that many frames are held in memory).
     """
-    import imageio_ffmpeg
-
-    p = require_file(path)
+    fps, stream = iter_video(path)
     frames: deque[np.ndarray] = deque(maxlen=last_frames)
-    reader = None
-    try:
-        reader = imageio_ffmpeg.read_frames(str(p), pix_fmt="rgb24")
-        meta = next(reader)
-        w, h = meta["size"]
-        fps = float(meta.get("fps") or 0) or 25.0
-        for raw in reader:
-            frames.append(np.frombuffer(raw, np.uint8).reshape(h, w, 3))
-            if max_frames is not None and len(frames) >= max_frames:
-                break
-    except (OSError, RuntimeError, StopIteration, KeyError) as exc:
-        probe(p)  # names the problem (not a video, truncated, no video stream) when it can
-        raise SoraError(f"cannot read {p}: {ffmpeg_reason(str(exc)) if str(exc) else 'no video'}")
-    finally:
-        if reader is not None:
-            reader.close()
+    for frame in stream:
+        frames.append(frame)
+        if max_frames is not None and len(frames) >= max_frames:
+            stream.close()
+            break
     if not frames:
-        raise SoraError(f"cannot read {p}: no video frames in it (damaged or truncated)")
+        raise SoraError(f"cannot read {path}: no video frames in it (damaged or truncated)")
     return Video(np.stack(frames), fps)
 
 

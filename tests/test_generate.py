@@ -342,3 +342,21 @@ def test_a_bundle_can_turn_on_skip_layer_guidance(sora, tiny_bundle, tmp_path, e
     r = sora("generate", "a red ball", "--model", bad, "-o", tmp_path / "x.mp4", *FAST, env=env1)
     assert r.returncode == 1 and "flow.skip_layers" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "x.mp4").exists()
+
+
+@pytest.mark.parametrize("fps, seconds", [(30, 2.3), (40, 0.3), (5, 3), (8, 2)])
+def test_a_clip_is_read_at_the_model_rate_and_size_as_a_stream(make_clip, fps, seconds):
+    """extend/bridge read their clips frame by frame; the result must be what decoding the
+    whole clip, then change_fps and to_model_size, gives (40 fps x 0.3 s: 12 frames to 2)."""
+    from types import SimpleNamespace
+
+    from sora_cli.edit import change_fps
+    from sora_cli.generation import _clip_at_model_fps
+    from sora_cli.pipeline import to_model_size
+
+    clip = make_clip(f"c{fps}.mp4", seconds=seconds, size="160x96", fps=fps)
+    whole = read_video(clip)
+    for fit in ("crop", "pad"):
+        want = to_model_size(change_fps(whole.frames, whole.fps, 8.0), 64, 48, fit=fit)
+        got = _clip_at_model_fps(clip, SimpleNamespace(fps=8.0), (64, 48), fit)
+        assert got.shape == want.shape and np.array_equal(got, want), (fit, got.shape)
