@@ -100,26 +100,34 @@ def parse_wh(text: str) -> tuple[int, int]:
 
 
 def working_size(pipe, opts: GenerateOptions) -> tuple[int, int]:
-    """(height, width) the model generates at: --size, or --aspect around the model's area."""
+    """(height, width) the model draws at: its own pixel count in the shape of --size or
+    --aspect (it only learned to fill frames of that many pixels; write_generated scales the
+    frames to --size), else its size."""
+    shape = None
     if opts.size:
-        hw = parse_wh(opts.size)
+        h, w = parse_wh(opts.size)
+        shape = (w, h)
     elif opts.aspect:
-        aw, ah = ASPECTS[opts.aspect]
-        area = pipe.height * pipe.width
-        h = math.sqrt(area * ah / aw)
-        hw = (h, h * aw / ah)
-    else:
-        hw = (pipe.height, pipe.width)
-    out = pipe.frame_size(hw)
-    if opts.size and out != hw:
-        console.log(f"size {hw[1]}x{hw[0]} rounded to {out[1]}x{out[0]} "
-                    f"(a multiple of {pipe.align} is needed)")
-    times = out[0] * out[1] / (pipe.height * pipe.width)
-    if times > 4:  # attention grows with the square of the area: minutes become hours
-        console.warn(f"{out[1]}x{out[0]} is {times:.0f}x the {pipe.width}x{pipe.height} pixels "
-                     "the model was trained at: it will be much slower and draw little but "
-                     "the background (--aspect keeps the model's size in another shape)")
+        shape = ASPECTS[opts.aspect]
+    if shape is None:
+        return pipe.frame_size((pipe.height, pipe.width))
+    aw, ah = shape
+    h = math.sqrt(pipe.height * pipe.width * ah / aw)
+    out = pipe.frame_size((h, h * aw / ah))
+    want = output_size(opts)
+    if want is not None and want != out:
+        console.log(f"drawing at {out[1]}x{out[0]} (the model's size in that shape), "
+                    f"scaled to {want[1]}x{want[0]}")
     return out
+
+
+def output_size(opts: GenerateOptions) -> tuple[int, int] | None:
+    """(height, width) of the file for --size, even as H.264 in yuv420p needs; None: the
+    size the model draws at."""
+    if not opts.size:
+        return None
+    h, w = parse_wh(opts.size)
+    return h + h % 2, w + w % 2
 
 
 def default_output(prompt: str, seed: int, folder: Path = Path("."), suffix: str = "") -> Path:
@@ -188,6 +196,7 @@ def _settings(mode: str, pipe, prompt: str, opts: GenerateOptions, seed: int,
               size: tuple[int, int], frames: int, extra: dict | None = None,
               prompts: list[str] | None = None) -> dict:
     said = prompts if prompts is not None else [prompt]
+    scaled = output_size(opts)
     return {"tool": f"sora-cli {__version__}", "mode": mode, "prompt": prompt,
             **model_prompts(pipe, said),
             **({"motion_plan": True} if any(pipe.plans_motion(p) for p in said) else {}),
@@ -198,7 +207,10 @@ def _settings(mode: str, pipe, prompt: str, opts: GenerateOptions, seed: int,
             "guidance": pipe.settings.guidance, "sampler": pipe.settings.sampler,
             "model": pipe.bundle.name, "model_hash": pipe.bundle.hash,
             "width": size[1], "height": size[0], "fps": pipe.fps, "frames": frames,
-            "duration": round(frames / pipe.fps, 3), "device": str(pipe.device), **(extra or {})}
+            "duration": round(frames / pipe.fps, 3), "device": str(pipe.device),
+            # the settings describe what the model drew; the file may be scaled from it
+            **({"scaled_to": f"{scaled[1]}x{scaled[0]}"} if scaled not in (None, size) else {}),
+            **(extra or {})}
 
 
 def signing_identity(opts: GenerateOptions):
@@ -233,13 +245,17 @@ def write_generated(frames: Iterable[np.ndarray], output: Path, pipe, settings: 
                                   identity or signing_identity(opts))
     out_fps = opts.fps or pipe.fps
     flat = (frame for chunk in frames for frame in chunk)
+    hw = output_size(opts)
+    scale = None if hw is None else (hw[1], hw[0])
     if out_fps > pipe.fps + 1e-6:
-        info = _write_interpolated(flat, output, pipe.fps, out_fps, opts, metadata, finalize)
+        info = _write_interpolated(flat, output, pipe.fps, out_fps, opts, metadata, finalize,
+                                   scale)
     else:
         if out_fps < pipe.fps - 1e-6:
             flat = _drop_frames(flat, pipe.fps, out_fps)
         info = write_video(output, flat, out_fps, crf=opts.crf, metadata=metadata,
-                           overwrite=opts.overwrite, finalize=finalize, preset=PRESET)
+                           overwrite=opts.overwrite, finalize=finalize, preset=PRESET,
+                           scale=scale)
     return {"output": str(output), "duration": info.duration, "frames": info.frames,
             "fps": info.fps, "width": info.width, "height": info.height,
             "seed": settings["seed"], "credentials": opts.credentials,
@@ -257,8 +273,9 @@ def _drop_frames(frames: Iterable[np.ndarray], fps: float, new_fps: float) -> It
 
 
 def _write_interpolated(frames, output: Path, fps: float, out_fps: float, opts, metadata,
-                        finalize) -> object:
-    """Motion-interpolate to a higher frame rate with ffmpeg's minterpolate."""
+                        finalize, scale: tuple[int, int] | None = None) -> object:
+    """Motion-interpolate to a higher frame rate with ffmpeg's minterpolate (then scale to
+    `scale`, width x height, when given: interpolating the smaller frames is cheaper)."""
     import tempfile
 
     from sora_cli.video_io import (atomic_output, check_output_path, metadata_args, probe,
@@ -273,7 +290,8 @@ def _write_interpolated(frames, output: Path, fps: float, out_fps: float, opts, 
             run_ffmpeg(["-y", "-i", str(native), "-vf",
                         # hold the last frame a little so the tail gets interpolated frames too
                         f"tpad=stop_mode=clone:stop=2,"
-                        f"minterpolate=fps={out_fps:g}:mi_mode=mci:mc_mode=aobmc:vsbmc=1",
+                        f"minterpolate=fps={out_fps:g}:mi_mode=mci:mc_mode=aobmc:vsbmc=1"
+                        + (f",scale={scale[0]}:{scale[1]}:flags=lanczos" if scale else ""),
                         "-frames:v", str(want), "-c:v", "libx264", "-preset", PRESET,
                         "-pix_fmt", "yuv420p", "-crf", str(opts.crf),
                         "-movflags", "+faststart+use_metadata_tags",

@@ -425,8 +425,9 @@ def sora_metadata(settings: Mapping) -> dict[str, str]:
 def write_video(path: str | os.PathLike, frames: np.ndarray | Iterable[np.ndarray], fps: float,
                 *, crf: int = 18, metadata: Mapping[str, str] | None = None,
                 overwrite: bool = False, finalize: Callable[[Path], None] | None = None,
-                preset: str = "medium") -> VideoInfo:
+                preset: str = "medium", scale: tuple[int, int] | None = None) -> VideoInfo:
     """Encode RGB uint8 frames (T,H,W,3 array or an iterable of H,W,3) as H.264 MP4, atomically.
+    `scale` (width, height) has ffmpeg resize them on the way (Lanczos).
 
     `finalize(tmp_path)` runs after the file is checked and before it is renamed into place
     (content credentials are signed there, as the very last change to the bytes).
@@ -455,6 +456,8 @@ def write_video(path: str | os.PathLike, frames: np.ndarray | Iterable[np.ndarra
                         ffmpeg_log_level="error",
                         output_params=["-crf", str(crf), "-preset", preset,
                                        "-movflags", "+faststart+use_metadata_tags",
+                                       *(["-vf", f"scale={scale[0]}:{scale[1]}:flags=lanczos"]
+                                         if scale and scale != (w, h) else []),
                                        *metadata_args(metadata)])
                     writer.send(None)
                 elif frame.shape[:2] != (h, w):
