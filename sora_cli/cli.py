@@ -540,7 +540,8 @@ def data_encode_cmd(
 DurationOpt = Annotated[float, typer.Option("--duration", "-d",
                                             help="Length of the video in seconds.")]
 SizeOpt = Annotated[Optional[str], typer.Option(
-    "--size", help="Frame size WIDTHxHEIGHT (rounded to a multiple of 32).")]
+    "--size", help="Frame size of the file, WIDTHxHEIGHT; the model draws at its own pixel "
+                   "count in that shape and the frames are scaled.")]
 AspectOpt = Annotated[Optional[str], typer.Option(
     "--aspect", help="Aspect ratio 16:9, 9:16, 1:1, 4:3 or 3:4 at the model's pixel count.")]
 FpsOpt = Annotated[Optional[float], typer.Option(
