@@ -485,6 +485,7 @@ def extend(clip: str | os.PathLike, prompt: str = "", seconds: float = 4.0,
     from sora_cli.video_io import check_output_path, probe, require_clip
 
     info = require_clip(probe(clip), "extend")
+    _say_sound_is_dropped([info])
     seed = opts.seed if opts.seed is not None else new_seed()
     out = Path(output) if output else Path(clip).with_name(f"{Path(clip).stem}-extended.mp4")
     check_output_path(out, opts.overwrite)
@@ -510,6 +511,14 @@ def extend(clip: str | os.PathLike, prompt: str = "", seconds: float = 4.0,
                               ingredients=[Path(clip)], identity=identity)
     res["seconds"] = round(time.perf_counter() - t0, 3)
     return res
+
+
+def _say_sound_is_dropped(infos) -> None:
+    """The model makes pictures only: a source's sound would vanish without a word."""
+    loud = [Path(i.path).name for i in infos if i.has_audio]
+    if loud:
+        console.warn(f"the sound of {', '.join(loud)} is not kept: the model makes pictures "
+                     "only, so the video is silent")
 
 
 def _chain(first: list[np.ndarray], rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
@@ -573,8 +582,7 @@ def bridge(inputs: list[str | os.PathLike], output: str | os.PathLike, overlap: 
     check_prompts({"the prompt": prompt, "the negative prompt": opts.negative}, opts)
     from sora_cli.video_io import check_output_path, probe, require_clip
 
-    for path in inputs:
-        require_clip(probe(path), "stitch")
+    _say_sound_is_dropped([require_clip(probe(path), "stitch") for path in inputs])
     seed = opts.seed if opts.seed is not None else new_seed()
     out = Path(output)
     check_output_path(out, opts.overwrite)

@@ -376,3 +376,14 @@ def test_a_clip_is_read_at_the_model_rate_and_size_as_a_stream(make_clip, fps, s
         want = to_model_size(change_fps(whole.frames, whole.fps, 8.0), 64, 48, fit=fit)
         got = _clip_at_model_fps(clip, SimpleNamespace(fps=8.0), (64, 48), fit)
         assert got.shape == want.shape and np.array_equal(got, want), (fit, got.shape)
+
+
+def test_extending_a_clip_with_sound_says_the_sound_is_dropped(sora, tiny_bundle, tmp_path,
+                                                              make_clip, env1):
+    loud = make_clip("loud.mp4", seconds=1, size="64x64", fps=8, audio=True)
+    r = sora("extend", loud, "--seconds", "0.5", "-o", tmp_path / "x.mp4", "--model",
+             tiny_bundle, "-q", *FAST, env=env1)
+    assert r.returncode == 0, r.stderr
+    assert "the sound of loud.mp4 is not kept" in " ".join(r.stderr.split())
+    assert probe(loud).has_audio and not probe(tmp_path / "x.mp4").has_audio
+
