@@ -77,7 +77,7 @@ class GenerateOptions:
         if self.sampler is not None and self.sampler not in ("euler", "heun"):
             raise SoraUsageError(f"--sampler must be euler or heun, got {self.sampler}")
         if self.seed is not None and not 0 <= self.seed < 2**63:
-            raise SoraUsageError("--seed must be a non-negative integer")
+            raise SoraUsageError(f"--seed must be an integer from 0 to 2**63 - 1, got {self.seed}")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device or ""):
             raise SoraUsageError(f"--device must be cpu, cuda, cuda:N or auto, "
                                  f"got {self.device!r}")
@@ -532,6 +532,8 @@ def story(storyboard: str | os.PathLike, output: str | os.PathLike | None = None
     from sora_cli.pipeline import Span, frames_for
     from sora_cli.storyboard import load_storyboard
 
+    if str(storyboard) == "-" and not output:  # else the video would be named "-.mp4"
+        raise SoraUsageError("a storyboard read from stdin (-) needs -o to name the video")
     board = load_storyboard(storyboard)
     if board.duration > MAX_DURATION:  # a fault of the file, not of the command line
         raise SoraError(f"{storyboard}: the segments add up to {board.duration:g} s, more than "

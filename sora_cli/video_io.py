@@ -340,6 +340,8 @@ def check_output_path(path: str | os.PathLike, overwrite: bool = False,
                       suffixes: tuple[str, ...] = (".mp4",)) -> Path:
     """Validate an output path before any expensive work: folder writable, no clobbering."""
     p = Path(path)
+    if suffixes and p.name.lower() in suffixes:  # ".mp4" is a hidden file with no suffix
+        raise SoraUsageError(f"output {p} has no name before {p.name}: e.g. clip{p.name}")
     if suffixes and p.suffix.lower() not in suffixes:
         raise SoraUsageError(f"output {p} must end in {' or '.join(suffixes)}")
     folder = p.parent if str(p.parent) else Path(".")

@@ -299,6 +299,9 @@ def test_batch_marks_refused_and_failed_items_and_goes_on(sora, tiny_bundle, tmp
     (["generate", "a red ball", "--crf", "70"], "--crf"),
     (["batch", "long.txt", "-o", "clip.mp4"], "not a folder"),
     (["batch", "long.txt", "-o", "clip.mp4/videos"], "cannot make the folder clip.mp4/videos"),
+    (["story", "-"], "needs -o"),
+    (["generate", "a red ball", "-o", "videos/.mp4"], "no name before .mp4"),
+    (["generate", "a red ball", "--seed", str(2**64 - 1)], "--seed must be an integer from 0"),
     (["story", "board.yaml"], "board.yaml:1: this looks like YAML"),
     (["story", "long.txt"], "add up to 4200 s"),
 ])
@@ -315,7 +318,8 @@ def test_bad_input_is_one_line_and_writes_nothing(sora, tmp_path, args, needle, 
     # exit 2 for the command line itself (a flag value out of range or not parsing, an
     # empty prompt), 1 for what it names (a missing model or file, a refused prompt)
     usage = {"--duration", "--size", "--num", "--steps", "--fit", "--seconds", "--device",
-             "--crf", "prompt is empty"}
+             "--crf", "prompt is empty", "needs -o", "no name before .mp4",
+             "--seed must be an integer from 0"}
     assert r.returncode == (2 if needle in usage else 1), r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], r.stderr
