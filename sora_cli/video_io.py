@@ -12,6 +12,7 @@ import json
 import os
 import re
 import subprocess
+import tempfile
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -76,8 +77,12 @@ def ffmpeg_reason(stderr: bytes | str) -> str:
     boring = ("Conversion failed", "Error opening input file", "Error opening output file",
               "Error opening input files", "Error opening output files", "frame=", "size=",
               "video:", "[out#")
+    # ffmpeg's threads each report the first failure again on their way out
+    echoes = ("Conversion failed", "Terminating thread with return code", "Task finished with "
+              "error code", "Error sending frames to consumers", "Error while opening encoder",
+              "Could not open encoder before EOF", "Nothing was written into output file")
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    useful = [ln for ln in lines if not ln.startswith(boring) and "Conversion failed" not in ln]
+    useful = [ln for ln in lines if not ln.startswith(boring) and not any(e in ln for e in echoes)]
     line = (useful or lines or ["ffmpeg gave no reason"])[-1]
     return re.sub(r"^\[[^\]]*@ 0x[0-9a-f]+\]\s*", "", line)
 
@@ -442,7 +447,9 @@ def write_video(path: str | os.PathLike, frames: np.ndarray | Iterable[np.ndarra
         raise SoraUsageError(f"frame rate must be positive, got {fps}")
     target = check_output_path(path, overwrite)
     count = 0
-    with atomic_output(target, overwrite, finalize) as tmp:
+    with tempfile.TemporaryDirectory(prefix="sora-ffmpeg-") as logs, \
+            atomic_output(target, overwrite, finalize) as tmp:
+        log = Path(logs) / "ffmpeg.log"
         writer = None
         try:
             for frame in frames:
@@ -455,24 +462,49 @@ def write_video(path: str | os.PathLike, frames: np.ndarray | Iterable[np.ndarra
                     writer = imageio_ffmpeg.write_frames(
                         str(tmp), (w, h), fps=fps, codec="libx264", pix_fmt_in="rgb24",
                         pix_fmt_out="yuv420p", quality=None, macro_block_size=1,
-                        ffmpeg_log_level="error",
+                        ffmpeg_log_level="quiet",
                         output_params=["-crf", str(crf), "-preset", preset,
                                        "-movflags", "+faststart+use_metadata_tags",
                                        *(["-vf", f"scale={scale[0]}:{scale[1]}:flags=lanczos"]
                                          if scale and scale != (w, h) else []),
                                        *metadata_args(metadata)])
-                    writer.send(None)
+                    with _ffmpeg_report(log):  # ffmpeg starts here
+                        writer.send(None)
                 elif frame.shape[:2] != (h, w):
                     raise SoraError("all frames of a video must have the same size")
                 writer.send(np.ascontiguousarray(frame))
                 count += 1
+            if writer is not None:
+                writer.close()
+            if count == 0:
+                raise SoraError("no frames to write")
+            info = probe(tmp)
+        except (SoraError, OSError, RuntimeError) as exc:
+            # ffmpeg's own account (a full disk, a failed encoder) beats what it left behind
+            said = log.read_text("utf-8", "replace") if log.exists() else ""
+            if any(line.startswith("[") for line in said.splitlines()):
+                raise SoraError(f"writing {target} failed: {ffmpeg_reason(said)}") from exc
+            raise
         finally:
             if writer is not None:
                 writer.close()
-        if count == 0:
-            raise SoraError("no frames to write")
-        info = probe(tmp)
         if info.frames != count:
             raise SoraError(f"encoder wrote {info.frames} of {count} frames to {target}")
     info.path = str(target)
     return info
+
+
+@contextmanager
+def _ffmpeg_report(log: Path):
+    """ffmpeg started in this block writes its errors to `log` (FFREPORT), not to the user's
+    terminal, so a failure can be told in one line."""
+    before = os.environ.get("FFREPORT")
+    where = str(log).replace("\\", "\\\\").replace(":", "\\:")
+    os.environ["FFREPORT"] = f"file={where}:level=16"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("FFREPORT", None)
+        else:
+            os.environ["FFREPORT"] = before

@@ -82,6 +82,18 @@ def test_bad_metadata_key_and_bad_frames_write_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_encoder_failure_is_ffmpegs_own_reason_in_one_line(tmp_path, capfd):
+    """ffmpeg's log goes to a report file, not the terminal; its first cause is the message
+    (here libx264 refusing an odd width; a full disk reads 'no space left on device')."""
+    with pytest.raises(SoraError) as err:
+        write_video(tmp_path / "odd.mp4", gradient_frames(), 8, scale=(33, 33))
+    assert str(err.value) == f"writing {tmp_path / 'odd.mp4'} failed: width not divisible by 2 (33x33)"
+    assert capfd.readouterr().err == ""
+    assert list(tmp_path.iterdir()) == []
+    scaled = write_video(tmp_path / "big.mp4", gradient_frames(), 8, scale=(64, 48))
+    assert (scaled.width, scaled.height, scaled.frames) == (64, 48, 6)
+
+
 def test_overwrite_refused_unless_asked(tmp_path):
     target = tmp_path / "o.mp4"
     write_video(target, gradient_frames(t=2), fps=8)
