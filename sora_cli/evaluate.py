@@ -279,6 +279,10 @@ def evaluate(model: str = "default", n: int = 100, prompts: list[str] | None = N
         make_folder(out, "--out")
         if sheet is None:
             sheet = out / "worst.png"
+    if sheet is not None:  # a sheet that cannot be written fails now, not after every clip
+        from sora_cli.video_io import check_output_path
+
+        check_output_path(sheet, True, suffixes=(".png",))
 
     pipe, clip_enc = None, None
     if not reference_only:

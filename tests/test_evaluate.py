@@ -170,6 +170,9 @@ def test_cli_prompts_file_table_and_bad_input(sora, tmp_path):
     (tmp_path / "afile").write_text("")
     r = sora("eval", "--reference-only", "--n", "1", "--out", tmp_path / "afile")
     assert r.returncode == 1 and "is a file, not a folder: give --out a folder" in r.stderr
+    # a sheet that cannot be written is refused before any clip is made or scored
+    r = sora("eval", "--model", "no-such-model", "--n", "1", "--sheet", tmp_path / "no" / "w.png")
+    assert r.returncode == 1 and "output folder does not exist" in r.stderr, r.stderr
 
 
 def test_eval_runs_a_real_model_and_reports_every_line(sora, tiny_bundle, tmp_path):
