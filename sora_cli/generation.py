@@ -225,8 +225,10 @@ def signing_identity(opts: GenerateOptions):
 
 def write_generated(frames: Iterable[np.ndarray], output: Path, pipe, settings: dict,
                     opts: GenerateOptions, action: str = "c2pa.created",
-                    ingredients: list[Path] = (), identity=None) -> dict:
-    """Watermark, encode (interpolating to --fps if higher), sign and rename into place."""
+                    ingredients: list[Path] = (), identity=None,
+                    audio: Path | None = None) -> dict:
+    """Watermark, encode (interpolating to --fps if higher), sign and rename into place.
+    `audio`: a file whose sound track goes with the video from its start (AAC)."""
     from sora_cli.video_io import sora_metadata, write_video
 
     payload = None
@@ -249,13 +251,13 @@ def write_generated(frames: Iterable[np.ndarray], output: Path, pipe, settings: 
     scale = None if hw is None else (hw[1], hw[0])
     if out_fps > pipe.fps + 1e-6:
         info = _write_interpolated(flat, output, pipe.fps, out_fps, opts, metadata, finalize,
-                                   scale)
+                                   scale, audio)
     else:
         if out_fps < pipe.fps - 1e-6:
             flat = _drop_frames(flat, pipe.fps, out_fps)
         info = write_video(output, flat, out_fps, crf=opts.crf, metadata=metadata,
                            overwrite=opts.overwrite, finalize=finalize, preset=PRESET,
-                           scale=scale)
+                           scale=scale, audio=audio)
     return {"output": str(output), "duration": info.duration, "frames": info.frames,
             "fps": info.fps, "width": info.width, "height": info.height,
             "seed": settings["seed"], "credentials": opts.credentials,
@@ -273,7 +275,8 @@ def _drop_frames(frames: Iterable[np.ndarray], fps: float, new_fps: float) -> It
 
 
 def _write_interpolated(frames, output: Path, fps: float, out_fps: float, opts, metadata,
-                        finalize, scale: tuple[int, int] | None = None) -> object:
+                        finalize, scale: tuple[int, int] | None = None,
+                        audio: Path | None = None) -> object:
     """Motion-interpolate to a higher frame rate with ffmpeg's minterpolate (then scale to
     `scale`, width x height, when given: interpolating the smaller frames is cheaper)."""
     import tempfile
@@ -284,7 +287,8 @@ def _write_interpolated(frames, output: Path, fps: float, out_fps: float, opts, 
     target = check_output_path(output, opts.overwrite)
     with tempfile.TemporaryDirectory(prefix="sora-fps-") as work:
         native = Path(work) / "native.mp4"
-        src = write_video(native, frames, fps, crf=max(0, opts.crf - 4), preset=PRESET)
+        src = write_video(native, frames, fps, crf=max(0, opts.crf - 4), preset=PRESET,
+                          audio=audio)
         want = max(1, round(src.frames * out_fps / fps))
         with atomic_output(target, opts.overwrite, finalize) as tmp:
             run_ffmpeg(["-y", "-i", str(native), "-vf",
@@ -293,6 +297,7 @@ def _write_interpolated(frames, output: Path, fps: float, out_fps: float, opts, 
                         f"minterpolate=fps={out_fps:g}:mi_mode=mci:mc_mode=aobmc:vsbmc=1"
                         + (f",scale={scale[0]}:{scale[1]}:flags=lanczos" if scale else ""),
                         "-frames:v", str(want), "-c:v", "libx264", "-preset", PRESET,
+                        *(["-map", "0:v:0", "-map", "0:a:0", "-c:a", "copy"] if audio else []),
                         "-pix_fmt", "yuv420p", "-crf", str(opts.crf),
                         "-movflags", "+faststart+use_metadata_tags",
                         *metadata_args(metadata), str(tmp)], "frame interpolation")
@@ -485,7 +490,9 @@ def extend(clip: str | os.PathLike, prompt: str = "", seconds: float = 4.0,
     from sora_cli.video_io import check_output_path, probe, require_clip
 
     info = require_clip(probe(clip), "extend")
-    _say_sound_is_dropped([info])
+    # the original part keeps its sound (the new seconds are silent); --only-new has none
+    if only_new:
+        _say_sound_is_dropped([info])
     seed = opts.seed if opts.seed is not None else new_seed()
     out = Path(output) if output else Path(clip).with_name(f"{Path(clip).stem}-extended.mp4")
     check_output_path(out, opts.overwrite)
@@ -508,7 +515,8 @@ def extend(clip: str | os.PathLike, prompt: str = "", seconds: float = 4.0,
         if not only_new:
             new = _chain([frames], new)
         res = write_generated(new, out, pipe, settings, opts, action="c2pa.edited",
-                              ingredients=[Path(clip)], identity=identity)
+                              ingredients=[Path(clip)], identity=identity,
+                              audio=Path(clip) if info.has_audio and not only_new else None)
     res["seconds"] = round(time.perf_counter() - t0, 3)
     return res
 

@@ -432,9 +432,11 @@ def sora_metadata(settings: Mapping) -> dict[str, str]:
 def write_video(path: str | os.PathLike, frames: np.ndarray | Iterable[np.ndarray], fps: float,
                 *, crf: int = 18, metadata: Mapping[str, str] | None = None,
                 overwrite: bool = False, finalize: Callable[[Path], None] | None = None,
-                preset: str = "medium", scale: tuple[int, int] | None = None) -> VideoInfo:
+                preset: str = "medium", scale: tuple[int, int] | None = None,
+                audio: str | os.PathLike | None = None) -> VideoInfo:
     """Encode RGB uint8 frames (T,H,W,3 array or an iterable of H,W,3) as H.264 MP4, atomically.
-    `scale` (width, height) has ffmpeg resize them on the way (Lanczos).
+    `scale` (width, height) has ffmpeg resize them on the way (Lanczos); `audio` is a file
+    whose first sound track goes with them from the start (as AAC).
 
     `finalize(tmp_path)` runs after the file is checked and before it is renamed into place
     (content credentials are signed there, as the very last change to the bytes).
@@ -462,7 +464,8 @@ def write_video(path: str | os.PathLike, frames: np.ndarray | Iterable[np.ndarra
                     writer = imageio_ffmpeg.write_frames(
                         str(tmp), (w, h), fps=fps, codec="libx264", pix_fmt_in="rgb24",
                         pix_fmt_out="yuv420p", quality=None, macro_block_size=1,
-                        ffmpeg_log_level="quiet",
+                        ffmpeg_log_level="quiet", audio_codec="aac" if audio else None,
+                        audio_path=str(audio) if audio else None,
                         output_params=["-crf", str(crf), "-preset", preset,
                                        "-movflags", "+faststart+use_metadata_tags",
                                        *(["-vf", f"scale={scale[0]}:{scale[1]}:flags=lanczos"]

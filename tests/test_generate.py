@@ -382,12 +382,18 @@ def test_a_clip_is_read_at_the_model_rate_and_size_as_a_stream(make_clip, fps, s
         assert got.shape == want.shape and np.array_equal(got, want), (fit, got.shape)
 
 
-def test_extending_a_clip_with_sound_says_the_sound_is_dropped(sora, tiny_bundle, tmp_path,
-                                                              make_clip, env1):
+def test_extending_a_clip_with_sound_keeps_it_and_only_new_says_it_is_dropped(
+        sora, tiny_bundle, tmp_path, make_clip, env1):
     loud = make_clip("loud.mp4", seconds=1, size="64x64", fps=8, audio=True)
-    r = sora("extend", loud, "--seconds", "0.5", "-o", tmp_path / "x.mp4", "--model",
-             tiny_bundle, "-q", *FAST, env=env1)
+    for fps in ("8", "16"):  # as drawn, and through frame interpolation
+        out = tmp_path / f"x{fps}.mp4"
+        r = sora("extend", loud, "--seconds", "0.5", "-o", out, "--model", tiny_bundle,
+                 "--fps", fps, "-q", *FAST, env=env1)
+        assert r.returncode == 0 and "not kept" not in r.stderr, r.stderr
+        info = probe(out)
+        assert info.has_audio and info.audio_codec == "aac" and info.duration == 1.5, info
+    r = sora("extend", loud, "--seconds", "0.5", "--only-new", "-o", tmp_path / "new.mp4",
+             "--model", tiny_bundle, "-q", *FAST, env=env1)
     assert r.returncode == 0, r.stderr
     assert "the sound of loud.mp4 is not kept" in " ".join(r.stderr.split())
-    assert probe(loud).has_audio and not probe(tmp_path / "x.mp4").has_audio
-
+    assert not probe(tmp_path / "new.mp4").has_audio
