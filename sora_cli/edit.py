@@ -41,9 +41,19 @@ def change_fps(frames: np.ndarray, fps: float, new_fps: float) -> np.ndarray:
     """
     if fps <= 0 or new_fps <= 0:
         raise SoraUsageError(f"frame rates must be positive, got {fps} and {new_fps}")
-    count = max(1, int(round(len(frames) * new_fps / fps)))
-    idx = np.floor(np.arange(count) * fps / new_fps + 0.5).astype(np.int64)
+    idx = nearest_source(np.arange(resampled_count(len(frames), fps, new_fps)), fps, new_fps)
     return frames[np.clip(idx, 0, len(frames) - 1)]
+
+
+def resampled_count(frames: int, fps: float, new_fps: float) -> int:
+    """How many frames `frames` frames at `fps` become at `new_fps` (the duration is kept)."""
+    return max(1, int(round(frames * new_fps / fps)))
+
+
+def nearest_source(j, fps: float, new_fps: float):
+    """The source frame (index, or array of them) that output frame `j` shows: the nearest
+    in time, as ffmpeg's fps filter picks it. Past the last source frame when the clip ends."""
+    return np.floor(np.asarray(j) * fps / new_fps + 0.5).astype(np.int64)
 
 
 def parse_size(text: str | None) -> tuple[int, int] | None:

@@ -12,7 +12,6 @@ import hashlib
 import json
 import math
 import os
-import re
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -78,9 +77,9 @@ class GenerateOptions:
             raise SoraUsageError(f"--sampler must be euler or heun, got {self.sampler}")
         if self.seed is not None and not 0 <= self.seed < 2**63:
             raise SoraUsageError(f"--seed must be an integer from 0 to 2**63 - 1, got {self.seed}")
-        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device or ""):
-            raise SoraUsageError(f"--device must be cpu, cuda, cuda:N or auto, "
-                                 f"got {self.device!r}")
+        from sora_cli.pipeline import check_device
+
+        check_device(self.device)
         if not 0 <= self.crf <= 51:
             raise SoraUsageError(f"--crf must be between 0 and 51, got {self.crf}")
         if self.size:
@@ -453,17 +452,18 @@ def _clip_at_model_fps(path, pipe, size: tuple[int, int], fit: str = "crop") -> 
     """The whole clip at the model's frame rate and `size` (height, width), decoded as a
     stream: only the model-size frames are held, where a minute of 1080p decoded whole would
     be 11 GB. Frames are picked as `edit.change_fps` picks them (the nearest in time)."""
+    from sora_cli.edit import nearest_source, resampled_count
     from sora_cli.pipeline import to_model_size
     from sora_cli.video_io import iter_video
 
     fps, stream = iter_video(path)
-    step = fps / pipe.fps if abs(fps - pipe.fps) > 1e-3 else 1.0
+    new_fps = pipe.fps if abs(fps - pipe.fps) > 1e-3 else fps
     done: list[np.ndarray] = []
     chunk: list[np.ndarray] = []
     j = total = 0  # the next output frame; source frames seen
     for i, frame in enumerate(stream):
         total += 1
-        while math.floor(j * step + 0.5) == i:
+        while nearest_source(j, fps, new_fps) == i:
             chunk.append(frame)
             j += 1
         if len(chunk) * frame.nbytes >= 2**25:  # resized 32 MB at a time (x4 as floats)
@@ -474,7 +474,7 @@ def _clip_at_model_fps(path, pipe, size: tuple[int, int], fit: str = "crop") -> 
     if not done:
         raise SoraError(f"cannot read {path}: no video frames in it (damaged or truncated)")
     frames = np.concatenate(done)
-    count = max(1, int(round(total / step)))  # the clip keeps its duration, as in change_fps
+    count = resampled_count(total, fps, new_fps)
     if len(frames) < count:
         frames = np.concatenate([frames, np.repeat(frames[-1:], count - len(frames), 0)])
     return frames[:count]

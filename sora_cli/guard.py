@@ -699,8 +699,8 @@ def read_prompt_file(path: PathLike) -> list[tuple[str, str]]:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise SoraError(f"{name}:{number}: not a valid JSON row: {exc}") from None
-            if not isinstance(row, dict) or not str(row.get("prompt") or "").strip() \
-                    or not isinstance(row["prompt"], str):
+            prompt = row.get("prompt") if isinstance(row, dict) else None
+            if not isinstance(prompt, str) or not prompt.strip():
                 # a batch would fail this row: a screening that passed it would mislead
                 raise SoraError(f'{name}:{number}: a JSON row needs a "prompt" string')
             for key in ("prompt", "negative", "negative_prompt"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, fields
 from typing import Callable, Iterator
 
@@ -424,8 +425,18 @@ def match_statistics(new, ctx, strength: float):
     return new + strength * (matched - new)
 
 
+def check_device(device: str) -> str:
+    """`device` when it names one --device accepts (auto, cpu, cuda, cuda:N): a usage error
+    before anything loads, rather than torch's own words later."""
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device or ""):
+        raise SoraUsageError(f"--device must be cpu, cuda, cuda:N or auto, got {device!r}")
+    return device
+
+
 def resolve_device(device: str) -> str:
     import torch
+
+    check_device(device)
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -433,6 +444,4 @@ def resolve_device(device: str) -> str:
         raise SoraError("--device cuda asked, but no CUDA GPU is available (use --device cpu)")
     if device == "cuda" and "LOCAL_RANK" in os.environ:  # under torchrun: this rank's own GPU
         device = f"cuda:{int(os.environ['LOCAL_RANK']) % torch.cuda.device_count()}"
-    if device not in ("cpu",) and not device.startswith("cuda"):
-        raise SoraUsageError(f"--device must be cpu, cuda, cuda:N or auto, got {device!r}")
     return device
