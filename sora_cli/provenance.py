@@ -278,13 +278,28 @@ def _is_ai_generated(path: Path) -> bool:
     return False
 
 
+def _c2pa_safe(value):
+    """`value` with every list of numbers written as its JSON text.
+
+    c2pa-python stores a list of integers as a byte string (each taken modulo 256:
+    [1280, 720] comes back as "ANA=") and a list of floats as "", so such lists would reach
+    the manifest wrong; as text they read back exactly."""
+    if isinstance(value, dict):
+        return {k: _c2pa_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        if value and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            return json.dumps(value)
+        return [_c2pa_safe(v) for v in value]
+    return value
+
+
 def build_manifest(action: str, settings: dict, ingredient_ids: Sequence[str],
                    source_type: str | None, title: str) -> dict:
     from sora_cli import __version__
 
     if action not in ACTIONS:
         raise ValueError(f"action must be one of {ACTIONS}, got {action!r}")
-    settings = json.loads(json.dumps(dict(settings or {}), default=str))
+    settings = _c2pa_safe(json.loads(json.dumps(dict(settings or {}), default=str)))
     agent = {"name": "sora-cli", "version": __version__}
     main = {"action": action, "softwareAgent": agent}
     if source_type:

@@ -140,6 +140,19 @@ def test_edited_action_via_api(home, tmp_path):
     assert r["ingredients"][0]["relationship"] == "parentOf"
 
 
+def test_lists_of_numbers_in_settings_read_back_as_written(home, tmp_path):
+    # c2pa-python alone turns [1280, 720] into the byte string "ANA=" and [0.5, 1.5] into "".
+    settings = {**SETTINGS, "size": [1280, 720], "times": [0.5, 1.5], "words": ["a", "b"],
+                "nested": {"pair": [3, 300]}, "rows": [[1, 2]], "mixed": [1, "x"]}
+    fin = provenance.output_finalizer("c2pa.created", settings)
+    write_video(tmp_path / "gen.mp4", frames(), 8, finalize=fin)
+    got = provenance.verify_video(tmp_path / "gen.mp4")["settings"]
+    assert json.loads(got["size"]) == [1280, 720] and json.loads(got["times"]) == [0.5, 1.5]
+    assert json.loads(got["nested"]["pair"]) == [3, 300]
+    assert got["words"] == ["a", "b"] and got["mixed"] == [1, "x"]
+    assert json.loads(got["rows"][0]) == [1, 2] and got["prompt"] == SETTINGS["prompt"]
+
+
 def test_no_credentials_writes_an_unsigned_file(home, tmp_path, sora):
     assert provenance.output_finalizer("c2pa.created", SETTINGS, no_credentials=True) is None
     a = ffmpeg_clip(tmp_path / "a.mp4", seconds=1, size="64x64", fps=8)
