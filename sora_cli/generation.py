@@ -265,12 +265,20 @@ def write_generated(frames: Iterable[np.ndarray], output: Path, pipe, settings: 
 
 def _drop_frames(frames: Iterable[np.ndarray], fps: float, new_fps: float) -> Iterator[np.ndarray]:
     """A lower frame rate as a stream (memory stays flat): output frame j shows the source
-    frame nearest to its time, as ffmpeg's fps filter does."""
-    j = 0
+    frame nearest to its time, as ffmpeg's fps filter and `edit.change_fps` pick it.
+    The last source frame is held until the stream ends, since how many output frames the
+    clip's end gives depends on its length."""
+    from sora_cli.edit import nearest_source, resampled_count
+
+    j, i, last = 0, -1, None
     for i, frame in enumerate(frames):
-        while round(j * fps / new_fps) == i:
-            yield frame
+        while last is not None and nearest_source(j, fps, new_fps) == i - 1:
+            yield last
             j += 1
+        last = frame
+    while last is not None and j < resampled_count(i + 1, fps, new_fps):
+        yield last
+        j += 1
 
 
 def _write_interpolated(frames, output: Path, fps: float, out_fps: float, opts, metadata,

@@ -382,6 +382,20 @@ def test_a_clip_is_read_at_the_model_rate_and_size_as_a_stream(make_clip, fps, s
         assert got.shape == want.shape and np.array_equal(got, want), (fit, got.shape)
 
 
+@pytest.mark.parametrize("fps, new_fps", [(8, 6), (8, 5), (24, 10), (8, 7.5), (30, 12)])
+def test_a_lower_output_rate_picks_the_frames_change_fps_picks(fps, new_fps):
+    """`--fps` below the model's drops frames as a stream; it must pick what change_fps
+    does (a time exactly between two frames goes to the later one in both, and the clip's
+    end gives as many frames)."""
+    from sora_cli.edit import change_fps
+    from sora_cli.generation import _drop_frames
+
+    for count in (1, 2, 16, 37):
+        frames = np.arange(count, dtype=np.uint8)[:, None, None, None]
+        streamed = np.stack(list(_drop_frames(iter(frames), fps, new_fps)))
+        assert np.array_equal(streamed, change_fps(frames, fps, new_fps)), streamed.ravel()
+
+
 def test_extending_a_clip_with_sound_keeps_it_and_only_new_says_it_is_dropped(
         sora, tiny_bundle, tmp_path, make_clip, env1):
     loud = make_clip("loud.mp4", seconds=1, size="64x64", fps=8, audio=True)
