@@ -177,9 +177,12 @@ def model_prompts(pipe, prompts: list[str]) -> dict:
             console.log(escape(f"reading {r.prompt!r} as {r.text!r}: the model never learned "
                                f"{unseen} (--literal keeps the prompt as written)"))
         elif r.unseen:  # used as written, so those words reach the model as untrained noise
-            console.warn(escape(f"the model never learned {unseen} (in {r.prompt!r}) and "
-                                "cannot draw what they say; `sora world vocab` lists the "
-                                "words it knows"))
+            words = list(dict.fromkeys(r.unseen))
+            which = (f"the word {words[0]!r}" if len(words) == 1 else
+                     "the words " + ", ".join(repr(w) for w in words))
+            console.warn(escape(f"the model never learned {which} (in {r.prompt!r}) and "
+                                f"cannot draw {'it' if len(words) == 1 else 'them'}; "
+                                "`sora world vocab` lists the words it knows"))
         cut = pipe.unread(r.prompt)
         if cut:
             shown = cut if len(cut) <= 60 else cut[:57] + "..."

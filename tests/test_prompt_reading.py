@@ -98,13 +98,18 @@ def test_generate_warns_of_words_the_model_never_learned(sora, tiny_bundle, tmp_
              "--duration", "1", "--seed", "1", "-q", *FAST, env=env1)
     assert r.returncode == 0 and (tmp_path / "e.mp4").exists(), r.stderr
     said = " ".join(r.stderr.split())                     # shown even with --quiet
-    assert said.startswith("warning: the model never learned elephant, juggling, kitchen")
-    assert "sora world vocab" in said and "model_prompt" not in probe(tmp_path / "e.mp4").sora
+    assert said.startswith("warning: the model never learned the words 'elephant', "
+                           "'juggling', 'kitchen'")
+    assert "cannot draw them" in said and "sora world vocab" in said and "model_prompt" not in probe(tmp_path / "e.mp4").sora
     long = "a red ball bouncing on a beach " + "and a blue ball spinning " * 8
     r = sora("generate", long, "-o", tmp_path / "l.mp4", "--model", tiny_bundle, "--literal",
              "--duration", "1", "-q", *FAST, env=env1)
     assert r.returncode == 0 and "the prompt is longer than the model reads" in r.stderr
     assert "put what matters first" in " ".join(r.stderr.split()), r.stderr
+    r = sora("generate", "a blue cube in a forest", "-o", tmp_path / "f.mp4", "--model",
+             tiny_bundle, "--duration", "1", "-q", *FAST, env=env1)
+    said = " ".join(r.stderr.split())
+    assert "never learned the word 'forest' (in" in said and "cannot draw it;" in said, said
     known = sora("generate", "a red ball bouncing on a beach", "-o", tmp_path / "k.mp4",
                  "--model", tiny_bundle, "--duration", "1", "-q", *FAST, env=env1)
     assert known.returncode == 0 and "never learned" not in known.stderr, known.stderr
