@@ -162,13 +162,21 @@ FREE = [
                        ("blue", "square", "large", "down", "normal")])),
     ("The camera slowly zooms out from a purple airplane flying left at night",
      _canon("night", [("purple", "airplane", "medium", "left", "normal")], camera="zoom_out")),
-    # a setting adjective before another setting's noun describes that place
+    # a setting adjective names the place only where no setting noun does
     ("a red ball bouncing on a sandy beach",
      _canon("ocean", [("red", "ball", "medium", "bounce", "normal")])),
     ("a white boat on a sunny lake", _canon("ocean", [("white", "boat", "medium", "still",
                                                        "normal")])),
     ("a red ball bouncing in the sandy desert",
      _canon("desert", [("red", "ball", "medium", "bounce", "normal")])),
+    ("a red sandy ball bouncing on a beach",
+     _canon("ocean", [("red", "ball", "medium", "bounce", "normal")])),
+    ("a sandy green ball on the shore",
+     _canon("ocean", [("green", "ball", "medium", "still", "normal")])),
+    ("a blue car on a sunny day", _canon("field", [("blue", "car", "medium", "still",
+                                                     "normal")])),
+    ("a sandy yellow star", _canon("desert", [("yellow", "star", "medium", "still",
+                                               "normal")])),
 ]
 FREE[12][1]["subjects"][0]["color"] = "red"     # no colour given: the default colour
 

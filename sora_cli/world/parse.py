@@ -36,7 +36,8 @@ class PromptNotUnderstood(SoraError):
 # Settings named twice ("a city at night"): the more specific one wins.
 SETTING_PRIORITY = ("underwater", "space", "city", "snow", "sunset", "night", "desert",
                     "ocean", "field")
-# Setting words that are adjectives: right before another setting's noun they describe it.
+# Setting words that are adjectives: they name the place only when no setting noun does
+# ("a sandy beach" and "a sandy red ball on a beach" are at the ocean, "a sunny day" a field).
 SETTING_ADJECTIVES = {"sandy", "grassy", "sunny"}
 CONJUNCTIONS = {"and", "while", "whilst", "as", "with", "then", "plus", "meanwhile", ".", ";",
                 "but", "where", "alongside", "beside", "next", "near", "past"}
@@ -264,9 +265,10 @@ def parse_stated(text: str, strict: bool = False) -> tuple[Scene, list[str]]:
     conj_since_last = False
     between: list[str] = []        # categories seen since the last subject's noun
     settings, weathers, cameras = [], [], []
+    described: list[str] = []      # settings named only by an adjective
     last_unknown: str | None = None
 
-    for k, it in enumerate(items):
+    for it in items:
         cat = it.cat
         if cat == "shape" and open_np is None and it.value[1] == 2 and it.value[0] == "star":
             cat = "filler"     # "stars" with no colour: the starry sky, not subjects
@@ -305,12 +307,13 @@ def parse_stated(text: str, strict: bool = False) -> tuple[Scene, list[str]]:
             if groups:
                 conj_since_last = True
             between.append(f"conj:{it.value}")
-        elif cat == "setting" and it.text in SETTING_ADJECTIVES and k + 1 < len(items) \
-                and items[k + 1].cat == "setting":
-            between.append(cat)   # "a sandy beach", "a sunny lake": the noun names the place
         elif cat in ("setting", "weather", "camera"):
-            {"setting": settings, "weather": weathers, "camera": cameras}[cat].append(it.value)
-            if open_np is not None and open_np.shape is None and cat == "setting":
+            adjective = cat == "setting" and it.text in SETTING_ADJECTIVES
+            named = described if adjective else \
+                {"setting": settings, "weather": weathers, "camera": cameras}[cat]
+            named.append(it.value)
+            if open_np is not None and open_np.shape is None and cat == "setting" \
+                    and not adjective:
                 open_np = None   # "a green meadow": the colour was the setting's
             between.append(cat)
         elif cat == "unknown":
@@ -343,12 +346,13 @@ def parse_stated(text: str, strict: bool = False) -> tuple[Scene, list[str]]:
     if len(subjects) > 2:
         raise PromptNotUnderstood(f"the built-in world shows at most two subjects, the prompt "
                                   f"asks for {len(subjects)}")
-    if not (subjects or settings or weathers or cameras):
+    if not (subjects or settings or described or weathers or cameras):
         raise PromptNotUnderstood(
             "nothing in the prompt names a subject or setting of the built-in world"
             + (f" (unknown words: {', '.join(unknown)})" if unknown else "")
             + "; see 'sora world vocab'", unknown)
 
+    settings = settings or described
     setting = min(settings, key=SETTING_PRIORITY.index) if settings else DEFAULT_SETTING
     weather = weathers[0] if weathers and setting in OUTDOOR else "none"
     camera = cameras[0] if cameras else "none"
