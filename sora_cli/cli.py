@@ -896,6 +896,9 @@ def check_cmd(
 
     items = [("the prompt" if len(prompts or []) == 1 and file is None else f"prompt {i}", p)
              for i, p in enumerate(prompts or [], 1)]
+    for item, text in items:
+        if not text.strip():
+            raise SoraUsageError(f"{item} is empty: give the words to check")
     if file is not None:
         items += guard.read_prompt_file(file)
     if not items:

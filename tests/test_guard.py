@@ -261,6 +261,10 @@ def test_sora_check_allowed_and_refused(sora):
     assert "policy category 'copyright'" in obj["message"]
 
     assert sora("check").returncode == 2
+    for args, item in ((["  "], "the prompt"), (["a red ball", ""], "prompt 2")):
+        empty = sora("check", *args)   # nothing to check is not "allowed"
+        assert empty.returncode == 2 and empty.stdout == ""
+        assert empty.stderr == f"error: {item} is empty: give the words to check\n"
 
 
 def test_sora_check_with_policy_file_and_prompt_list(sora, tmp_path):
