@@ -149,18 +149,22 @@ class Graph:
                  f"force_divisible_by=2,pad={s.width}:{s.height}:(ow-iw)/2:(oh-ih)/2:black,"
                  f"setsar=1,format=yuv420p,tpad=stop_mode=clone:stop={frames},"
                  f"trim=end_frame={frames},setpts=PTS-STARTPTS{v}")
-        a = None
-        samples = s.samples(frames)
-        if s.audio_rate:
-            a = self.label("a")
-            fmt = f"aformat=sample_fmts=fltp:sample_rates={s.audio_rate}:channel_layouts={s.audio_layout}"
-            if info.has_audio:
-                self.add(f"[{index}:a:0]aresample={s.audio_rate},{fmt},asetpts=PTS-STARTPTS,"
-                         f"apad,atrim=end_sample={samples}{a}")
-            else:  # a silent clip among clips with sound gets silence of its own length
-                self.add(f"anullsrc=r={s.audio_rate}:cl={s.audio_layout},{fmt},"
-                         f"atrim=end_sample={samples}{a}")
-        return Part(v, a, frames, samples, [path])
+        a = self.sound(index if info.has_audio else None, frames) if s.audio_rate else None
+        return Part(v, a, frames, s.samples(frames), [path])
+
+    def sound(self, index: int | None, frames: int) -> str:
+        """The sound of input `index` in the spec's format, exactly `frames` video frames long
+        (cut or padded with silence); silence of that length for None."""
+        s = self.spec
+        a = self.label("a")
+        fmt = f"aformat=sample_fmts=fltp:sample_rates={s.audio_rate}:channel_layouts={s.audio_layout}"
+        if index is not None:
+            self.add(f"[{index}:a:0]aresample={s.audio_rate},{fmt},asetpts=PTS-STARTPTS,"
+                     f"apad,atrim=end_sample={s.samples(frames)}{a}")
+        else:  # a silent clip among clips with sound gets silence of its own length
+            self.add(f"anullsrc=r={s.audio_rate}:cl={s.audio_layout},{fmt},"
+                     f"atrim=end_sample={s.samples(frames)}{a}")
+        return a
 
 
 # --- transitions: (graph, left, right, overlap in frames) -> joined part ------------------
@@ -368,6 +372,31 @@ def _concat_copy(paths: list[Path], infos: list[VideoInfo], out: Path, work: Pat
           "-c", "copy", "-map_metadata", "-1", *metadata_args(metadata),
           "-movflags", "+faststart+use_metadata_tags", str(out)],
          sum(i.frames for i in infos), "stitch (stream copy)")
+
+
+def joined_sound(paths: Sequence[Path], infos: Sequence[VideoInfo], frames: Sequence[int],
+                 gap: int, fps: float, out: Path) -> Path | None:
+    """The sound of clips joined with `gap` new, silent frames between neighbours (a
+    generated bridge), clip i lasting `frames[i]` frames at `fps`: written to `out` (WAV),
+    or None when no clip has sound."""
+    spec = _spec(list(infos), (2, 2), fps)
+    if not spec.audio_rate:
+        return None
+    g = Graph(spec, out.parent)
+    labels = []
+    for i, (path, info, n) in enumerate(zip(paths, infos, frames)):
+        g.inputs.append(str(path))
+        labels.append(g.sound(i if info.has_audio else None, n))
+        if i + 1 < len(paths) and gap:
+            labels.append(g.sound(None, gap))
+    a = g.label("a")
+    g.add(f"{''.join(labels)}concat=n={len(labels)}:v=0:a=1{a}")
+    script = out.parent / f"{out.stem}.graph.txt"
+    script.write_text(";\n".join(g.filters))
+    args = [arg for path in g.inputs for arg in ("-i", path)]
+    _run([*args, "-/filter_complex", str(script), "-map", a, "-c:a", "pcm_f32le", str(out)],
+         0, "sound")
+    return out
 
 
 def _encode(g: Graph, part: Part, out: Path, crf: int, metadata: dict[str, str]) -> None:

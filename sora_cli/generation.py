@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import os
+import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -603,7 +604,7 @@ def bridge(inputs: list[str | os.PathLike], output: str | os.PathLike, overlap: 
     check_prompts({"the prompt": prompt, "the negative prompt": opts.negative}, opts)
     from sora_cli.video_io import check_output_path, probe, require_clip
 
-    _say_sound_is_dropped([require_clip(probe(path), "stitch") for path in inputs])
+    infos = [require_clip(probe(path), "stitch") for path in inputs]
     seed = opts.seed if opts.seed is not None else new_seed()
     out = Path(output)
     check_output_path(out, opts.overwrite)
@@ -619,6 +620,7 @@ def bridge(inputs: list[str | os.PathLike], output: str | os.PathLike, overlap: 
                          sum(len(c) for c in clips) + n * (len(clips) - 1),
                          {"source_hash": [file_hash(p) for p in inputs], "overlap": overlap})
     t0 = time.perf_counter()
+    from sora_cli.edit import joined_sound
 
     def frames(bar):
         for i, clip in enumerate(clips):
@@ -628,9 +630,14 @@ def bridge(inputs: list[str | os.PathLike], output: str | os.PathLike, overlap: 
                                        seed=seed + i, negative=opts.negative,
                                        on_window=bar.on_window, on_step=bar.on_step)
 
-    with _Progress(out.name, pipe.settings.steps, runs=len(clips) - 1) as bar:
+    # each clip keeps its sound for its own part; the generated frames between are silent
+    with tempfile.TemporaryDirectory(prefix="sora-sound-") as work, \
+            _Progress(out.name, pipe.settings.steps, runs=len(clips) - 1) as bar:
+        sound = joined_sound([Path(p) for p in inputs], infos, [len(c) for c in clips], n,
+                             pipe.fps, Path(work) / "sound.wav")
         res = write_generated(frames(bar), out, pipe, settings, opts, action="c2pa.edited",
-                              ingredients=[Path(p) for p in inputs], identity=identity)
+                              ingredients=[Path(p) for p in inputs], identity=identity,
+                              audio=sound)
     res["seconds"] = round(time.perf_counter() - t0, 3)
     return res
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 
@@ -25,6 +26,16 @@ def ffmpeg_clip(path: Path, seconds: float = 1.0, size: str = "64x48", fps: floa
     args += ["-c:v", codec, "-pix_fmt", pix_fmt, *(extra or []), str(path)]
     subprocess.run(args, check=True)
     return path
+
+
+def audio_samples(path, rate=8000) -> np.ndarray:
+    """A file's sound track as mono float samples at `rate` Hz."""
+    import imageio_ffmpeg
+
+    out = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path),
+                          "-map", "0:a:0", "-ac", "1", "-ar", str(rate), "-f", "f32le", "-"],
+                         capture_output=True, check=True).stdout
+    return np.frombuffer(out, np.float32)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import audio_samples
 from sora_cli.video_io import probe, read_video
 
 FAST = ["--steps", "2", "--no-credentials"]
@@ -219,15 +220,21 @@ def test_sixty_seconds_take_no_more_memory_than_ten(tiny_bundle, tmp_path):
 
 def test_bridge_fills_the_gap_between_two_clips(sora, tiny_bundle, tmp_path, make_clip, env1):
     a = make_clip("a.mp4", seconds=1, size="64x64", fps=8, source="testsrc")
-    b = make_clip("b.mp4", seconds=1, size="64x64", fps=8, source="smptebars")
+    b = make_clip("b.mp4", seconds=1, size="64x64", fps=8, source="smptebars", audio=True)
     out = tmp_path / "bridged.mp4"
     r = sora("stitch", a, b, "-o", out, "--transition", "bridge", "--overlap", "1",
              "--model", tiny_bundle, *FAST, env=env1)
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 0 and "not kept" not in r.stderr, r.stderr
     video = read_video(out)
     assert len(video.frames) == 8 + 8 + 8
     assert psnr(video.frames[0], read_video(a).frames[0]) > 25
     assert psnr(video.frames[-1], read_video(b).frames[-1]) > 25
+    # b's sound plays with b's frames; the silent a and the generated second stay silent
+    assert probe(out).audio_codec == "aac"
+    sound = audio_samples(out)
+    assert len(sound) / 8000 == pytest.approx(3.0, abs=0.05)
+    rms = [np.sqrt(np.mean(sound[k * 8000 + 400:(k + 1) * 8000 - 400] ** 2)) for k in range(3)]
+    assert rms[0] < 1e-3 and rms[1] < 1e-3 and rms[2] > 0.05, rms
 
 
 def test_batch_resumes_after_a_kill_and_lists_every_item_once(tiny_bundle, tmp_path):

@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import ffmpeg_clip
+from conftest import audio_samples, ffmpeg_clip
 from sora_cli.edit import TRANSITIONS, change_fps, parse_size, stitch
 from sora_cli.errors import SoraError, SoraUsageError
 from sora_cli.video_io import ffmpeg_exe, read_video, sora_metadata, write_video
@@ -28,13 +28,6 @@ def packet_hashes(path) -> list[str]:
                          check=True).stdout
     return [ln.rsplit(",", 1)[1].strip() for ln in out.splitlines()
             if ln and not ln.startswith("#")]
-
-
-def audio_samples(path, rate=8000) -> np.ndarray:
-    out = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:a:0",
-                          "-ac", "1", "-ar", str(rate), "-f", "f32le", "-"],
-                         capture_output=True, check=True).stdout
-    return np.frombuffer(out, np.float32)
 
 
 def test_cut_of_matching_clips_is_a_stream_copy(tmp_path):
