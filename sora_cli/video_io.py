@@ -11,6 +11,7 @@ import glob
 import json
 import os
 import re
+import shlex
 import subprocess
 import tempfile
 from collections import deque
@@ -345,17 +346,21 @@ def check_output_path(path: str | os.PathLike, overwrite: bool = False,
                       suffixes: tuple[str, ...] = (".mp4",)) -> Path:
     """Validate an output path before any expensive work: folder writable, no clobbering."""
     p = Path(path)
+    if p.is_dir():
+        example = p / f"clip{suffixes[0] if suffixes else '.mp4'}"
+        raise SoraUsageError(f"output {p} is a folder: name a file in it, e.g. {example}")
     if suffixes and p.name.lower() in suffixes:  # ".mp4" is a hidden file with no suffix
         raise SoraUsageError(f"output {p} has no name before {p.name}: e.g. clip{p.name}")
     if suffixes and p.suffix.lower() not in suffixes:
         raise SoraUsageError(f"output {p} must end in {' or '.join(suffixes)}")
     folder = p.parent if str(p.parent) else Path(".")
     if not folder.exists():
-        raise SoraError(f"output folder does not exist: {folder}")
-    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise SoraError(f"output folder does not exist: {folder} (create it first, e.g. "
+                        f"mkdir -p {shlex.quote(str(folder))})")
+    if not folder.is_dir():
+        raise SoraError(f"output folder {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
         raise SoraError(f"output folder is not writable: {folder}")
-    if p.is_dir():
-        raise SoraError(f"output {p} is a folder")
     if p.exists() and not overwrite:
         raise SoraError(f"{p} already exists (use --overwrite / -y to replace it)")
     return p
