@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import os
+import shlex
 import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
@@ -398,23 +399,37 @@ def _outputs(prompt: str, output, seed0: int, num: int) -> list[Path]:
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
+    """An image file's pixels (H, W, 3) uint8; an animated GIF gives its first frame."""
     import imageio.v3 as iio
+
+    from sora_cli.video_io import probe
 
     p = Path(path)
     if not p.is_file():
         raise SoraError(f"no such image: {p}")
     try:
-        img = np.asarray(iio.imread(p))
+        info = probe(p)
+    except SoraError:
+        info = None   # not something ffmpeg reads: imageio may still know it
+    if info is not None and not info.still and info.codec != "gif":
+        # imageio would decode every frame of it to take the first
+        raise SoraError(f"{p} is a video, not an image: `sora extend {shlex.quote(str(p))}` "
+                        "continues a clip; to start from one of its frames, save that frame "
+                        "as a PNG")
+    try:
+        try:  # upright as shown: phone photos store their turn in EXIF
+            img = np.asarray(iio.imread(p, index=0, rotate=True))
+        except TypeError:  # a reader without `rotate`
+            img = np.asarray(iio.imread(p, index=0))
     except Exception as exc:
         raise SoraError(f"cannot read {p} as an image ({type(exc).__name__}); use PNG or JPEG")
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
-    if img.ndim == 4:  # an animated image: its first frame
-        img = img[0]
     if img.ndim != 3 or img.shape[2] not in (3, 4) or min(img.shape[:2]) < 1:
         raise SoraError(f"{p} is not an RGB image (shape {img.shape})")
-    if img.dtype != np.uint8:
-        img = np.clip(img / (img.max() or 1) * 255, 0, 255).astype(np.uint8)
+    if img.dtype != np.uint8:  # 16-bit, float or 1-bit images, by their type's full range
+        top = np.iinfo(img.dtype).max if np.issubdtype(img.dtype, np.integer) else 1.0
+        img = np.clip(img.astype(np.float64) / top * 255 + 0.5, 0, 255).astype(np.uint8)
     return np.ascontiguousarray(img[..., :3])
 
 

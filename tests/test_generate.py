@@ -133,6 +133,35 @@ def test_default_output_name_from_prompt_and_seed(sora, tiny_bundle, tmp_path, e
     assert r.stdout.strip().startswith("a-yellow-star-falling-s42.mp4")
 
 
+def test_images_are_read_as_shown_and_videos_are_refused(tmp_path, make_clip):
+    import imageio.v3 as iio
+    from PIL import Image
+
+    from sora_cli.errors import SoraError
+    from sora_cli.generation import read_image
+
+    wide = np.zeros((20, 40, 3), np.uint8)
+    wide[:, :20] = 255                     # white on the left
+    photo = Image.fromarray(wide)
+    exif = photo.getexif()
+    exif[0x0112] = 6                       # a phone's "turn 90 degrees clockwise to show"
+    photo.save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    shown = read_image(tmp_path / "phone.jpg")
+    assert shown.shape == (40, 20, 3)
+    assert shown[:18].mean() > 200 and shown[22:].mean() < 50   # white now on top
+    # 16-bit images by their full range (1000 of 65535 is dark), 1-bit ones as white
+    Image.fromarray(np.full((8, 8), 1000, np.uint16)).save(tmp_path / "deep.png")
+    assert read_image(tmp_path / "deep.png").max() == 4
+    Image.fromarray(np.ones((8, 8), bool)).save(tmp_path / "bits.png")
+    assert read_image(tmp_path / "bits.png").min() == 255
+    anim = np.zeros((3, 16, 16, 3), np.uint8)
+    anim[1:] = 200
+    iio.imwrite(tmp_path / "anim.gif", anim)
+    assert read_image(tmp_path / "anim.gif").max() < 20       # its first frame
+    with pytest.raises(SoraError, match="is a video, not an image: `sora extend"):
+        read_image(make_clip("clip.mp4", seconds=1))
+
+
 def test_animate_holds_the_image_as_the_first_frame(tiny_bundle, tmp_path):
     import imageio.v3 as iio
     import torch
