@@ -516,7 +516,13 @@ def test_bad_training_requests_are_one_line_errors(tmp_path):
     assert r.returncode == 2 and "--views must be 1, 2 or 4" in r.stderr
     r = run_cli("train", "dit", "--vae", tmp_path / "nothing", "--clip", tmp_path / "none",
                 "--out", tmp_path / "d", "--device", "cpu")
-    assert r.returncode == 1 and "not a training run" in r.stderr
+    assert r.returncode == 1 and f"no such folder: {tmp_path / 'nothing'}; give a run folder" \
+        in " ".join(r.stderr.split())
+    (tmp_path / "empty").mkdir()
+    r = run_cli("train", "dit", "--vae", tmp_path / "empty", "--clip", tmp_path / "empty",
+                "--out", tmp_path / "d", "--device", "cpu")
+    assert r.returncode == 1 and "is not a training run folder (no model.json); give" in \
+        " ".join(r.stderr.split()) and not (tmp_path / "d").exists()
     from sora_cli.errors import SoraUsageError
     from sora_cli.nn.vae import VAEConfig
     from sora_cli.train.loop import make_config, parse_arch

@@ -20,8 +20,11 @@ def _run(run_dir: str | Path, task: str, device: str):
         if bundle is not None:  # `--vae default`: the folder is wanted, not the name
             raise SoraError(f"{run_dir} is not a folder here; for the bundle named "
                             f"{str(run_dir)!r} give its folder: {bundle}")
-        raise SoraError(f"{run_dir} is not a training run folder (no model.json); "
-                        f"train one with `sora train {task} --out {run_dir}`")
+        wanted = (f"a run folder of `sora train {task} --out RUN` or a bundle folder such "
+                  "as models/default")
+        if not Path(run_dir).exists():
+            raise SoraError(f"no such folder: {run_dir}; give {wanted}")
+        raise SoraError(f"{run_dir} is not a training run folder (no model.json); give {wanted}")
     if saved.get("task") != task:
         raise SoraError(f"{run_dir} is a {saved.get('task')} run, where a {task} run is needed")
     weights, state = load_weights(run_dir, ema=True, device=device)
