@@ -16,7 +16,7 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable
 
 from sora_cli.errors import SoraError
@@ -72,8 +72,34 @@ def parse_jobs(text: str) -> list[BatchItem]:
         unknown = sorted(set(row) - ROW_OPTIONS)
         error = (f"line {number}: unknown option(s) {', '.join(unknown)}; allowed: "
                  f"{', '.join(sorted(ROW_OPTIONS - {'prompt'}))}" if unknown else None)
+        if error is None and "output" in row:
+            error = _output_problem(row["output"], number)
         items.append(BatchItem(index, number, prompt.strip(), row, error))
+    # Two rows naming one file: the second would overwrite the first's video.
+    first: dict[str, int] = {}
+    for item in items:
+        name = item.options.get("output") if item.error is None else None
+        if name is not None:
+            key = PurePosixPath(name).as_posix()
+            if key in first:
+                item.error = (f"line {item.line}: output {name} is also the output of line "
+                              f"{first[key]}; give each row its own file name")
+            else:
+                first[key] = item.line
     return items
+
+
+def _output_problem(name, number: int) -> str | None:
+    """Why a row's "output" cannot be used: it must name an .mp4 inside the batch folder."""
+    if not isinstance(name, str) or not name.strip():
+        return f"line {number}: \"output\" must be a file name such as \"ball.mp4\""
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts:
+        return (f"line {number}: output {name} must stay inside the batch folder (a name such "
+                "as ball.mp4, or sub/ball.mp4)")
+    if path.suffix.lower() != ".mp4" or path.name.lower() == ".mp4":
+        return f"line {number}: output {name} must be a file name ending in .mp4"
+    return None
 
 
 def read_jobs(path: str | os.PathLike) -> list[BatchItem]:
@@ -182,12 +208,13 @@ def run_batch(items: list[BatchItem], out_dir: str | os.PathLike,
             continue
         seed = item_seed(item, base_seed) if item.error is None else base_seed + item.index
         output = item_output(item, out, seed)
-        row = {"id": item.id, "index": item.index, "prompt": item.prompt,
-               "options": item.options, "seed": seed, "output": output.name, "duration": None,
+        row = {"id": item.id, "index": item.index, "prompt": item.prompt, "options": item.options,
+               "seed": seed, "output": output.relative_to(out).as_posix(), "duration": None,
                "seconds": None, "status": "failed", "error": item.error, "rank": rank}
         t0 = time.perf_counter()
         if item.error is None:
             try:
+                make_folder(output.parent)   # a row's "sub/name.mp4"
                 info = run_item(item, seed, output)
                 row.update(status="done", duration=info.get("duration"), error=None)
             except PromptRefused as exc:

@@ -300,7 +300,7 @@ def test_batch_resumes_after_a_kill_and_lists_every_item_once(tiny_bundle, tmp_p
 def test_batch_marks_refused_and_failed_items_and_goes_on(sora, tiny_bundle, tmp_path, env1):
     jobs = tmp_path / "jobs.jsonl"
     jobs.write_text('{"prompt": "a red ball bouncing on a beach", "duration": 1, "steps": 1, '
-                    '"guidance": 2.5, "sampler": "heun"}\n'
+                    '"guidance": 2.5, "sampler": "heun", "output": "sub/first.mp4"}\n'
                     '{"prompt": "a graphic beheading with gore", "duration": 1}\n'
                     '{"prompt": "a cyan star", "duration": 1, "colour": "x"}\n')
     r = sora("batch", jobs, "-o", tmp_path / "o", "--model", tiny_bundle, *FAST, env=env1)
@@ -309,8 +309,26 @@ def test_batch_marks_refused_and_failed_items_and_goes_on(sora, tiny_bundle, tmp
     assert [row["status"] for row in rows] == ["done", "refused", "failed"]
     assert "violence" in rows[1]["error"] and "colour" in rows[2]["error"]
     # a row's own sampler settings win over the batch's (--steps 2) on the shared pipeline
-    made = probe(tmp_path / "o" / rows[0]["output"]).sora
+    assert rows[0]["output"] == "sub/first.mp4"  # a row's subfolder is made in the batch's
+    made = probe(tmp_path / "o" / "sub" / "first.mp4").sora
     assert (made["steps"], made["guidance"], made["sampler"]) == (1, 2.5, "heun")
+
+
+def test_batch_rows_name_their_own_files_inside_the_batch_folder():
+    from sora_cli.batch import parse_jobs
+
+    rows = ['{"prompt": "a red ball", "output": "ball.mp4"}',
+            '{"prompt": "a blue ball", "output": "ball.mp4"}',        # would overwrite line 1
+            '{"prompt": "a green ball", "output": "../ball.mp4"}',    # outside the folder
+            '{"prompt": "a green ball", "output": "/tmp/ball.mp4"}',
+            '{"prompt": "a pink ball", "output": "ball"}',
+            '{"prompt": "a pink ball", "output": 3}',
+            '{"prompt": "a pink ball", "output": "balls/pink.mp4"}']
+    items = parse_jobs("\n".join(rows))
+    assert items[0].error is None and items[6].error is None
+    assert "also the output of line 1" in items[1].error
+    assert all("inside the batch folder" in items[i].error for i in (2, 3))
+    assert "ending in .mp4" in items[4].error and "must be a file name" in items[5].error
 
 
 @pytest.mark.parametrize("args, needle", [
