@@ -6,6 +6,7 @@ text, one segment a line (`#` comments and blank lines skipped)::
 
     4s: a red ball bouncing on a beach
     3.5: the red ball rolling right on a beach
+    a blue car driving left in the city | 2  (the duration may also end the line after |)
     a red ball resting on a beach            (duration: the default)
 
 JSON: ``{"segments": [{"prompt": "...", "duration": 4}, ...], "seed": 7}`` or a bare list.
@@ -29,6 +30,9 @@ _KEY_LINE = re.compile(r"^\s*-?\s*[\"']?(segments|prompt|duration|negative|seed)
                        re.IGNORECASE)
 _LINE = re.compile(r"^\s*(?:(?P<dur>\d+(?:\.\d+)?)\s*(?:s|sec|secs|seconds)?\s*[:|]\s*)?(?P<prompt>.*\S)\s*$",
                    re.IGNORECASE)
+_TRAILING = re.compile(r"^(?P<prompt>.*\S)\s*\|\s*(?P<dur>\d+(?:\.\d+)?)\s*(?:s|sec|secs|seconds)?\s*$",
+                       re.IGNORECASE)
+SEGMENT_KEYS = ("prompt", "duration", "negative")
 
 
 @dataclass
@@ -77,8 +81,15 @@ def parse_storyboard(text: str, source: str = "storyboard",
         m = _LINE.match(line)
         if m is None:  # pragma: no cover - the pattern accepts any non-blank line
             raise SoraError(f"{source}:{number}: cannot read this line")
-        duration = m.group("dur") if m.group("dur") is not None else default_duration
-        segments.append(_segment(m.group("prompt"), duration, f"{source}:{number}"))
+        prompt, duration = m.group("prompt"), m.group("dur")
+        end = _TRAILING.match(prompt) if duration is None else None
+        if end is not None:  # "a red ball bouncing on a beach | 4"
+            prompt, duration = end.group("prompt"), end.group("dur")
+        if "|" in prompt:  # a duration that is no number, or two of them: not a prompt's word
+            raise SoraError(f"{source}:{number}: cannot read the duration in {line.strip()!r}; "
+                            "write 'SECONDS: prompt' (or 'prompt | SECONDS')")
+        segments.append(_segment(prompt, default_duration if duration is None else duration,
+                                 f"{source}:{number}"))
     if not segments:
         raise SoraError(f"{source}: no segments (write one 'SECONDS: prompt' per line)")
     return Storyboard(segments)
@@ -91,9 +102,16 @@ def _parse_json(text: str, source: str, default_duration: float) -> Storyboard:
         raise SoraError(f"{source}: invalid JSON at line {exc.lineno}: {exc.msg}")
     seed = None
     if isinstance(data, dict):
+        unknown = sorted(set(data) - {"segments", "seed"})
+        if unknown:
+            raise SoraError(f"{source}: unknown key(s) {', '.join(unknown)}; a storyboard has "
+                            "\"segments\" and may have \"seed\"")
         seed = data.get("seed")
         data = data.get("segments")
-    if not isinstance(data, list) or not data:
+    if isinstance(data, list) and not data:
+        raise SoraError(f"{source}: no segments (give at least one "
+                        "{\"prompt\": ..., \"duration\": ...})")
+    if not isinstance(data, list):
         raise SoraError(f"{source}: expected a list of segments or {{\"segments\": [...]}}")
     segments = []
     for i, row in enumerate(data, 1):
@@ -101,6 +119,10 @@ def _parse_json(text: str, source: str, default_duration: float) -> Storyboard:
         if isinstance(row, str):
             segments.append(_segment(row, default_duration, where))
         elif isinstance(row, dict):
+            unknown = sorted(set(row) - set(SEGMENT_KEYS))
+            if unknown:  # a misspelt "duration" would silently become the default
+                raise SoraError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: "
+                                f"{', '.join(SEGMENT_KEYS)}")
             segments.append(_segment(row.get("prompt"), row.get("duration", default_duration),
                                      where, row.get("negative", "")))
         else:

@@ -77,6 +77,28 @@ def test_storyboards_text_and_json_are_the_same_and_the_scene_carries_over():
     assert scenes[0].weather == "none" and scenes[-1].weather != "none"
 
 
+def test_storyboard_durations_either_side_and_misspelt_keys_are_refused():
+    from sora_cli.errors import SoraError
+    from sora_cli.storyboard import parse_storyboard
+
+    board = parse_storyboard("4s: a red ball bouncing on a beach\n"
+                             "a blue car driving left in the city | 2.5\n"
+                             "3 | a white bird flying right\n"
+                             "a red ball resting on a beach\n")
+    assert [(s.prompt, s.duration) for s in board.segments] == [
+        ("a red ball bouncing on a beach", 4.0), ("a blue car driving left in the city", 2.5),
+        ("a white bird flying right", 3.0), ("a red ball resting on a beach", 4.0)]
+    for text, words in (("a red ball | abc", "storyboard:1: cannot read the duration"),
+                        ("a red ball | 0", "between 0 and 600"),
+                        ('{"segments": []}', "no segments"),
+                        ('[{"prompt": "a red ball", "durations": 2}]',
+                         "segment 1: unknown key(s) durations"),
+                        ('{"segments": ["a red ball"], "sede": 3}', "unknown key(s) sede")):
+        with pytest.raises(SoraError) as exc:
+            parse_storyboard(text)
+        assert words in str(exc.value), (text, exc.value)
+
+
 def test_batch_script_is_valid_bash_using_the_example_files():
     bash = shutil.which("bash")
     if bash is None:
