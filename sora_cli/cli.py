@@ -134,8 +134,9 @@ def stitch_cmd(
 
 @app.command("inspect")
 def inspect_cmd(
-    file: Annotated[Path, typer.Argument(help="A video file (MP4, MOV, WebM, GIF, ...).",
-                                         show_default=False)],
+    files: Annotated[List[Path], typer.Argument(
+        help="Video files (MP4, MOV, WebM, GIF, ...); several are described one after another.",
+        show_default=False)],
     sheet: Annotated[Optional[Path], typer.Option(
         help="Also write a contact sheet PNG: a grid of evenly spaced frames.")] = None,
     gif: Annotated[Optional[Path], typer.Option(
@@ -156,38 +157,54 @@ def inspect_cmd(
     """Describe a video: duration, fps, frames, size, codec, bitrate, audio, sora settings."""
     _setup(quiet, json_out)
     from sora_cli import inspection
-    from sora_cli.video_io import check_output_path
 
-    # Check every output first, so a bad --gif path leaves no sheet behind either.
-    if sheet is not None:
-        check_output_path(sheet, overwrite, suffixes=(".png",))
-    if gif is not None:
-        check_output_path(gif, overwrite, suffixes=(".gif",))
-    report = inspection.inspect_video(file)
-    if sheet is not None:
-        report["sheet"] = str(inspection.contact_sheet(file, sheet, cols, rows,
-                                                       overwrite=overwrite))
-    if gif is not None:
-        report["gif"] = str(inspection.preview_gif(file, gif, overwrite=overwrite))
-    if verify:  # content credentials + watermark (sora_cli/provenance.py)
+    if len(files) > 1 and (sheet is not None or gif is not None):
+        raise SoraUsageError(f"--{'sheet' if sheet is not None else 'gif'} draws one video; "
+                             f"give one file, not {len(files)}")
+    reports, failed, unverified = [], [], []
+    for file in files:
+        try:
+            report = inspection.inspect_file(file, sheet, gif, cols, rows, verify,
+                                              trust_anchor or (), overwrite)
+        except SoraError as exc:
+            if len(files) == 1:
+                raise
+            console.err.print(f"error: {exc}", markup=False)   # the others still get described
+            failed.append({"path": str(file), "error": str(exc)})
+            continue
+        reports.append(report)
+        if verify and not report["verify"]["ok"]:
+            unverified.append(report)
+        if not json_out:
+            _print_inspection(report, blank_before=len(reports) > 1)
+    if json_out:
+        console.result_json(reports[0] if len(files) == 1 else
+                            {"files": reports, "failed": failed})
+    if len(files) == 1 and unverified:
+        raise SoraError("content credentials are invalid or the file changed after signing"
+                        if unverified[0]["verify"]["credentials"]["present"]
+                        else "verification failed")
+    if failed or unverified:
+        raise SoraError(", ".join(part for part in (
+            f"{len(failed)} of {len(files)} files could not be read" if failed else "",
+            f"{len(unverified)} of {len(files)} failed verification" if unverified else "")
+            if part))
+
+
+def _print_inspection(report: dict, blank_before: bool) -> None:
+    from sora_cli import inspection
+
+    if blank_before:
+        console.result("")
+    for line in inspection.describe(report):
+        console.result(line)
+    if "verify" in report:
         from sora_cli import provenance
 
-        report["verify"] = provenance.verify(file, trust_anchors=trust_anchor or ())
-    if json_out:
-        console.result_json(report)
-    else:
-        for line in inspection.describe(report):
-            console.result(line)
-        if verify:
-            from sora_cli import provenance
-
-            lines = provenance.describe(report["verify"])
-            width = max(len(k) for k, _ in lines)
-            for key, text in lines:
-                console.result(f"{key.ljust(width)}  {text}")
-    if verify and not report["verify"]["ok"]:
-        raise SoraError("content credentials are invalid or the file changed after signing"
-                        if report["verify"]["credentials"]["present"] else "verification failed")
+        lines = provenance.describe(report["verify"])
+        width = max(len(k) for k, _ in lines)
+        for key, text in lines:
+            console.result(f"{key.ljust(width)}  {text}")
 
 
 # --- training (sora train vae|clip|dit|export, sora data encode) ---

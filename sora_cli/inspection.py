@@ -30,6 +30,28 @@ def inspect_video(path: str | os.PathLike) -> dict:
             "audio": audio, "metadata": d["metadata"], "sora": d["sora"], "still": info.still}
 
 
+def inspect_file(path: str | os.PathLike, sheet: str | os.PathLike | None = None,
+                 gif: str | os.PathLike | None = None, cols: int = 4, rows: int = 3,
+                 verify: bool = False, trust_anchors=(), overwrite: bool = False) -> dict:
+    """`inspect_video`'s report, plus "sheet" and "gif" (the paths written) when asked, and
+    "verify" (`provenance.verify`: credentials and watermark). Every output path is checked
+    before anything is written, so a bad --gif leaves no sheet behind either."""
+    if sheet is not None:
+        check_output_path(sheet, overwrite, suffixes=(".png",))
+    if gif is not None:
+        check_output_path(gif, overwrite, suffixes=(".gif",))
+    report = inspect_video(path)
+    if sheet is not None:
+        report["sheet"] = str(contact_sheet(path, sheet, cols, rows, overwrite=overwrite))
+    if gif is not None:
+        report["gif"] = str(preview_gif(path, gif, overwrite=overwrite))
+    if verify:
+        from sora_cli import provenance
+
+        report["verify"] = provenance.verify(path, trust_anchors=trust_anchors or ())
+    return report
+
+
 def format_timestamp(seconds: float) -> str:
     """0:01.25 style (H:MM:SS.ss past an hour)."""
     minutes, secs = divmod(max(0.0, seconds), 60)

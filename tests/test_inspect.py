@@ -102,3 +102,24 @@ def test_png_encoder_round_trip(tmp_path):
     image = (np.random.default_rng(0).random((7, 9, 3)) * 255).astype(np.uint8)
     (tmp_path / "x.png").write_bytes(encode_png(image))
     assert np.array_equal(read_png(tmp_path / "x.png"), image)
+
+
+def test_several_files_are_described_and_a_bad_one_does_not_stop_the_others(tmp_path):
+    from conftest import run_cli
+
+    ramp_clip(tmp_path / "a.mp4")
+    ffmpeg_clip(tmp_path / "b.mp4", seconds=1, fps=8, audio=True)
+    r = run_cli("inspect", "a.mp4", "b.mp4", cwd=tmp_path)   # what `sora inspect *.mp4` gives
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    blocks = r.stdout.split("\n\n")
+    assert [b.splitlines()[0].split()[-1] for b in blocks] == ["a.mp4", "b.mp4"]
+    r = run_cli("inspect", "a.mp4", "gone.mp4", "b.mp4", "--json", cwd=tmp_path)
+    assert r.returncode == 1
+    obj = json.loads(r.stdout)
+    assert [f["path"] for f in obj["files"]] == ["a.mp4", "b.mp4"]
+    assert obj["failed"] == [{"path": "gone.mp4", "error": "no such file: gone.mp4"}]
+    assert r.stderr.splitlines() == ["error: no such file: gone.mp4",
+                                     "error: 1 of 3 files could not be read"]
+    r = run_cli("inspect", "a.mp4", "b.mp4", "--sheet", "s.png", cwd=tmp_path)
+    assert r.returncode == 2 and "--sheet draws one video" in r.stderr
+    assert not (tmp_path / "s.png").exists()
