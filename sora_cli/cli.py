@@ -8,6 +8,7 @@ exit code 1 (2 for usage errors); `--debug` or SORA_DEBUG=1 shows the traceback.
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -1043,7 +1044,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         code = 0
     except (cx.UsageError, click.exceptions.UsageError) as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-        console.err.print(f"error: {exc.format_message()}{hint}", markup=False)
+        unquoted = _unquoted_prompt(exc)
+        console.err.print(f"error: {unquoted or exc.format_message() + hint}", markup=False)
         code = 2
     except (typer.Abort, click.exceptions.Abort):
         console.err.print("error: interrupted", markup=False)
@@ -1067,6 +1069,32 @@ def main(argv: Optional[List[str]] = None) -> None:
                           "(run with --debug for the traceback)", markup=False)
         code = 1
     sys.exit(code)
+
+
+def _unquoted_prompt(exc) -> str | None:
+    """For `sora generate a red ball`, where the shell split a prompt given without quotes,
+    the command as it should have been typed (Click only says "unexpected extra arguments")."""
+    import re
+
+    ctx = exc.ctx
+    extra = re.search(r"unexpected extra argument(?:s|\(s\))? \((.*)\)$", exc.format_message())
+    # the commands whose prompt is a positional argument, and that argument's parameter
+    param = {"generate": "prompt", "show": "prompt", "animate": "prompt_arg",
+             "extend": "prompt_arg"}.get(ctx.command.name if ctx else "")
+    first = ctx.params.get(param) if param else None
+    if extra is None or not first:
+        return None
+    source = [ctx.params[k] for k in ("image", "clip") if ctx.params.get(k) is not None]
+    words = [*map(_shell_word, map(str, source)), _shell_word(f"{first} {extra.group(1)}")]
+    return (f"the prompt is one argument: put it in quotes, e.g. "
+            f"{' '.join([ctx.command_path, *words])}")
+
+
+def _shell_word(text: str) -> str:
+    """`text` quoted for a POSIX shell, in double quotes where that reads better."""
+    if "'" in text and not any(c in text for c in '"$`\\!'):
+        return f'"{text}"'
+    return shlex.quote(text)
 
 
 def entry() -> None:

@@ -137,6 +137,9 @@ BAD = [
     (["inspect", "text.png"], 1, "not a video or image"),
     (["stitch", "a.mp4", "still.png", "-o", "out.mp4"], 1, "sora animate still.png"),
     (["no-such-command"], 2, "no-such-command"),
+    # a prompt without quotes, split by the shell: say how to type it
+    (["generate", "a", "red", "ball"], 2, "put it in quotes, e.g. sora generate 'a red ball'"),
+    (["extend", "a.mp4", "it's", "raining"], 2, 'e.g. sora extend a.mp4 "it\'s raining"'),
 ]
 
 
