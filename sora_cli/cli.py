@@ -962,7 +962,7 @@ data_app.command("encode")(data_encode_cmd)
 def eval_cmd(
     model: Annotated[str, typer.Option("--model", "-m", help="Bundle name or folder.")] = "default",
     prompts: Annotated[Optional[Path], typer.Option(
-        "--prompts", help="A file of prompts, one a line (default: the built-in seeded set).",
+        "--prompts", help="A file of prompts, one a line ('-': stdin; default: the built-in seeded set).",
         show_default=False)] = None,
     n: Annotated[int, typer.Option("--n", "-n", help="Prompts in the built-in set.")] = 100,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the prompt set, layouts and "

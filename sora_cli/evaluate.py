@@ -142,17 +142,24 @@ def eval_prompts(n: int = 100, seed: int = 0) -> list[str]:
 
 
 def read_prompts(path: str | os.PathLike) -> list[str]:
-    """Prompts from a file, one a line; blank lines and # comments skipped."""
-    p = Path(path)
-    try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise SoraError(f"prompts file not found: {p}")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SoraError(f"cannot read prompts file {p}: {exc}")
-    prompts = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    """Prompts from a file ('-': stdin), one a line; blank lines and # comments skipped. A
+    prompt that is not about the built-in world is named with its line number."""
+    from sora_cli.textfile import read_text_arg
+    from sora_cli.world.parse import PromptNotUnderstood, parse_prompt
+
+    text, name = read_text_arg(path, "prompts file", "one prompt a line")
+    prompts = []
+    for number, line in enumerate(text.splitlines(), 1):
+        prompt = line.strip()
+        if not prompt or prompt.startswith("#"):
+            continue
+        try:
+            parse_prompt(prompt)
+        except PromptNotUnderstood as exc:
+            raise SoraError(f"{name}:{number}: {prompt!r} is not about the built-in world: {exc}")
+        prompts.append(prompt)
     if not prompts:
-        raise SoraError(f"no prompts in {p}")
+        raise SoraError(f"no prompts in {name} (one prompt a line)")
     return prompts
 
 
