@@ -311,3 +311,22 @@ def test_dit_stages_given_the_first_frame_is_animate_of_the_render(tiny_bundle):
     # the figures of a tiny model are coarse; the flicker tells the clips apart finely
     assert abs(got["frame_change"] - np.mean(change)) < 1e-3
     assert abs(got["frame_change"] - r["lines"]["finished from t=1.000"]["frame_change"]) > 0.01
+
+
+def test_long_videos_benchmark_scores_a_short_clip_as_eval_does(tiny_bundle):
+    # benchmarks/long_videos.py: when the video is no longer than its 2 s ends, both ends are
+    # the whole clip, so each reads sora eval's generated and reference figures exactly
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "long_videos.py"
+    spec = importlib.util.spec_from_file_location("long_videos", path)
+    long_videos = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(long_videos)
+    lines = long_videos.measure(str(tiny_bundle), prompts=2, duration=1.0, device="cpu")
+    e = ev.evaluate(str(tiny_bundle), n=2, duration=1.0, device="cpu")
+    for name, line in lines.items():
+        want = e["generated" if name.startswith("generated") else "reference"]
+        assert {a: line[a] for a in long_videos.ATTRIBUTES} == \
+            {a: want[a] for a in long_videos.ATTRIBUTES}, name
+        assert line["all"] == want["all_checks"], name
