@@ -84,9 +84,9 @@ def stitch_cmd(
     device: Annotated[str, typer.Option("--device", help="bridge: cpu, cuda or auto.")] = "auto",
     size: Annotated[Optional[str], typer.Option(
         help="Output WIDTHxHEIGHT; other clips are scaled and letterboxed "
-             "(default: the first clip's).")] = None,
+             "(default: the first clip's; bridge: the model's frame size).")] = None,
     fps: Annotated[Optional[float], typer.Option(
-        help="Output frame rate (default: the first clip's).")] = None,
+        help="Output frame rate (default: the first clip's; bridge: the model's).")] = None,
     crf: Annotated[int, typer.Option(
         help="H.264 quality when re-encoding: 0 lossless .. 51 worst.")] = 18,
     no_credentials: Annotated[bool, typer.Option(
