@@ -369,9 +369,7 @@ def generate(prompt: str, output: str | os.PathLike | None = None,
     for i, out in enumerate(outputs):
         seed = seed0 + i
         t0 = time.perf_counter()
-        from sora_cli.pipeline import frames_for
-
-        n = frames_for(opts.duration, pipe.fps)
+        n = _frame_count(opts.duration, pipe, "--duration", warn=i == 0)
         settings = _settings("generate", pipe, prompt, opts, seed, size, n)
         with _Progress(out.name, pipe.settings.steps) as bar:
             frames = pipe.generate(prompt, opts.duration, size=size, seed=seed,
@@ -452,9 +450,7 @@ def animate(image: str | os.PathLike, prompt: str = "", output: str | os.PathLik
     pipe = pipe or load_pipeline(opts)
     use_settings(pipe, opts)
     size = working_size(pipe, opts)
-    from sora_cli.pipeline import frames_for
-
-    n = frames_for(opts.duration, pipe.fps)
+    n = _frame_count(opts.duration, pipe, "--duration")
     settings = _settings("animate", pipe, prompt, opts, seed, size, n,
                          {"source_hash": file_hash(image), "fit": fit})
     t0 = time.perf_counter()
@@ -528,9 +524,7 @@ def extend(clip: str | os.PathLike, prompt: str = "", seconds: float = 4.0,
     use_settings(pipe, opts)
     size = working_size(pipe, replace(opts, size=opts.size or None))
     frames = _clip_at_model_fps(clip, pipe, size, fit)
-    from sora_cli.pipeline import frames_for
-
-    n = frames_for(seconds, pipe.fps)
+    n = _frame_count(seconds, pipe, "--seconds")
     settings = _settings("extend", pipe, prompt, opts, seed, size,
                          n if only_new else n + len(frames),
                          {"source_hash": file_hash(clip), "source_frames": info.frames,
@@ -546,6 +540,17 @@ def extend(clip: str | os.PathLike, prompt: str = "", seconds: float = 4.0,
                               audio=Path(clip) if info.has_audio and not only_new else None)
     res["seconds"] = round(time.perf_counter() - t0, 3)
     return res
+
+
+def _frame_count(seconds: float, pipe, flag: str, warn: bool = True) -> int:
+    """Frames of `seconds` at the model's rate; a length under one frame still makes one,
+    and says so rather than writing a longer video than asked without a word."""
+    from sora_cli.pipeline import frames_for
+
+    if warn and seconds * pipe.fps < 0.5:
+        console.warn(f"{flag} {seconds:g} is shorter than one frame at the model's "
+                     f"{pipe.fps:g} fps: making one frame ({1 / pipe.fps:g} s)")
+    return frames_for(seconds, pipe.fps)
 
 
 def _say_sound_is_dropped(infos) -> None:

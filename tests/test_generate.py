@@ -133,6 +133,17 @@ def test_default_output_name_from_prompt_and_seed(sora, tiny_bundle, tmp_path, e
     assert r.stdout.strip().startswith("a-yellow-star-falling-s42.mp4")
 
 
+def test_a_length_under_one_frame_makes_one_and_says_so(sora, tiny_bundle, tmp_path, env1):
+    r = sora("generate", "a red ball", "-d", "0.01", "-o", tmp_path / "x.mp4", "--model",
+             tiny_bundle, "-q", *FAST, env=env1)
+    assert r.returncode == 0 and probe(tmp_path / "x.mp4").frames == 1, r.stderr
+    assert "--duration 0.01 is shorter than one frame at the model's 8 fps: making one " \
+        "frame (0.125 s)" in " ".join(r.stderr.split())
+    r = sora("generate", "a red ball", "-d", "0.5", "-o", tmp_path / "y.mp4", "--model",
+             tiny_bundle, "-q", *FAST, env=env1)
+    assert r.returncode == 0 and "shorter than one frame" not in r.stderr
+
+
 def test_images_are_read_as_shown_and_videos_are_refused(tmp_path, make_clip):
     import imageio.v3 as iio
     from PIL import Image
