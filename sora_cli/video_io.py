@@ -483,7 +483,8 @@ def write_video(path: str | os.PathLike, frames: np.ndarray | Iterable[np.ndarra
                 writer.send(np.ascontiguousarray(frame))
                 count += 1
             if writer is not None:
-                writer.close()
+                writer, done = None, writer
+                done.close()   # ffmpeg finishes the file here
             if count == 0:
                 raise SoraError("no frames to write")
             info = probe(tmp)
