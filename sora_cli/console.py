@@ -49,8 +49,15 @@ def log(message: str) -> None:
         _console().print(message)
 
 
+_warned: set[str] = set()
+
+
 def warn(message: str) -> None:
-    """Warnings are shown even with --quiet: they describe something the user should know."""
+    """Warnings are shown even with --quiet: they describe something the user should know.
+    Each is said once a process: `--num 5` or a batch would otherwise repeat it per video."""
+    if message in _warned:
+        return
+    _warned.add(message)
     _console().print(f"[yellow]warning:[/] {message}")
 
 

@@ -179,12 +179,10 @@ def model_prompts(pipe, prompts: list[str]) -> dict:
             console.log(escape(f"reading {r.prompt!r} as {r.text!r}: the model never learned "
                                f"{unseen} (--literal keeps the prompt as written)"))
         elif r.unseen:  # used as written, so those words reach the model as untrained noise
-            words = list(dict.fromkeys(r.unseen))
-            which = (f"the word {words[0]!r}" if len(words) == 1 else
-                     "the words " + ", ".join(repr(w) for w in words))
+            which, them = _the_words(r.unseen)
             console.warn(escape(f"the model never learned {which} (in {r.prompt!r}) and "
-                                f"cannot draw {'it' if len(words) == 1 else 'them'}; "
-                                "`sora world vocab` lists the words it knows"))
+                                f"cannot draw {them}; `sora world vocab` lists the words it "
+                                "knows"))
         cut = pipe.unread(r.prompt)
         if cut:
             shown = cut if len(cut) <= 60 else cut[:57] + "..."
@@ -196,10 +194,32 @@ def model_prompts(pipe, prompts: list[str]) -> dict:
     return {"model_prompt": " | ".join(r.text for r in readings)}
 
 
+def _the_words(words) -> tuple[str, str]:
+    """("the word 'x'" or "the words 'x', 'y'", "it" or "them") for a warning."""
+    words = list(dict.fromkeys(words))
+    if len(words) == 1:
+        return f"the word {words[0]!r}", "it"
+    return "the words " + ", ".join(repr(w) for w in words), "them"
+
+
+def warn_unseen_negative(pipe, negative: str) -> None:
+    """A negative prompt in words the model never learned steers away from untrained noise,
+    not from what the words say ("blurry, low quality" is a habit from other models)."""
+    from rich.markup import escape
+
+    unseen = pipe.read(negative).unseen if negative.strip() else ()
+    if unseen:
+        which, them = _the_words(unseen)
+        console.warn(escape(f"the model never learned {which} of the negative prompt and "
+                            f"cannot steer away from {them}; `sora world vocab` lists the "
+                            "words it knows"))
+
+
 def _settings(mode: str, pipe, prompt: str, opts: GenerateOptions, seed: int,
               size: tuple[int, int], frames: int, extra: dict | None = None,
               prompts: list[str] | None = None) -> dict:
     said = prompts if prompts is not None else [prompt]
+    warn_unseen_negative(pipe, opts.negative)
     scaled = output_size(opts)
     return {"tool": f"sora-cli {__version__}", "mode": mode, "prompt": prompt,
             **model_prompts(pipe, said),

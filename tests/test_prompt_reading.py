@@ -107,9 +107,13 @@ def test_generate_warns_of_words_the_model_never_learned(sora, tiny_bundle, tmp_
     assert r.returncode == 0 and "the prompt is longer than the model reads" in r.stderr
     assert "put what matters first" in " ".join(r.stderr.split()), r.stderr
     r = sora("generate", "a blue cube in a forest", "-o", tmp_path / "f.mp4", "--model",
-             tiny_bundle, "--duration", "1", "-q", *FAST, env=env1)
+             tiny_bundle, "--duration", "1", "--num", "2", "-n", "blurry, low quality", "-q",
+             *FAST, env=env1)
     said = " ".join(r.stderr.split())
     assert "never learned the word 'forest' (in" in said and "cannot draw it;" in said, said
+    assert "never learned the words 'blurry', 'low', 'quality' of the negative prompt and " \
+        "cannot steer away from them" in said, said
+    assert said.count("'forest'") == 1 and said.count("'blurry'") == 1   # once, not per video
     known = sora("generate", "a red ball bouncing on a beach", "-o", tmp_path / "k.mp4",
                  "--model", tiny_bundle, "--duration", "1", "-q", *FAST, env=env1)
     assert known.returncode == 0 and "never learned" not in known.stderr, known.stderr
