@@ -347,7 +347,7 @@ def _copy_tables(paths: list[Path], size: tuple[int, int] | None,
         tables.append(table)
 
     def key(t):
-        return [(k.kind, k.fourcc, k.config, k.timescale, k.sample_delta)
+        return [(k.kind, k.fourcc, k.config, k.timescale, k.sample_delta, k.rotation)
                 for k in t.tracks if k.kind in ("video", "audio")]
 
     first = tables[0].first("video")

@@ -27,7 +27,8 @@ def inspect_video(path: str | os.PathLike) -> dict:
     return {"path": d["path"], "duration": d["duration"], "fps": d["fps"],
             "frames": d["frames"], "width": d["width"], "height": d["height"],
             "codec": d["codec"], "pix_fmt": d["pix_fmt"], "bitrate_kbps": d["bitrate_kbps"],
-            "audio": audio, "metadata": d["metadata"], "sora": d["sora"], "still": info.still}
+            "audio": audio, "metadata": d["metadata"], "sora": d["sora"], "still": info.still,
+            "rotation": info.rotation}
 
 
 def inspect_file(path: str | os.PathLike, sheet: str | os.PathLike | None = None,
@@ -175,6 +176,15 @@ def preview_gif(path: str | os.PathLike, out_gif: str | os.PathLike, width: int 
     return target
 
 
+def _size_text(report: dict) -> str:
+    w, h, turn = report["width"], report["height"], report.get("rotation") or 0
+    if not turn:
+        return f"{w}x{h}"
+    stored = (h, w) if abs(abs(turn) - 90) < 1 else (w, h)
+    return (f"{w}x{h} as shown (stored {stored[0]}x{stored[1]}, turned {turn:g} degrees "
+            "on playback)")
+
+
 def describe(report: dict) -> list[str]:
     """`inspect_video`'s report (plus any extras such as "sheet") as aligned lines."""
     import json
@@ -187,7 +197,7 @@ def describe(report: dict) -> list[str]:
                      f"{report['duration']:.3f} s ({report['frames']} frame"
                      f"{'' if report['frames'] == 1 else 's'} at "
                      f"{report['fps']:g} fps)"),
-        ("size", f"{report['width']}x{report['height']}"),
+        ("size", _size_text(report)),
         ("video", f"{report['codec']}, {report['pix_fmt']}"
                   + (f", {bitrate:g} kb/s" if bitrate else "")),
         ("audio", (f"{audio['codec']}, {audio['sample_rate']} Hz, {audio['channels']} ch"

@@ -8,6 +8,7 @@ byte-identical. A file whose top-level boxes run past its end is reported as tru
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 from dataclasses import dataclass, field
@@ -38,6 +39,12 @@ class Track:
     whole_edit: bool = True   # no edit list, or one that shows every sample
     sample_delta: int = 0     # the duration of every sample (0 when they vary)
     profile: int = 0          # H.264 profile_idc from avcC (66 baseline ... 100 high, 244 4:4:4)
+    rotation: float = 0.0     # degrees the player turns the picture (tkhd matrix), as ffmpeg says
+
+    @property
+    def quarter_turn(self) -> bool:
+        """Shown turned by 90 degrees either way: the picture's width is its stored height."""
+        return abs(abs(self.rotation) - 90) < 1
 
     @property
     def fps(self) -> float:
@@ -79,8 +86,10 @@ class Mp4:
         video, audio = self.first("video"), self.first("audio")
         duration = self.duration or video.media_duration / video.timescale
         size = Path(path).stat().st_size
+        width, height = ((video.height, video.width) if video.quarter_turn
+                         else (video.width, video.height))
         return VideoInfo(
-            path=str(path), width=video.width, height=video.height,
+            path=str(path), width=width, height=height, rotation=video.rotation,
             fps=round(video.fps, 2), frames=video.samples, duration=round(duration, 3),
             codec="h264", pix_fmt="yuv420p",
             bitrate_kbps=float(round(size * 8 / duration / 1000)) if duration else None,
@@ -196,6 +205,11 @@ def _parse_trak(buf: bytes, s: int, e: int, movie_timescale: int) -> Track | Non
         timescale, duration = struct.unpack_from(">II", buf, mdhd[0] + 12)
     track = Track(kind=kind, fourcc="", timescale=timescale, media_duration=duration,
                   samples=None)
+    tkhd = _find(buf, s, e, [b"tkhd"])
+    if tkhd is not None:  # the display matrix: a phone's portrait clip is stored landscape
+        at = tkhd[0] + (36 if buf[tkhd[0]] == 1 else 24) + 16
+        a, b = struct.unpack_from(">ii", buf, at)
+        track.rotation = round(math.degrees(math.atan2(-b, a)), 2) + 0.0
     first_shift = 0  # composition offset of the first sample (B-frame delay)
     for child, cs, ce in _children(buf, *stbl):
         if child == b"stsz":

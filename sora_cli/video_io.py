@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import json
+import logging
 import os
 import re
 import shlex
@@ -105,6 +106,9 @@ class VideoInfo:
     audio_rate: int | None = None
     audio_channels: int | None = None
     still: bool = False            # a still image (PNG, JPEG, ...), which ffmpeg reads as 1 frame
+    # Degrees a player turns the picture (a display matrix: phones store portrait clips
+    # landscape). width and height are the picture as shown, which is how ffmpeg decodes it.
+    rotation: float = 0.0
 
     @property
     def sora(self) -> dict | None:
@@ -121,7 +125,7 @@ class VideoInfo:
         d = {k: getattr(self, k) for k in ("path", "width", "height", "fps", "frames",
                                            "duration", "codec", "pix_fmt", "bitrate_kbps",
                                            "has_audio", "audio_codec", "audio_rate",
-                                           "audio_channels")}
+                                           "audio_channels", "rotation")}
         d["metadata"] = {k: v for k, v in self.metadata.items() if k != SORA_TAG}
         d["sora"] = self.sora
         return d
@@ -161,6 +165,7 @@ _DURATION = re.compile(r"Duration:\s*(\d+):(\d+):([\d.]+)")
 _BITRATE = re.compile(r"bitrate:\s*([\d.]+)\s*kb/s")
 _STREAM_AUDIO = re.compile(r"Stream #\S+.*?: Audio: (\w+)[^,]*(?:,\s*(\d+) Hz)?(?:,\s*([^,]+))?")
 _FRAME = re.compile(r"frame=\s*(\d+)")
+_ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees")
 _CHANNELS = {"mono": 1, "stereo": 2, "2.1": 3, "quad": 4, "5.0": 5, "5.1": 6, "7.1": 8}
 
 
@@ -201,6 +206,9 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     if "partial file" in text:
         raise SoraError(f"cannot read {p}: {ffmpeg_reason('partial file')}")
     vline = text[vmatch.start():].splitlines()[0]
+    vpart = text[vmatch.start():].split("Stream #", 2)[1]  # this stream's lines, side data too
+    turn = _ROTATION.search(vpart)
+    rotation = float(turn.group(1)) + 0.0 if turn else 0.0
     size = _SIZE.search(vline)
     fps_m = _FPS.search(vline) or _TBR.search(vline)
     if size is None or fps_m is None:
@@ -222,8 +230,11 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     channels = _CHANNELS.get(layout.split("(")[0].strip())
     if channels is None and audio and re.match(r"(\d+) channels", layout):
         channels = int(layout.split()[0])
+    width, height = int(size.group(1)), int(size.group(2))
+    if abs(abs(rotation) - 90) < 1:  # shown turned a quarter: as decoded, width is height
+        width, height = height, width
     return VideoInfo(
-        path=str(p), width=int(size.group(1)), height=int(size.group(2)), fps=fps,
+        path=str(p), width=width, height=height, fps=fps, rotation=rotation,
         frames=frames, duration=round(duration, 3), codec=vmatch.group(1),
         pix_fmt=vmatch.group(2), bitrate_kbps=float(bitrate.group(1)) if bitrate else None,
         has_audio=audio is not None, audio_codec=audio.group(1) if audio else None,
@@ -297,6 +308,9 @@ def iter_video(path: str | os.PathLike) -> tuple[float, Iterator[np.ndarray]]:
     import imageio_ffmpeg
 
     p = require_file(path)
+    # ffmpeg turns a clip with a display matrix upright; imageio-ffmpeg then logs that the
+    # size differs from the stored one, which is expected, not the user's concern
+    logging.getLogger("imageio_ffmpeg").setLevel(logging.ERROR)
     reader = imageio_ffmpeg.read_frames(str(p), pix_fmt="rgb24")
     try:
         meta = next(reader)

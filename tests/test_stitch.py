@@ -183,3 +183,38 @@ def test_change_fps_keeps_duration_and_order():
     assert down.ravel().tolist() == [0, 2, 4, 6, 8]
     with pytest.raises(SoraUsageError):
         change_fps(frames, 10, 0)
+
+
+def test_a_phone_clip_stored_turned_is_described_read_and_joined_as_shown(tmp_path, capfd):
+    """A portrait phone clip is stored landscape with a display matrix; ffmpeg decodes it
+    upright, so its size, its frames, a stitch's default size and a stream copy follow that."""
+    from sora_cli.inspection import contact_sheet
+    from sora_cli.mp4 import read_mp4
+    from sora_cli.video_io import probe
+
+    plain = ffmpeg_clip(tmp_path / "plain.mp4", seconds=1, size="64x48", fps=8)
+    for turn in (90, -90, 180):
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-display_rotation", str(turn),
+                        "-i", str(plain), "-c", "copy", str(tmp_path / f"r{turn}.mp4")],
+                       check=True)
+    portrait = tmp_path / "r90.mp4"
+    for turn, shown in ((90, (48, 64)), (-90, (48, 64)), (180, (64, 48))):
+        info = probe(tmp_path / f"r{turn}.mp4")
+        table = read_mp4(tmp_path / f"r{turn}.mp4").video_info(tmp_path / f"r{turn}.mp4")
+        assert (info.width, info.height) == shown == (table.width, table.height)
+        assert abs(abs(info.rotation) - abs(turn)) < 1 and abs(table.rotation - info.rotation) \
+            % 360 < 1
+    capfd.readouterr()
+    frames = read_video(portrait).frames
+    assert frames.shape == (8, 64, 48, 3)
+    assert capfd.readouterr().err == ""           # no library chatter about the turned size
+    sheet = contact_sheet(portrait, tmp_path / "s.png", cols=2, rows=1)
+    assert probe(sheet).width < probe(sheet).height * 2   # portrait cells, not squeezed
+    # a stitch starting with it is portrait; a turned clip and a plain one are re-encoded,
+    # since a stream copy would show both turned the same way
+    mixed = stitch([portrait, plain], tmp_path / "mixed.mp4")
+    assert (mixed.width, mixed.height) == (48, 64) and mixed.rotation == 0
+    assert packet_hashes(tmp_path / "mixed.mp4")[:8] != packet_hashes(portrait)
+    both = stitch([portrait, portrait], tmp_path / "both.mp4")
+    assert packet_hashes(tmp_path / "both.mp4") == packet_hashes(portrait) * 2
+    assert (both.width, both.height) == (48, 64) and both.rotation == 90
