@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -43,6 +43,29 @@ def change_fps(frames: np.ndarray, fps: float, new_fps: float) -> np.ndarray:
         raise SoraUsageError(f"frame rates must be positive, got {fps} and {new_fps}")
     idx = nearest_source(np.arange(resampled_count(len(frames), fps, new_fps)), fps, new_fps)
     return frames[np.clip(idx, 0, len(frames) - 1)]
+
+
+def change_fps_stream(frames: Iterable[np.ndarray], fps: float,
+                      new_fps: float) -> Iterator[np.ndarray]:
+    """`change_fps` on a stream of frames, so memory holds a frame or two at a time: the
+    same frames, as many. A picked frame waits until the clip is known to be long enough to
+    keep it (the count is rounded from the clip's length), and the end is padded with the
+    last frame as `change_fps` pads it."""
+    picked: list[np.ndarray] = []   # picked, not yet known to fall inside the count
+    given = seen = 0
+    last = None
+    for last in frames:
+        while nearest_source(given + len(picked), fps, new_fps) == seen:
+            picked.append(last)
+        seen += 1
+        # the clip is at least `seen` frames long, so that many output frames are sure
+        sure = min(resampled_count(seen, fps, new_fps) - given, len(picked))
+        yield from picked[:sure]
+        given += sure
+        del picked[:sure]
+    if last is not None:
+        total = resampled_count(seen, fps, new_fps)
+        yield from (picked + [last] * total)[:total - given]
 
 
 def resampled_count(frames: int, fps: float, new_fps: float) -> int:

@@ -278,7 +278,9 @@ def write_generated(frames: Iterable[np.ndarray], output: Path, pipe, settings: 
                                    scale, audio)
     else:
         if out_fps < pipe.fps - 1e-6:
-            flat = _drop_frames(flat, pipe.fps, out_fps)
+            from sora_cli.edit import change_fps_stream
+
+            flat = change_fps_stream(flat, pipe.fps, out_fps)
         info = write_video(output, flat, out_fps, crf=opts.crf, metadata=metadata,
                            overwrite=opts.overwrite, finalize=finalize, preset=PRESET,
                            scale=scale, audio=audio)
@@ -286,24 +288,6 @@ def write_generated(frames: Iterable[np.ndarray], output: Path, pipe, settings: 
             "fps": info.fps, "width": info.width, "height": info.height,
             "seed": settings["seed"], "credentials": opts.credentials,
             "watermark": None if payload is None else f"{payload:012x}"}
-
-
-def _drop_frames(frames: Iterable[np.ndarray], fps: float, new_fps: float) -> Iterator[np.ndarray]:
-    """A lower frame rate as a stream (memory stays flat): output frame j shows the source
-    frame nearest to its time, as ffmpeg's fps filter and `edit.change_fps` pick it.
-    The last source frame is held until the stream ends, since how many output frames the
-    clip's end gives depends on its length."""
-    from sora_cli.edit import nearest_source, resampled_count
-
-    j, i, last = 0, -1, None
-    for i, frame in enumerate(frames):
-        while last is not None and nearest_source(j, fps, new_fps) == i - 1:
-            yield last
-            j += 1
-        last = frame
-    while last is not None and j < resampled_count(i + 1, fps, new_fps):
-        yield last
-        j += 1
 
 
 def _write_interpolated(frames, output: Path, fps: float, out_fps: float, opts, metadata,
@@ -389,7 +373,7 @@ def generate(prompt: str, output: str | os.PathLike | None = None,
     for i, out in enumerate(outputs):
         seed = seed0 + i
         t0 = time.perf_counter()
-        n = _frame_count(opts.duration, pipe, "--duration", warn=i == 0)
+        n = _frame_count(opts.duration, pipe, "--duration")
         settings = _settings("generate", pipe, prompt, opts, seed, size, n)
         with _Progress(out.name, pipe.settings.steps) as bar:
             frames = pipe.generate(prompt, opts.duration, size=size, seed=seed,
@@ -495,20 +479,17 @@ def _clip_at_model_fps(path, pipe, size: tuple[int, int], fit: str = "crop") -> 
     """The whole clip at the model's frame rate and `size` (height, width), decoded as a
     stream: only the model-size frames are held, where a minute of 1080p decoded whole would
     be 11 GB. Frames are picked as `edit.change_fps` picks them (the nearest in time)."""
-    from sora_cli.edit import nearest_source, resampled_count
+    from sora_cli.edit import change_fps_stream
     from sora_cli.pipeline import to_model_size
     from sora_cli.video_io import iter_video
 
     fps, stream = iter_video(path)
-    new_fps = pipe.fps if abs(fps - pipe.fps) > 1e-3 else fps
+    if abs(fps - pipe.fps) > 1e-3:
+        stream = change_fps_stream(stream, fps, pipe.fps)
     done: list[np.ndarray] = []
     chunk: list[np.ndarray] = []
-    j = total = 0  # the next output frame; source frames seen
-    for i, frame in enumerate(stream):
-        total += 1
-        while nearest_source(j, fps, new_fps) == i:
-            chunk.append(frame)
-            j += 1
+    for frame in stream:
+        chunk.append(frame)
         if len(chunk) * frame.nbytes >= 2**25:  # resized 32 MB at a time (x4 as floats)
             done.append(to_model_size(np.stack(chunk), *size, fit=fit))
             chunk = []
@@ -516,11 +497,7 @@ def _clip_at_model_fps(path, pipe, size: tuple[int, int], fit: str = "crop") -> 
         done.append(to_model_size(np.stack(chunk), *size, fit=fit))
     if not done:
         raise SoraError(f"cannot read {path}: no video frames in it (damaged or truncated)")
-    frames = np.concatenate(done)
-    count = resampled_count(total, fps, new_fps)
-    if len(frames) < count:
-        frames = np.concatenate([frames, np.repeat(frames[-1:], count - len(frames), 0)])
-    return frames[:count]
+    return np.concatenate(done)
 
 
 def extend(clip: str | os.PathLike, prompt: str = "", seconds: float = 4.0,
@@ -562,12 +539,12 @@ def extend(clip: str | os.PathLike, prompt: str = "", seconds: float = 4.0,
     return res
 
 
-def _frame_count(seconds: float, pipe, flag: str, warn: bool = True) -> int:
+def _frame_count(seconds: float, pipe, flag: str) -> int:
     """Frames of `seconds` at the model's rate; a length under one frame still makes one,
     and says so rather than writing a longer video than asked without a word."""
     from sora_cli.pipeline import frames_for
 
-    if warn and seconds * pipe.fps < 0.5:
+    if seconds * pipe.fps < 0.5:
         console.warn(f"{flag} {seconds:g} is shorter than one frame at the model's "
                      f"{pipe.fps:g} fps: making one frame ({1 / pipe.fps:g} s)")
     return frames_for(seconds, pipe.fps)
@@ -652,6 +629,7 @@ def bridge(inputs: list[str | os.PathLike], output: str | os.PathLike, overlap: 
     pipe = pipe or load_pipeline(opts)
     use_settings(pipe, opts)
     size = working_size(pipe, opts)
+    from sora_cli.edit import joined_sound
     from sora_cli.pipeline import frames_for
 
     clips = [_clip_at_model_fps(path, pipe, size) for path in inputs]
@@ -660,7 +638,6 @@ def bridge(inputs: list[str | os.PathLike], output: str | os.PathLike, overlap: 
                          sum(len(c) for c in clips) + n * (len(clips) - 1),
                          {"source_hash": [file_hash(p) for p in inputs], "overlap": overlap})
     t0 = time.perf_counter()
-    from sora_cli.edit import joined_sound
 
     def frames(bar):
         for i, clip in enumerate(clips):

@@ -453,11 +453,11 @@ def test_a_lower_output_rate_picks_the_frames_change_fps_picks(fps, new_fps):
     does (a time exactly between two frames goes to the later one in both, and the clip's
     end gives as many frames)."""
     from sora_cli.edit import change_fps
-    from sora_cli.generation import _drop_frames
+    from sora_cli.edit import change_fps_stream
 
     for count in (1, 2, 16, 37):
         frames = np.arange(count, dtype=np.uint8)[:, None, None, None]
-        streamed = np.stack(list(_drop_frames(iter(frames), fps, new_fps)))
+        streamed = np.stack(list(change_fps_stream(iter(frames), fps, new_fps)))
         assert np.array_equal(streamed, change_fps(frames, fps, new_fps)), streamed.ravel()
 
 
