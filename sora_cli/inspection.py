@@ -15,7 +15,7 @@ import numpy as np
 
 from sora_cli.errors import SoraError, SoraUsageError
 from sora_cli.video_io import (atomic_output, check_output_path, ffmpeg_exe, ffmpeg_reason,
-                               probe, run_ffmpeg)
+                               probe, quarter_turn, run_ffmpeg)
 
 
 def inspect_video(path: str | os.PathLike) -> dict:
@@ -180,7 +180,7 @@ def _size_text(report: dict) -> str:
     w, h, turn = report["width"], report["height"], report.get("rotation") or 0
     if not turn:
         return f"{w}x{h}"
-    stored = (h, w) if abs(abs(turn) - 90) < 1 else (w, h)
+    stored = (h, w) if quarter_turn(turn) else (w, h)
     return (f"{w}x{h} as shown (stored {stored[0]}x{stored[1]}, turned {turn:g} degrees "
             "on playback)")
 

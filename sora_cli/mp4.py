@@ -42,11 +42,6 @@ class Track:
     rotation: float = 0.0     # degrees the player turns the picture (tkhd matrix), as ffmpeg says
 
     @property
-    def quarter_turn(self) -> bool:
-        """Shown turned by 90 degrees either way: the picture's width is its stored height."""
-        return abs(abs(self.rotation) - 90) < 1
-
-    @property
     def fps(self) -> float:
         return self.timescale / self.sample_delta if self.sample_delta else 0.0
 
@@ -81,12 +76,12 @@ class Mp4:
     def video_info(self, path: str | os.PathLike) -> "VideoInfo":
         """The same description `video_io.probe` gives, from the tables alone (no ffmpeg
         run); only for `plain_h264()` files."""
-        from sora_cli.video_io import VideoInfo
+        from sora_cli.video_io import VideoInfo, quarter_turn
 
         video, audio = self.first("video"), self.first("audio")
         duration = self.duration or video.media_duration / video.timescale
         size = Path(path).stat().st_size
-        width, height = ((video.height, video.width) if video.quarter_turn
+        width, height = ((video.height, video.width) if quarter_turn(video.rotation)
                          else (video.width, video.height))
         return VideoInfo(
             path=str(path), width=width, height=height, rotation=video.rotation,

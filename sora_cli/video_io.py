@@ -166,6 +166,14 @@ _BITRATE = re.compile(r"bitrate:\s*([\d.]+)\s*kb/s")
 _STREAM_AUDIO = re.compile(r"Stream #\S+.*?: Audio: (\w+)[^,]*(?:,\s*(\d+) Hz)?(?:,\s*([^,]+))?")
 _FRAME = re.compile(r"frame=\s*(\d+)")
 _ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees")
+
+
+def quarter_turn(rotation: float) -> bool:
+    """A picture shown turned by 90 degrees either way: its shown width is its stored height."""
+    return abs(abs(rotation) - 90) < 1
+# ffmpeg turns a clip with a display matrix upright; imageio-ffmpeg then logs that the size
+# differs from the stored one, which is expected, not the user's concern
+logging.getLogger("imageio_ffmpeg").setLevel(logging.ERROR)
 _CHANNELS = {"mono": 1, "stereo": 2, "2.1": 3, "quad": 4, "5.0": 5, "5.1": 6, "7.1": 8}
 
 
@@ -231,7 +239,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     if channels is None and audio and re.match(r"(\d+) channels", layout):
         channels = int(layout.split()[0])
     width, height = int(size.group(1)), int(size.group(2))
-    if abs(abs(rotation) - 90) < 1:  # shown turned a quarter: as decoded, width is height
+    if quarter_turn(rotation):  # as decoded (upright), width is the stored height
         width, height = height, width
     return VideoInfo(
         path=str(p), width=width, height=height, fps=fps, rotation=rotation,
@@ -308,9 +316,6 @@ def iter_video(path: str | os.PathLike) -> tuple[float, Iterator[np.ndarray]]:
     import imageio_ffmpeg
 
     p = require_file(path)
-    # ffmpeg turns a clip with a display matrix upright; imageio-ffmpeg then logs that the
-    # size differs from the stored one, which is expected, not the user's concern
-    logging.getLogger("imageio_ffmpeg").setLevel(logging.ERROR)
     reader = imageio_ffmpeg.read_frames(str(p), pix_fmt="rgb24")
     try:
         meta = next(reader)
