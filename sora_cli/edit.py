@@ -157,11 +157,23 @@ class Graph:
     def add(self, text: str) -> None:
         self.filters.append(text)
 
+    def input(self, path: Path) -> int:
+        """Add `path` as an ffmpeg input; its index."""
+        self.inputs.append(str(path))
+        return len(self.inputs) - 1
+
+    def command(self) -> list[str]:
+        """ffmpeg's inputs and the filter script (written to the work folder) as arguments."""
+        script = self.workdir / "graph.txt"
+        script.write_text(";\n".join(self.filters))
+        # "-/opt FILE" reads the option's value from FILE
+        return [*(a for path in self.inputs for a in ("-i", path)),
+                "-/filter_complex", str(script)]
+
     def add_input(self, path: Path, info: VideoInfo) -> Part:
         """Add a clip and bring it to the spec: frame rate, letterboxed size, format, audio."""
         s = self.spec
-        index = len(self.inputs)
-        self.inputs.append(str(path))
+        index = self.input(path)
         same_rate = abs(info.fps - s.fps) < 1e-3
         frames = info.frames if same_rate else max(1, round(info.frames * s.fps / info.fps))
         rate = f"{s.rate.numerator}/{s.rate.denominator}"
@@ -402,34 +414,24 @@ def joined_sound(paths: Sequence[Path], infos: Sequence[VideoInfo], frames: Sequ
     """The sound of clips joined with `gap` new, silent frames between neighbours (a
     generated bridge), clip i lasting `frames[i]` frames at `fps`: written to `out` (WAV),
     or None when no clip has sound."""
-    spec = _spec(list(infos), (2, 2), fps)
+    spec = _spec(list(infos), (2, 2), fps)   # the size is unused: only sound is built
     if not spec.audio_rate:
         return None
     g = Graph(spec, out.parent)
     labels = []
     for i, (path, info, n) in enumerate(zip(paths, infos, frames)):
-        g.inputs.append(str(path))
-        labels.append(g.sound(i if info.has_audio else None, n))
+        index = g.input(path)
+        labels.append(g.sound(index if info.has_audio else None, n))
         if i + 1 < len(paths) and gap:
             labels.append(g.sound(None, gap))
     a = g.label("a")
     g.add(f"{''.join(labels)}concat=n={len(labels)}:v=0:a=1{a}")
-    script = out.parent / f"{out.stem}.graph.txt"
-    script.write_text(";\n".join(g.filters))
-    args = [arg for path in g.inputs for arg in ("-i", path)]
-    _run([*args, "-/filter_complex", str(script), "-map", a, "-c:a", "pcm_f32le", str(out)],
-         0, "sound")
+    _run([*g.command(), "-map", a, "-c:a", "pcm_f32le", str(out)], 0, "sound")
     return out
 
 
 def _encode(g: Graph, part: Part, out: Path, crf: int, metadata: dict[str, str]) -> None:
-    script = g.workdir / "graph.txt"
-    script.write_text(";\n".join(g.filters))
-    args = []
-    for path in g.inputs:
-        args += ["-i", path]
-    args += ["-/filter_complex", str(script),  # "-/opt FILE" reads the option's value from FILE
-             "-map", part.video]
+    args = [*g.command(), "-map", part.video]
     if part.audio:
         args += ["-map", part.audio, "-c:a", "aac", "-b:a", "160k"]
     args += ["-c:v", "libx264", "-preset", "medium", "-crf", str(crf), "-pix_fmt", "yuv420p",
