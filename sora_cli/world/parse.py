@@ -346,13 +346,13 @@ def parse_stated(text: str, strict: bool = False) -> tuple[Scene, list[str]]:
     if len(subjects) > 2:
         raise PromptNotUnderstood(f"the built-in world shows at most two subjects, the prompt "
                                   f"asks for {len(subjects)}")
-    if not (subjects or settings or described or weathers or cameras):
+    settings = settings or described
+    if not (subjects or settings or weathers or cameras):
         raise PromptNotUnderstood(
             "nothing in the prompt names a subject or setting of the built-in world"
             + (f" (unknown words: {', '.join(unknown)})" if unknown else "")
             + "; see 'sora world vocab'", unknown)
 
-    settings = settings or described
     setting = min(settings, key=SETTING_PRIORITY.index) if settings else DEFAULT_SETTING
     weather = weathers[0] if weathers and setting in OUTDOOR else "none"
     camera = cameras[0] if cameras else "none"
