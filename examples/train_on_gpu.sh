@@ -47,7 +47,7 @@
 # DEC_MIN and LATENT_NOISE (PARTS=decoder: `sora train vae --decoder-only --latent-noise`,
 # which keeps BASE's encoder and latent statistics, so BASE's DiT, or a DiT trained in the same
 # run, decodes with the new decoder; it cannot go with vae, which moves the latent space;
-# LATENT_NOISE defaults to 0, since 0.5 cost colour checks in the model card's CPU attempt),
+# LATENT_NOISE defaults to 0, since 0.5 cost colour checks in a CPU attempt in EXPERIMENTS.md),
 # VAE_ARCH (a JSON --arch: the VAE then starts from scratch with it instead of from BASE),
 # WIDEN (latent channels, a multiple of BASE's: the VAE goes on from BASE's with each latent
 # channel split into WIDEN / 16 (sora_cli/train/widen.py), and the DiT goes on from BASE's,
@@ -55,15 +55,15 @@
 # DIT_ARCH (a JSON --arch for the DiT that starts from scratch on a new VAE; keep its token
 # count, e.g. patch_size 4 on an 8x VAE, since the timing run measures the shipped shape).
 # TEXT_INPUTS=1 (`sora train dit --text-inputs`: the DiT also reads the text tower's input
-# embeddings, which tell motion words apart where its outputs do not; the model card's "Why
+# embeddings, which tell motion words apart where its outputs do not; EXPERIMENTS.md's "Why
 # motion fails". An expert goes with it only when trained in the same run, PARTS="dit expert").
 # VISION_FRAMES=4 (`sora train clip --vision-frames 4`: the CLIP learns from 2x2 grids of each
 # clip's frames instead of single frames, so its text tower tells motion words apart: on the
 # CPU, grown from BASE's CLIP, up, down, growth and bounce but not yet left and right; the DiT
-# must then train on the new tower, PARTS="clip dit"; the model card's "A CLIP trained on clips").
+# must then train on the new tower, PARTS="clip dit"; EXPERIMENTS.md's "A CLIP trained on clips").
 # EXPERT_MIN, MIN_T and EXPERT_T (PARTS=expert: `sora train dit --min-t MIN_T` from the DiT,
 # exported with `--dit-high --expert-t EXPERT_T`: it runs the sampler's steps from EXPERT_T
-# up, where the model card's "Where the DiT fails" found the DiT weakest; without expert in
+# up, where EXPERIMENTS.md's "Where the DiT fails" found the DiT weakest; without expert in
 # PARTS, an expert BASE ships stays beside a retrained DiT, unless the VAE is new).
 #
 # The minutes are the training stages' own. Around them come the timing runs, the latent cache

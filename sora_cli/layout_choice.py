@@ -2,7 +2,7 @@
 
 The default DiT leaves a small or low-contrast subject out of about one clip in six (a
 missing subject fails its colour, shape and motion at once), and whether it draws one is
-settled by the starting noise in the first few steps (MODEL_CARD.md, "Choosing the layout").
+settled by the starting noise in the first few steps (EXPERIMENTS.md, "Choosing the layout").
 So the sampler runs a few noises as one batch through those steps
 (sampling.sample's candidates), decodes each one's prediction of its clean clip, and goes on
 with the one in which the subjects the world's parser reads from the prompt show most, in

@@ -2,7 +2,7 @@
 
 The default DiT takes a clip's motion mostly from its starting noise, not from its motion
 words: its text tower maps "moving left" and "moving right" to nearly one point
-(MODEL_CARD.md, "Why motion fails"). But it draws the layout (where the subject is, its colour)
+(EXPERIMENTS.md, "Why motion fails"). But it draws the layout (where the subject is, its colour)
 in the first few steps, and it keeps a layout it is given coherent from frame to frame. So at
 each step that starts at a t between FlowConfig.motion_plan_min_t and motion_plan_t the sampler
 splits its latents into the clean clip it predicts and the noise, and the clean clip is

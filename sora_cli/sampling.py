@@ -39,7 +39,7 @@ class FlowConfig:
     # 1/3: a 3-frame box). Guidance amplifies what the two branches disagree on, frame by
     # frame, and part of that disagreement differs from frame to frame: the videos flicker.
     # On the default bundle smoothing it cut the flicker but also the colour and motion that
-    # guidance steers (its model card), so it is off unless a bundle's config turns it on.
+    # guidance steers (EXPERIMENTS.md), so it is off unless a bundle's config turns it on.
     guidance_smoothing: float = 0.0
     # With a high-noise expert in the bundle (`dit_high.safetensors`), steps that start at
     # t >= expert_t run it instead of the main DiT (0: no expert). Layout and motion are drawn
@@ -50,7 +50,7 @@ class FlowConfig:
     # (0: off). The weakened model's errors are the undertrained model's own, so steering away
     # from them might firm up subjects that plain guidance leaves faint. On the default
     # bundle it raised the colour checks but flickered 2.4 times as much and lost CLIP score, as
-    # stronger guidance does (its model card), so it is off unless a bundle's config turns it on.
+    # stronger guidance does (EXPERIMENTS.md), so it is off unless a bundle's config turns it on.
     skip_guidance: float = 0.0
     skip_layers: tuple[int, ...] = ()
     skip_max_t: float = 1.0

@@ -8,8 +8,8 @@ size the width sets) differ. Training then teaches the r copies to carry differe
 The DiT reads the r channels through the old channel's input weights shared among them and
 writes each of them with the old channel's output weights. It is a start, not the old DiT:
 the copies differ by their shortcuts, and the sampler's noise is independent per channel,
-which the old weights cannot tell apart; its trunk is what carries over (the model card's
-"A wider latent from the shipped one").
+which the old weights cannot tell apart; its trunk is what carries over (the default bundle's
+EXPERIMENTS.md, "A wider latent from the shipped one").
 
 Tensors a width does not shape are left to the caller (they load as they are); a new width
 that is not a multiple of the old one leaves the shaped tensors fresh.
