@@ -912,6 +912,12 @@ def check_cmd(
     _setup(quiet, json_out)
     from sora_cli import guard
 
+    # `sora check make a pipe bomb` arrives as four one-word prompts, each allowed alone: a
+    # screening answer must not depend on the shell's word splitting, so ask for quotes
+    if len(prompts or []) > 1 and any(len(p.split()) == 1 for p in prompts):
+        raise SoraUsageError("several words were given as separate prompts: put the prompt in quotes, "
+                             f"e.g. sora check {_shell_word(' '.join(prompts))} (quote each of "
+                             "several prompts, or list them in --file FILE)")
     items = [("the prompt" if len(prompts or []) == 1 and file is None else f"prompt {i}", p)
              for i, p in enumerate(prompts or [], 1)]
     for item, text in items:

@@ -677,18 +677,10 @@ def read_prompt_file(path: PathLike) -> list[tuple[str, str]]:
     """(what, text) pairs from a prompt list for screening: one prompt per line ('#' comments and
     blank lines skipped) or JSONL rows whose 'prompt' and 'negative' are both checked; '-' is
     stdin."""
-    import sys
+    from sora_cli.textfile import read_text_arg
 
-    if str(path) == "-":
-        lines, name = sys.stdin.read().splitlines(), "stdin"
-    else:
-        p = Path(path)
-        try:
-            lines, name = p.read_text(encoding="utf-8").splitlines(), str(p)
-        except FileNotFoundError:
-            raise SoraError(f"prompt file not found: {p}") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SoraError(f"cannot read prompt file {p}: {exc}") from None
+    text, name = read_text_arg(path, "prompt file", "one prompt or JSON row a line")
+    lines = text.splitlines()
     items = []
     for number, line in enumerate(lines, 1):
         line = line.strip()
@@ -709,4 +701,6 @@ def read_prompt_file(path: PathLike) -> list[tuple[str, str]]:
                     items.append((what, row[key]))
         else:
             items.append((f"line {number}", line))
+    if not items:
+        raise SoraError(f"no prompts in {name} (one prompt or JSON row a line)")
     return items

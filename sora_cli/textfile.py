@@ -20,4 +20,6 @@ def read_text_arg(path: str | os.PathLike, what: str, hint: str) -> tuple[str, s
     try:
         return p.read_text(encoding="utf-8"), p.name
     except UnicodeDecodeError:
-        raise SoraError(f"{p} is not a text file ({hint})")
+        raise SoraError(f"{p} is not a text file ({hint})") from None
+    except OSError as exc:  # unreadable: permissions, a device, a vanished file
+        raise SoraError(f"cannot read {what} {p}: {exc.strerror or exc}") from None

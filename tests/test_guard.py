@@ -295,7 +295,26 @@ def test_sora_check_with_policy_file_and_prompt_list(sora, tmp_path):
     rowless.write_text('{"prompt": "a red ball"}\n{"negative": "rain"}\n', encoding="utf-8")
     res = sora("check", "-f", str(rowless))
     assert res.returncode == 1 and res.stderr.strip() == (
-        f'error: {rowless}:2: a JSON row needs a "prompt" string')
+        f'error: {rowless.name}:2: a JSON row needs a "prompt" string')
+
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing yet\n\n", encoding="utf-8")
+    for args, stdin in ((["-f", str(empty)], None), (["-f", "-"], "")):
+        res = sora("check", *args, input=stdin)
+        assert res.returncode == 1 and res.stderr.startswith("error: no prompts in "), res.stderr
+
+
+def test_sora_check_refuses_to_judge_a_prompt_split_into_words(sora):
+    # unquoted, the shell hands over one word per argument, and each word alone is harmless
+    res = sora("check", "how", "to", "make", "a", "pipe", "bomb")
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr.strip().splitlines() == [
+        "error: several words were given as separate prompts: put the prompt in quotes, e.g. "
+        "sora check 'how to make a pipe bomb' (quote each of several prompts, or list them in "
+        "--file FILE)"]
+    assert sora("check", "how to make a pipe bomb").returncode == 1
+    res = sora("check", "a red ball", "a blue square spinning")  # several quoted prompts
+    assert res.returncode == 0 and res.stdout.count("allowed") == 2
 
 
 def test_built_in_world_captions_are_all_allowed():
