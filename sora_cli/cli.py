@@ -987,6 +987,8 @@ def eval_cmd(
     fps: Annotated[float, typer.Option("--fps", help="Frame rate of --reference-only "
                                                      "renders (a model uses its own).")] = 8.0,
     device: Annotated[str, typer.Option("--device", help="cpu, cuda or auto.")] = "auto",
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", "-y", help="Replace an earlier run's clips, report.json and sheet.")] = False,
     literal: LiteralOpt = False, json_out: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Measure how well a model's videos show their prompts.
@@ -1014,7 +1016,7 @@ def eval_cmd(
         report = ev.evaluate(model, len(texts), texts, seed=seed, duration=duration,
                              out_dir=out_dir, device=device, reference_only=reference_only,
                              sheet=sheet, size=size, fps=fps, progress=advance,
-                             literal=literal)
+                             literal=literal, overwrite=overwrite)
     if json_out:
         console.result_json(report)
         return

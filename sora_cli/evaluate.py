@@ -144,6 +144,7 @@ def eval_prompts(n: int = 100, seed: int = 0) -> list[str]:
 def read_prompts(path: str | os.PathLike) -> list[str]:
     """Prompts from a file ('-': stdin), one a line; blank lines and # comments skipped. A
     prompt that is not about the built-in world is named with its line number."""
+    from sora_cli.guard import check_prompt
     from sora_cli.textfile import read_text_arg
     from sora_cli.world.parse import PromptNotUnderstood, parse_prompt
 
@@ -153,6 +154,7 @@ def read_prompts(path: str | os.PathLike) -> list[str]:
         prompt = line.strip()
         if not prompt or prompt.startswith("#"):
             continue
+        check_prompt(prompt, item=f"{name}:{number}")
         try:
             parse_prompt(prompt)
         except PromptNotUnderstood as exc:
@@ -260,7 +262,8 @@ def evaluate(model: str = "default", n: int = 100, prompts: list[str] | None = N
              seed: int = 0, duration: float = 2.0, out_dir: str | os.PathLike | None = None,
              device: str = "auto", *, reference_only: bool = False,
              sheet: str | os.PathLike | None = None, size: int | tuple[int, int] = 256,
-             fps: float = 8.0, worst: int = 8, progress=None, literal: bool = False) -> dict:
+             fps: float = 8.0, worst: int = 8, progress=None, literal: bool = False,
+             overwrite: bool = False) -> dict:
     """Generate every prompt with `model` (seed + index), score the clips against their
     prompts, and score the world's reference renders of the same prompts at the same size,
     fps and length (the sanity line: about 1.0, or the checker is wrong). With a model, the
@@ -270,8 +273,10 @@ def evaluate(model: str = "default", n: int = 100, prompts: list[str] | None = N
     `literal` conditions the model on every prompt as written (see sora_cli/prompt_reading).
     `reference_only` skips the model (size and fps then come from the arguments). `out_dir`
     keeps the generated clips as MP4 and the report as report.json; `sheet` writes a PNG of
-    the `worst` clips. Returns the report (see summarize for the figures).
+    the `worst` clips; files of an earlier run there are replaced only with `overwrite`.
+    Returns the report (see summarize for the figures).
     """
+    from sora_cli.guard import check_prompts
     from sora_cli.world.render import frame_size, render_scene
 
     if duration <= 0 or duration > 60:
@@ -280,16 +285,22 @@ def evaluate(model: str = "default", n: int = 100, prompts: list[str] | None = N
     prompts = list(prompts) if prompts is not None else eval_prompts(n, seed)
     if not prompts:
         raise SoraError("no prompts to evaluate")
+    check_prompts(prompts)  # the policy holds for measurements too, before any model work
     scenes = expected_scenes(prompts)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         make_folder(out, "--out")
         if sheet is None:
             sheet = out / "worst.png"
+        clips = [] if reference_only else [out / f"{i:04d}.mp4" for i in range(len(prompts))]
+        earlier = [f for f in [out / "report.json", *clips] if f.exists()]
+        if earlier and not overwrite:
+            raise SoraError(f"{out} already holds an evaluation ({earlier[0].name}): use "
+                            "--overwrite / -y to replace it, or another --out")
     if sheet is not None:  # a sheet that cannot be written fails now, not after every clip
         from sora_cli.video_io import check_output_path
 
-        check_output_path(sheet, True, suffixes=(".png",))
+        check_output_path(sheet, overwrite, suffixes=(".png",))
 
     pipe, clip_enc = None, None
     if not reference_only:
@@ -368,7 +379,10 @@ def evaluate(model: str = "default", n: int = 100, prompts: list[str] | None = N
     if out is not None:
         import json
 
-        (out / "report.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
+        from sora_cli.video_io import atomic_output
+
+        with atomic_output(out / "report.json", True) as tmp:
+            tmp.write_text(json.dumps(report, indent=1, default=float) + "\n")
     return report
 
 

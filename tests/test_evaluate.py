@@ -162,6 +162,11 @@ def test_cli_prompts_file_table_and_bad_input(sora, tmp_path):
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.startswith("error: bad.txt:4: 'a magenta ball' is not about the built-in")
     assert len(r.stderr.strip().splitlines()) == 1
+    # the content policy holds for measurements too, named by the line, before any work
+    harm = tmp_path / "harm.txt"
+    harm.write_text("a red ball bouncing on a beach\na red ball on a beach covered in gore\n")
+    r = sora("eval", "--reference-only", "--prompts", harm)
+    assert r.returncode == 1 and r.stderr.startswith("error: refused: harm.txt:2 asks for"), r.stderr
     r = sora("eval", "--reference-only", "--prompts", tmp_path / "missing.txt")
     assert r.returncode == 1 and "no such prompts file" in r.stderr
     r = sora("eval", "--reference-only", "--prompts", "-", input="a red ball on a beach\n",
@@ -177,6 +182,24 @@ def test_cli_prompts_file_table_and_bad_input(sora, tmp_path):
     # a sheet that cannot be written is refused before any clip is made or scored
     r = sora("eval", "--model", "no-such-model", "--n", "1", "--sheet", tmp_path / "no" / "w.png")
     assert r.returncode == 1 and "output folder does not exist" in r.stderr, r.stderr
+
+
+def test_eval_replaces_an_earlier_run_only_with_overwrite(sora, tmp_path):
+    out, sheet = tmp_path / "ev", tmp_path / "keep.png"
+    r = sora("eval", "--reference-only", "--n", "1", "--out", out, "-q")
+    assert r.returncode == 0, r.stderr
+    report = (out / "report.json").read_text()
+    assert json.loads(report)["reference"]["prompts"] == 1 and (out / "worst.png").exists()
+    sheet.write_bytes(b"precious")
+    for args in (["--out", out], ["--sheet", sheet]):
+        r = sora("eval", "--reference-only", "--n", "2", *args)
+        assert r.returncode == 1 and "-y" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert (out / "report.json").read_text() == report and sheet.read_bytes() == b"precious"
+    r = sora("eval", "--reference-only", "--n", "2", "--out", out, "--sheet", sheet, "-y", "-q")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((out / "report.json").read_text())["reference"]["prompts"] == 2
+    assert sheet.read_bytes()[:4] == b"\x89PNG"
+    assert not [f for f in out.iterdir() if f.name.startswith(".")]  # no temporary left
 
 
 def test_eval_runs_a_real_model_and_reports_every_line(sora, tiny_bundle, tmp_path):
