@@ -1,7 +1,7 @@
 """The checker: does a clip show the scene its prompt asks for?
 
 Each clip is measured on its frames against the scene the world's parser reads from the
-prompt (shared/WORLD.md is the spec):
+prompt (docs/WORLD.md is the spec):
 
 - setting: median colours of the top and bottom bands (robust to subjects and weather),
   nearest of the nine settings' sky-top/ground pairs;

@@ -79,8 +79,9 @@ def model_card(name: str, vae: str, clip: str, dit: str) -> str:
         rows.append(f"### {task}\n\n```bash\n{record.get('command', '')}\n```\n\n"
                     + "".join(f"- {f}\n" for f in figures))
     return (f"# {name}\n\nA sora-cli model bundle: causal video VAE, open_clip text tower and "
-            "DiT trained with rectified flow on the procedural world of WORLD.md (simple "
-            "shapes, vehicles, people and animals in a dozen settings). It knows only that "
+            "DiT trained with rectified flow on the procedural world of sora-cli's "
+            "docs/WORLD.md (simple shapes, vehicles, people and animals in a dozen settings). "
+            "It knows only that "
             "world's vocabulary.\n\n## How it was trained\n\n" + "\n".join(rows))
 
 

@@ -1,4 +1,4 @@
-"""The built-in world (shared/WORLD.md): scenes, renderer, caption grammar, prompt parser and
+"""The built-in world (docs/WORLD.md): scenes, renderer, caption grammar, prompt parser and
 datasets. The main functions are importable from here; modules load on first use."""
 
 from sora_cli.world.scene import (CAMERAS, COLORS, MOTIONS, SETTINGS, SHAPES, SIZES, SPEEDS,

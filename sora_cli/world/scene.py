@@ -1,6 +1,6 @@
 """What a clip of the built-in world shows: the canonical vocabulary and the Scene dataclasses.
 
-The canonical values are exactly those of `captions.jsonl` and of shared/WORLD.md; every other
+The canonical values are exactly those of `captions.jsonl` and of docs/WORLD.md; every other
 part of the world (renderer, caption grammar, parser, datasets) speaks in these words.
 """
 
