@@ -307,8 +307,9 @@ def train_vae_cmd(
     arch: TrainArchOpt = None, data: TrainDataOpt = None, workers: TrainWorkersOpt = -1,
     checkpoint_minutes: TrainCkptOpt = 5.0, sample_every: TrainSampleOpt = 0,
     precision: TrainPrecisionOpt = "auto", log_every: TrainLogEveryOpt = 10,
-    eval_clips: Annotated[int, typer.Option("--eval-clips",
-                                            help="Held-out clips for the final PSNR.")] = 16,
+    eval_clips: Annotated[int, typer.Option(
+        "--eval-clips", help="Held-out clips for the final PSNR and the latent statistics "
+                             "(at least 1).")] = 16,
     init: TrainInitOpt = None,
     views: Annotated[int, typer.Option(
         "--views", help="Train on each clip 1, 2 or 4 ways (as is, mirrored, reversed, both): "
@@ -359,9 +360,11 @@ def train_clip_cmd(
     checkpoint_minutes: TrainCkptOpt = 5.0, precision: TrainPrecisionOpt = "auto",
     log_every: TrainLogEveryOpt = 10,
     eval_only: Annotated[bool, typer.Option(
-        "--eval-only", help="Only measure zero-shot accuracy of the CLIP in --out.")] = False,
+        "--eval-only", help="Only measure zero-shot accuracy of the CLIP in --out (a run "
+                            "folder or a bundle folder such as models/default).")] = False,
     eval_frames: Annotated[int, typer.Option(
-        "--eval-frames", help="Held-out frames for the zero-shot test.")] = 270,
+        "--eval-frames", help="Held-out frames for the zero-shot test (0: none at the end "
+                              "of training).")] = 270,
     init: TrainInitOpt = None,
     json_out: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
@@ -421,7 +424,8 @@ def train_dit_cmd(
     export: Annotated[Optional[Path], typer.Option(
         "--export", help="When done, write a model bundle to this folder (e.g. models/NAME).")
     ] = None,
-    overwrite: OverwriteOpt = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", "-y", help="Replace the --export bundle folder if it exists.")] = False,
     init: TrainInitOpt = None,
     eval_clips: Annotated[int, typer.Option(
         "--eval-clips", help="Held-out world clips for the final flow loss (0: none).")] = 16,
@@ -498,7 +502,9 @@ def train_export_cmd(
     expert_t: Annotated[Optional[float], typer.Option(
         "--expert-t", help="Noise level from which the expert takes over (with --dit-high), "
                            "e.g. 0.78.")] = None,
-    overwrite: OverwriteOpt = False, json_out: JsonOpt = False, quiet: QuietOpt = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", "-y", help="Replace the bundle folder if it exists.")] = False,
+    json_out: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Write a model bundle from finished vae, clip and dit runs (EMA weights, bf16); each
     part may also come from a bundle."""
@@ -523,7 +529,10 @@ def data_encode_cmd(
     size: Annotated[int, typer.Option("--size", help="Frame size in pixels.")] = 256,
     frames: Annotated[int, typer.Option("--frames", help="Frames per clip (4k+1).")] = 17,
     fps: Annotated[float, typer.Option("--fps", help="Frame rate of the clips.")] = 8,
-    seed: TrainSeedOpt = 0, data: TrainDataOpt = None,
+    seed: TrainSeedOpt = 0,
+    data: Annotated[Optional[Path], typer.Option(
+        "--data", help="Encode the clips of a folder of videos with captions.jsonl instead of "
+                       "the built-in world.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b")] = 8,
     shard_size: Annotated[int, typer.Option("--shard-size", help="Clips per shard file.")] = 256,
     workers: TrainWorkersOpt = -1,

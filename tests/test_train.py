@@ -806,3 +806,184 @@ def test_run_folders_that_cannot_be_are_named_in_one_line(tmp_path):
                 "--device", "cpu", "-q", cwd=tmp_path)
     assert r.returncode == 1 and "for the bundle named 'default' give its folder" in r.stderr
     assert r.stderr.strip().endswith(str(find_bundle("default"))), r.stderr
+
+
+def test_a_resumed_run_refuses_changed_settings_and_may_only_go_on_longer(tmp_path, capsys):
+    # a run half trained one way and half another matches neither: what changes the weights
+    # must be as the run started; what only changes logging or speed may differ
+    import dataclasses
+
+    from sora_cli.errors import SoraUsageError
+    from sora_cli.train.vae import train_vae
+
+    kw = dict(size=32, frames=5, fps=4, arch=TINY_VAE, eval_clips=1)
+    whole = train_vae(cfg(tmp_path / "whole", 6, 2, 3e-3, sample_every=-1), **kw)
+    paused = tmp_path / "paused"
+    train_vae(cfg(paused, 6, 2, 3e-3, sample_every=-1, stop_at=3), **kw)
+    recorded = (paused / "train.json").read_text()
+    # the review's slip: the resumed command forgets --warmup (its default is 200)
+    r = run_cli("train", "vae", "--out", paused, "--steps", 6, "--batch-size", 2, "--lr", 3e-3,
+                "--size", 32, "--frames", 5, "--fps", 4, "--eval-clips", 1, "--workers", 0,
+                "--sample-every", -1, "--device", "cpu", "--arch", json.dumps(TINY_VAE),
+                "--resume", "-q")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip() == (f"error: {paused} was started with --warmup 3; resume it with "
+                                "the same flags (got --warmup 200)")
+    for changed, kwargs, words in (
+            (dict(lr=1e-3), {}, "--lr 0.003; resume it with the same flags (got --lr 0.001)"),
+            (dict(batch=1), {}, "--batch-size 2; resume it with the same flags (got "
+                                "--batch-size 1)"),
+            ({}, dict(size=64, frames=9), "--size 32 --frames 5; resume it with the same flags "
+                                          "(got --size 64 --frames 9)"),
+            ({}, dict(fps=8), "--fps 4;"),
+            (dict(steps=2), {}, "is at step 3 already (it was started with --steps 6); give "
+                                "--steps 3 or more")):
+        args = {"steps": 6, "batch": 2, "lr": 3e-3, **changed}
+        with pytest.raises(SoraUsageError) as err:
+            train_vae(cfg(paused, args["steps"], args["batch"], args["lr"], sample_every=-1),
+                      resume=True, **{**kw, **kwargs})
+        assert words in str(err.value), str(err.value)
+    assert (paused / "train.json").read_text() == recorded   # refused before anything is written
+    # other logging, checkpoint minutes and the same architecture again are free, and the run
+    # ends where the uninterrupted one did, bit for bit
+    free = dataclasses.replace(cfg(paused, 6, 2, 3e-3, sample_every=-1), log_every=2,
+                               checkpoint_every_minutes=30)
+    resumed = train_vae(free, resume=True, **kw)
+    assert resumed["params_sha256"] == whole["params_sha256"]
+    assert json.loads((paused / "train.json").read_text())["log_every"] == 2
+    # --steps may grow, to extend a finished run; the moved schedule is said
+    capsys.readouterr()
+    longer = train_vae(cfg(tmp_path / "whole", 8, 2, 3e-3, sample_every=-1), resume=True, **kw)
+    assert longer["step"] == 8 and longer["steps_this_run"] == 2
+    said = " ".join(capsys.readouterr().err.split())
+    assert "was started with --steps 6; going on to --steps 8 moves the end of its " \
+           "learning-rate schedule (LR at step 6: 0.0003 -> " in said, said
+
+
+def test_a_resumed_dit_refuses_another_vae_or_text_tower(tiny_bundle, tmp_path):
+    import shutil
+
+    from sora_cli.errors import SoraUsageError
+    from sora_cli.train.clip import train_clip
+    from sora_cli.train.dit import train_dit
+    from sora_cli.train.vae import train_vae
+
+    tb = str(tiny_bundle)
+    other_vae, other_clip = tmp_path / "vae", tmp_path / "clip"
+    train_vae(cfg(other_vae, 1, 1, 1e-3, sample_every=-1), size=32, frames=5, fps=4,
+              arch=TINY_VAE, eval_clips=1)
+    train_clip(cfg(other_clip, 1, 2, 1e-3), arch=TINY_CLIP, eval_frames=0)
+    run = tmp_path / "dit"
+    kw = dict(size=64, frames=9, fps=8, arch=TINY_DIT, eval_clips=0)
+
+    def dit(vae, clip, **more):
+        return train_dit(cfg(run, 2, 2, 1e-3, sample_every=-1), vae, clip, **{**kw, **more})
+
+    train_dit(cfg(run, 2, 2, 1e-3, sample_every=-1, stop_at=1), tb, tb, **kw)
+    for vae, clip, more, words in (
+            (str(other_vae), tb, {}, f"started with --vae {tb}; resume it with the same flags "
+                                     f"(got --vae {other_vae})"),
+            (tb, str(other_clip), {}, f"(got --clip {other_clip})"),
+            (tb, tb, dict(time_shift=2.0), "--time-shift 1;"),
+            (tb, tb, dict(text_inputs=True), "started with no --text-inputs;")):
+        with pytest.raises(SoraUsageError, match=re.escape(words)):
+            dit(vae, clip, resume=True, **more)
+    # the same parts under another name (a copied bundle) are the same parts
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_bundle, copy)
+    assert dit(str(copy), str(copy), resume=True)["step"] == 2
+
+
+@pytest.mark.parametrize("args, words", [
+    (["train", "vae", "--log-every", 0], "--log-every must be at least 1, got 0"),
+    (["train", "vae", "--fps", 0], "--fps must be a positive number, got 0"),
+    (["train", "vae", "--eval-clips", 0], "--eval-clips must be at least 1, got 0"),
+    (["train", "clip", "--eval-only", "--eval-frames", 0], "--eval-frames must be at least 1"),
+])
+def test_bad_numbers_from_the_review_are_one_line_usage_errors(args, words, tmp_path):
+    out = tmp_path / "run"
+    r = run_cli(*args, "--out", out, "--steps", 1, "--size", 32, "--frames", 5,
+                "--device", "cpu", "-q") if "--eval-only" not in args else \
+        run_cli(*args, "--out", out)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("error: ") and words in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_every_numeric_training_flag_refuses_zero_negative_nan_and_inf(tmp_path):
+    from sora_cli.errors import SoraUsageError
+    from sora_cli.train.clip import eval_clip_run, train_clip
+    from sora_cli.train.config import TrainConfig
+    from sora_cli.train.dit import train_dit
+    from sora_cli.train.latents import encode_latents
+    from sora_cli.train.vae import train_vae
+
+    nan, inf = float("nan"), float("inf")
+    for field, value, flag in (
+            ("steps", 0, "--steps"), ("batch_size", -1, "--batch-size"), ("lr", 0.0, "--lr"),
+            ("lr", nan, "--lr"), ("lr", inf, "--lr"), ("warmup", -1, "--warmup"),
+            ("log_every", 0, "--log-every"), ("log_every", -5, "--log-every"),
+            ("max_minutes", nan, "--max-minutes"), ("max_minutes", inf, "--max-minutes"),
+            ("stop_at", 0, "--stop-at"), ("checkpoint_every_minutes", 0.0, "--checkpoint-"),
+            ("checkpoint_every_minutes", nan, "--checkpoint-"), ("seed", -1, "--seed"),
+            ("workers", -2, "--workers"), ("sample_every", -2, "--sample-every")):
+        with pytest.raises(SoraUsageError, match=flag):
+            TrainConfig(**{field: value}).check()
+    run = tmp_path / "run"
+    for call, words in (
+            (lambda: train_vae(cfg(run, 1, 1, 1e-3), fps=nan), "--fps"),
+            (lambda: train_vae(cfg(run, 1, 1, 1e-3), fps=inf), "--fps"),
+            (lambda: train_vae(cfg(run, 1, 1, 1e-3), eval_clips=-1), "--eval-clips"),
+            (lambda: train_clip(cfg(run, 1, 1, 1e-3), eval_frames=-1), "--eval-frames"),
+            (lambda: train_clip(cfg(run, 1, 1, 1e-3), frames=0), "--frames"),
+            (lambda: train_clip(cfg(run, 1, 1, 1e-3), fps=0), "--fps"),
+            (lambda: train_clip(cfg(run, 1, 1, 1e-3), size=-32), "--size"),
+            (lambda: train_clip(cfg(run, 1, 1, 1e-3), arch=TINY_CLIP, size=4),
+             "--size must be at least the vision tower's patch size 8, got 4"),
+            (lambda: train_dit(cfg(run, 1, 1, 1e-3), "nothing", eval_clips=-1), "--eval-clips"),
+            (lambda: train_dit(cfg(run, 1, 1, 1e-3), "nothing", fps=-8), "--fps"),
+            (lambda: encode_latents(run, "nothing", 1, fps=0), "--fps"),
+            (lambda: encode_latents(run, "nothing", 1, workers=-3), "--workers"),
+            (lambda: eval_clip_run("nothing", count=0), "--eval-frames")):
+        with pytest.raises(SoraUsageError, match=words):
+            call()
+        assert not run.exists()
+    from sora_cli.world.export import num_frames_for
+
+    for seconds, fps, flag in ((nan, 8, "--seconds"), (inf, 8, "--seconds"),
+                               (-1, 8, "--seconds"), (2, nan, "--fps"), (2, inf, "--fps"),
+                               (2, 0, "--fps")):
+        with pytest.raises(SoraUsageError, match=flag):
+            num_frames_for(seconds, fps)
+
+
+def test_eval_only_scores_a_bundles_clip_with_each_figures_own_chance(tiny_bundle):
+    from sora_cli.train.clip import class_prompts
+
+    r = run_cli("train", "clip", "--eval-only", "--out", tiny_bundle, "--eval-frames", 6,
+                "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    line = r.stdout.strip()
+    chances = dict(re.findall(r"(\w+) [\d.]+% \(chance ([\d.]+)%\)", line))
+    names = {"colour": "color", "setting": "setting", "shape": "shape", "motion": "motion"}
+    assert set(chances) == set(names), line
+    for shown, attr in names.items():
+        assert float(chances[shown]) == round(100 / len(class_prompts()[attr]), 1), line
+    assert len(set(chances.values())) > 1   # colour, shape and motion have other class counts
+
+
+def test_help_names_what_each_flag_acts_on():
+    def helped(*args):
+        r = run_cli(*args, "--help")
+        assert r.returncode == 0, r.stderr
+        return " ".join(r.stdout.split())
+
+    encode = helped("data", "encode")
+    assert "Encode the clips of a folder of videos" in encode and "Train on" not in encode
+    assert "Replace the bundle folder if it exists" in helped("train", "export")
+    assert "Replace the --export bundle folder if it exists" in helped("train", "dit")
+    # the README's list of common options says which commands write sample clips
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
+    assert "`--sample-every N` (vae and dit; clip writes no samples)" in readme
+    for part, has in (("vae", True), ("clip", False), ("dit", True)):
+        assert ("--sample-every" in helped("train", part)) == has, part

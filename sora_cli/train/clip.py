@@ -14,7 +14,8 @@ from sora_cli import console
 from sora_cli.errors import SoraUsageError
 from sora_cli.nn.text import TextEncoderConfig, tokenize
 from sora_cli.train import data, distributed
-from sora_cli.train.loop import (Task, TrainConfig, autocast, build_model, fit,
+from sora_cli.train.config import at_least, positive
+from sora_cli.train.loop import (Task, TrainConfig, autocast, build_model, check_resumed, fit,
                                  make_config)
 
 def class_prompts() -> dict[str, dict[str, list[str]]]:
@@ -108,9 +109,11 @@ def evaluate_clip(model, image_size: int, count: int = 270, seed: int = 0, devic
 
 
 def format_eval(figures: dict) -> str:
-    return (f"CLIP zero-shot on {figures['frames']} held-out clips: colour {figures['color']:.1%}"
-            f", setting {figures['setting']:.1%}, shape {figures['shape']:.1%}, motion "
-            f"{figures['motion']:.1%} (chance {figures['chance']['motion']:.1%})")
+    # each figure beside its own chance level: the attributes have unequal numbers of classes
+    names = {"color": "colour", "setting": "setting", "shape": "shape", "motion": "motion"}
+    parts = [f"{shown} {figures[attr]:.1%} (chance {figures['chance'][attr]:.1%})"
+             for attr, shown in names.items()]
+    return f"CLIP zero-shot on {figures['frames']} held-out clips: " + ", ".join(parts)
 
 
 def clip_config(arch: dict, size: int | None = None) -> dict:
@@ -148,12 +151,25 @@ def build_task(cfg: TrainConfig, dist, size: int | None = None, frames: int = 5,
     if init and arch and not resume:
         raise SoraUsageError("--arch cannot reshape a CLIP started from --init: its "
                              "architecture comes with its weights; drop one of the two")
+    if size is not None:
+        at_least("--size", size, 1)
+    at_least("--frames", frames, 1)
+    positive("--fps", fps)
+    at_least("--eval-frames", eval_frames, 0, " (0: no zero-shot test)")
+    # --size and --vision-frames left out keep the resumed run's own
+    given = {"size": size, "vision_frames": vision_frames}
+    check_resumed(cfg.out, resume, cfg, dist.is_main, frames=frames, fps=fps,
+                  data=folder or "world", **{k: v for k, v in given.items() if v is not None})
     grow = {"vision_frames": vision_frames} if vision_frames else None
     # the token table starts from the seeded draw a bundle can regenerate (sora_cli/token_rows)
     model, tcfg, conf, started = build_model(
         cfg, "clip", init, resume, lambda: clip_config(arch or {}, size),
         TextEncoderConfig, lambda c: reset_token_tables(build_clip(c)), grow=grow)
     device = dist.device
+    patch = tcfg.model_cfg["vision_cfg"].get("patch_size")
+    if patch and tcfg.image_size < patch:
+        raise SoraUsageError(f"--size must be at least the vision tower's patch size "
+                             f"{patch}, got {tcfg.image_size}")
     n = tcfg.vision_frames   # given, or --init's, or the resumed run's
     if n > frames:
         raise SoraUsageError(f"a CLIP that sees {n} frames of a clip needs at least that many "
@@ -186,7 +202,8 @@ def build_task(cfg: TrainConfig, dist, size: int | None = None, frames: int = 5,
         return {"zero_shot": figures}
 
     return Task("clip", model, loss, batches, conf, finish=finish if eval_frames else None,
-                extra={"size": tcfg.image_size, "init": str(init) if started else None})
+                extra={"size": tcfg.image_size, "frames": frames, "fps": fps,
+                       "data": folder or "world", "init": str(init) if started else None})
 
 
 def train_clip(cfg: TrainConfig, size: int | None = None, frames: int = 5, fps: float = 2,
@@ -206,9 +223,11 @@ def train_clip(cfg: TrainConfig, size: int | None = None, frames: int = 5, fps: 
 
 def eval_clip_run(run_dir: str, count: int = 270, seed: int = 0, device: str = "auto",
                   bf16: bool | None = None) -> dict:
-    """`sora train clip --eval-only`: zero-shot figures of a trained CLIP run (EMA weights)."""
+    """`sora train clip --eval-only`: zero-shot figures of a trained CLIP run (EMA weights)
+    or of a bundle's CLIP."""
     from sora_cli.train.runs import load_clip_run
 
+    at_least("--eval-frames", count, 1, ": the held-out clips to classify")
     dev = distributed.resolve_device(device)
     model, tcfg = load_clip_run(run_dir, dev)
     return evaluate_clip(model, tcfg.image_size, count, seed, dev, bf16)

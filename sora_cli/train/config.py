@@ -6,6 +6,7 @@ Plain dataclasses with no heavy imports, so the CLI can check a command line bef
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -34,17 +35,43 @@ class TrainConfig:
     out: str = "runs/run"
 
     def check(self) -> None:
-        if self.steps < 1:
-            raise SoraUsageError(f"--steps must be at least 1, got {self.steps}")
-        if self.batch_size < 1:
-            raise SoraUsageError(f"--batch-size must be at least 1, got {self.batch_size}")
-        if not self.lr > 0:
-            raise SoraUsageError(f"--lr must be positive, got {self.lr}")
+        at_least("--steps", self.steps, 1)
+        at_least("--batch-size", self.batch_size, 1)
+        positive("--lr", self.lr)
+        at_least("--warmup", self.warmup, 0)
         if self.sample_every < -1:
             raise SoraUsageError(f"--sample-every must be -1 (never), 0 (at the end) or a "
                                  f"number of steps, got {self.sample_every}")
-        if self.max_minutes is not None and not self.max_minutes > 0:
-            raise SoraUsageError(f"--max-minutes must be positive, got {self.max_minutes}")
+        at_least("--log-every", self.log_every, 1)
+        if self.max_minutes is not None:
+            positive("--max-minutes", self.max_minutes)
+        if self.stop_at is not None:
+            at_least("--stop-at", self.stop_at, 1)
+        positive("--checkpoint-minutes", self.checkpoint_every_minutes)
+        # the data order of a finite folder is seeded by numpy, which takes no negative seed
+        at_least("--seed", self.seed, 0)
+        if self.workers < -1:
+            raise SoraUsageError(f"--workers must be -1 (automatic) or 0 or more, "
+                                 f"got {self.workers}")
+
+
+# The settings of a run that change what it computes: a resumed run must keep them
+# (loop.check_resumed). The others only say where, how fast and how visibly it runs
+# (device, precision, workers, minutes, logging, samples) and may change between chunks;
+# --steps may too, to extend a run.
+RESULT_FIELDS = ("batch_size", "lr", "warmup", "weight_decay", "grad_clip", "ema_decay", "seed")
+
+
+def positive(flag: str, value: float) -> None:
+    """A usage error unless `value` is a finite number above zero (nan and inf included)."""
+    if not (math.isfinite(value) and value > 0):
+        raise SoraUsageError(f"{flag} must be a positive number, got {value:g}")
+
+
+def at_least(flag: str, value: int, low: int, why: str = "") -> None:
+    """A usage error unless `value` >= low; `why` ends the message (": ...")."""
+    if value < low:
+        raise SoraUsageError(f"{flag} must be at least {low}, got {value}{why}")
 
 
 @dataclass

@@ -18,8 +18,10 @@ import torch
 from sora_cli import console
 from sora_cli.errors import SoraError, SoraUsageError
 from sora_cli.train import data, distributed
-from sora_cli.train.loop import (Task, TrainConfig, autocast, build_model, fit,
-                                 check_resumed_alike, check_resumed_arch, make_config)
+from sora_cli.train.config import at_least, positive
+from sora_cli.train.loop import (Identity, Task, TrainConfig, autocast, build_model, fit,
+                                 check_resumed, check_resumed_alike, check_resumed_arch,
+                                 make_config)
 
 SAMPLE_PROMPT = "a red ball bouncing on a grass field"
 
@@ -202,6 +204,8 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
     from sora_cli.sampling import drop_captions, sample_training_windows
     from sora_cli.train.latents import (LatentShards, latent_space_id, same_latent_space,
                                         vae_id)
+    from sora_cli.train.checkpoint import state_hash
+    from sora_cli.train.loop import same_setting
     from sora_cli.train.runs import frozen, load_vae_run
     from sora_cli.train.vae import check_frames, check_size
     from sora_cli.train.widen import widen_dit
@@ -210,6 +214,8 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
     if text_path_only and not init and not resume:
         raise SoraUsageError("--text-path-only adapts a trained DiT to a text tower: it needs "
                              "--init RUN_OR_BUNDLE")
+    at_least("--eval-clips", eval_clips, 0, " (0: no held-out loss)")
+    positive("--fps", fps)
     check_resumed_alike(cfg.out, resume, text_path_only=(text_path_only, False))
     check_resumed_arch(cfg.out, resume, arch)
     device = dist.device
@@ -230,13 +236,26 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
         size, frames, fps = ix["size"], ix["frames"], ix["fps"]
         length = len(ds)
         workers = 0  # in memory already: workers would only copy it
-    else:
-        ds, length = data.clip_source(folder, size, frames, fps, cfg.seed)
     check_frames(frames, vcfg.temporal_factor)
     check_size(size, vcfg.spatial_factor)
+    if not latents:
+        ds, length = data.clip_source(folder, size, frames, fps, cfg.seed)
     lat_t = latents_for(frames, vcfg.temporal_factor)
     window = check_window(window, lat_t)
     lat_t = window or lat_t  # what the DiT sees of each clip
+    text_id = state_hash(text.state_dict())
+    data_source = str(folder or (ds.index.get("source") if latents else None) or "world")
+    check_resumed(
+        cfg.out, resume, cfg, dist.is_main, size=size, frames=frames, fps=fps, window=window,
+        time_shift=time_shift, min_t=min_t, latents=str(latents) if latents else None,
+        data=data_source,
+        # a VAE whose decoder alone went on makes the same latents: it may replace the run's
+        vae=Identity(str(vae), lambda m: same_latent_space(vae_model, m.get("latent_space"),
+                                                           m.get("vae_id"))),
+        clip=Identity(str(clip or text_encoder),
+                      lambda m: m["text_id"] == text_id if "text_id" in m else
+                      same_setting(m.get("clip"), str(clip or text_encoder))),
+        **({"text_inputs": True} if text_inputs else {}))
 
     fresh = {"in_channels": vcfg.z_channels, "text_dim": tokens.shape[-1],
              "pooled_dim": pooled.shape[-1], **(arch or {})}
@@ -307,11 +326,10 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
                        "text_path_only": text_path_only,
                        "vae": str(vae), "vae_id": vae_id(vae_model),
                        "latent_space": latent_space_id(vae_model),
-                       "clip": str(clip or text_encoder),
+                       "clip": str(clip or text_encoder), "text_id": text_id,
                        "latents": str(latents) if latents else None,
                        # where its clips came from: "world" (the built-in world) or a folder
-                       "data": str(folder or (ds.index.get("source") if latents else None)
-                                   or "world"),
+                       "data": data_source,
                        "init": str(init) if started else None})
 
 

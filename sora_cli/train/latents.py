@@ -22,6 +22,7 @@ from sora_cli.errors import SoraError, SoraUsageError
 from sora_cli.folders import make_folder
 from sora_cli.train import data, distributed
 from sora_cli.train.checkpoint import write_json_atomic
+from sora_cli.train.config import positive
 
 FORMAT = 1
 
@@ -76,6 +77,9 @@ def encode_latents(out: str | os.PathLike, vae_source: str, count: int, size: in
         raise SoraUsageError(f"--count must be at least 1, got {count}")
     if batch_size < 1 or shard_size < 1:
         raise SoraUsageError("--batch-size and --shard-size must be at least 1")
+    positive("--fps", fps)  # recorded in index.json, whence a DiT and its bundle take it
+    if workers < -1:
+        raise SoraUsageError(f"--workers must be -1 (automatic) or 0 or more, got {workers}")
     dist = distributed.setup(device)
     if workers < 0:
         workers = data.auto_workers(dist.world_size)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 
@@ -19,6 +21,7 @@ from sora_cli import console
 from sora_cli.errors import SoraError, SoraUsageError
 from sora_cli.folders import make_folder
 from sora_cli.nn.precision import autocast, native_bf16  # noqa: F401 (public API)
+from sora_cli.train.config import RESULT_FIELDS
 from sora_cli.train.config import Task, TrainConfig, parse_arch  # noqa: F401 (public API)
 
 
@@ -109,6 +112,98 @@ def check_resumed_arch(run_dir: str | Path, resume: bool, arch: dict | None) -> 
     if other:
         raise SoraUsageError(f"{run_dir} was started with {json.dumps(other)}; --resume keeps "
                              f"its architecture: drop --arch or start a new run")
+
+
+@dataclass
+class Identity:
+    """A resumed run's setting that is compared by what it names, not by how it was spelled:
+    the VAE or text tower a DiT trains on (a fingerprint), shown as it was given."""
+    shown: str
+    same: Callable[[dict], bool]   # the run's model.json -> whether `shown` is what it used
+
+
+_UNRECORDED = object()
+
+
+def check_resumed(run_dir: str | Path, resume: bool, cfg: TrainConfig, main: bool = True,
+                  **settings: Any) -> None:
+    """Refuse to resume a run with settings that change what it computes: its RESULT_FIELDS
+    (in train.json) and `settings` (flag name=value now, or an Identity), compared with the
+    value of that name in its model.json (top level, else its architecture). A setting the run
+    did not record (a run from before it was kept) is not compared; leave out one not given,
+    so the run keeps its own. Half a run trained one way and half another matches neither,
+    and its record would name only the second half's settings.
+
+    --steps may change: going on past the planned end is how a run is extended. As that moves
+    the end of the learning-rate schedule, the change is said (with the LR before and after)."""
+    from sora_cli.train.checkpoint import latest_checkpoint
+
+    run = Path(run_dir)
+    latest = latest_checkpoint(run) if resume else None
+    if latest is None:  # nothing to continue: the run starts over with the settings given
+        return
+    train_p = run / "train.json"
+    train = json.loads(train_p.read_text()) if train_p.exists() else {}
+    model = read_run_config(run) or {}
+    then, now = [], []
+    for name in RESULT_FIELDS:
+        if name in train and _differs(train[name], getattr(cfg, name)):
+            then.append(_flag(name, train[name]))
+            now.append(_flag(name, getattr(cfg, name)))
+    for name, value in settings.items():
+        if isinstance(value, Identity):
+            if model and not value.same(model):
+                was = model.get(name)
+                then.append(_flag(name, was))
+                # the same path to something else: the folder was trained or replaced since
+                now.append(_flag(name, value.shown) + (", changed since"
+                                                       if same_setting(was, value.shown) else ""))
+            continue
+        was = model.get(name, model.get("config", {}).get(name, _UNRECORDED))
+        if was is not _UNRECORDED and not same_setting(was, value):
+            then.append(_flag(name, was))
+            now.append(_flag(name, value))
+    if then:
+        raise SoraUsageError(f"{run_dir} was started with {' '.join(then)}; resume it with the "
+                             f"same flags (got {' '.join(now)})")
+    planned = train.get("steps")
+    if planned is None or planned == cfg.steps:
+        return
+    from sora_cli.train.schedule import lr_at
+
+    reached = int(json.loads((latest / "state.json").read_text())["step"])
+    if cfg.steps < reached:
+        raise SoraUsageError(f"{run_dir} is at step {reached} already (it was started with "
+                             f"--steps {planned}); give --steps {reached} or more")
+    if main:
+        before = lr_at(reached, cfg.lr, cfg.warmup, planned)
+        after = lr_at(reached, cfg.lr, cfg.warmup, cfg.steps)
+        console.warn(f"{run_dir} was started with --steps {planned}; going on to --steps "
+                     f"{cfg.steps} moves the end of its learning-rate schedule (LR at step "
+                     f"{reached}: {before:.3g} -> {after:.3g})")
+
+
+def _flag(name: str, value: Any) -> str:
+    """A setting as the command line gives it: --warmup 2, --text-inputs, no --latents."""
+    flag = "--" + name.replace("_", "-")
+    if value is True:
+        return flag
+    if value is None or value is False or (name == "data" and value == "world"):
+        return f"no {flag}"   # the built-in world is what a run without --data trains on
+    if isinstance(value, float):
+        return f"{flag} {value:g}"
+    if isinstance(value, (list, dict)):
+        return f"{flag} '{json.dumps(value)}'"
+    return f"{flag} {value}"
+
+
+def same_setting(a, b) -> bool:
+    """Equal values, or two spellings of one existing path (runs/x and ./runs/x)."""
+    if not _differs(a, b):
+        return True
+    if isinstance(a, str) and isinstance(b, str) and os.path.exists(a) and os.path.exists(b):
+        return os.path.samefile(a, b)
+    return False
 
 
 def fit(task: Task, cfg: TrainConfig, dist, resume: bool = False) -> dict:

@@ -83,9 +83,15 @@ def load_vae_run(run_dir: str | Path, device: str = "cpu"):
 
 
 def load_clip_run(run_dir: str | Path, device: str = "cpu"):
-    """(open_clip CLIP model with EMA weights, eval mode, TextEncoderConfig)."""
+    """(open_clip CLIP model with EMA weights, eval mode, TextEncoderConfig) of a CLIP run, or
+    a bundle's CLIP (its text.safetensors holds the vision tower too)."""
     from sora_cli.nn.text import TextEncoderConfig, build_clip
 
+    if is_bundle(run_dir):
+        from sora_cli.bundle import load_bundle
+
+        b = load_bundle(run_dir, device=device)
+        return b.text.clip.eval(), b.text.cfg
     saved, weights, _ = _run(run_dir, "clip", device)
     cfg = TextEncoderConfig(**saved["config"])
     model = build_clip(cfg)

@@ -15,7 +15,8 @@ import torch
 from sora_cli import console
 from sora_cli.errors import SoraUsageError
 from sora_cli.train import data, distributed
-from sora_cli.train.loop import (Task, TrainConfig, autocast, build_model, fit,
+from sora_cli.train.config import at_least, positive
+from sora_cli.train.loop import (Task, TrainConfig, autocast, build_model, fit, check_resumed,
                                  check_resumed_alike, check_resumed_arch, make_config)
 
 
@@ -117,9 +118,14 @@ def build_task(cfg: TrainConfig, dist, size: int = 256, frames: int = 17, fps: f
     from sora_cli.train.widen import widen_vae
     check_views(views)
     check_decoder_only(decoder_only, latent_noise, init, resume, arch)
+    positive("--fps", fps)
+    at_least("--eval-clips", eval_clips, 1, ": the held-out clips also measure the latent "
+             "statistics that a DiT normalises with")
     check_resumed_alike(cfg.out, resume, decoder_only=(decoder_only, False),
                         latent_noise=(latent_noise, 0.0))
     check_resumed_arch(cfg.out, resume, arch)
+    check_resumed(cfg.out, resume, cfg, dist.is_main, size=size, frames=frames, fps=fps,
+                  views=views, data=folder or "world")
     vae, vcfg, conf, started = build_model(
         cfg, "vae", init, resume, lambda: asdict(make_config(VAEConfig, arch or {})),
         VAEConfig, VideoVAE, resize=arch if init else None, adapt=widen_vae)
@@ -177,7 +183,7 @@ def build_task(cfg: TrainConfig, dist, size: int = 256, frames: int = 17, fps: f
                                   "latent_std": figures["latent_std"]}}
 
     extra = {"size": size, "frames": frames, "fps": fps, "views": views,
-             "init": str(init) if started else None}
+             "data": folder or "world", "init": str(init) if started else None}
     if decoder_only:
         extra.update(decoder_only=True, latent_noise=latent_noise)
     return Task("vae", vae, loss, batches, conf, sample=sample, finish=finish, extra=extra)
