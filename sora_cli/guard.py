@@ -556,7 +556,7 @@ def _read_policy_file(path: PathLike) -> list[Category]:
     p = Path(path)
     where = f"policy file {p}"
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise SoraError(f"policy file not found: {p}") from None
     except IsADirectoryError:

@@ -32,6 +32,9 @@ _LINE = re.compile(r"^\s*(?:(?P<dur>\d+(?:\.\d+)?)\s*(?:s|sec|secs|seconds)?\s*[
                    re.IGNORECASE)
 _TRAILING = re.compile(r"^(?P<prompt>.*\S)\s*\|\s*(?P<dur>\d+(?:\.\d+)?)\s*(?:s|sec|secs|seconds)?\s*$",
                        re.IGNORECASE)
+# What starts like a duration but is none ("-1s:", "1m:", "1,5s:", "1s:" with no prompt): read
+# as a prompt, it would become a default-length segment of the wrong scene
+_DURATION_LIKE = re.compile(r"^\s*[-+]?\d[\d.,]*\s*[a-z]{0,7}\s*[:|]\s*(?P<rest>.*)$", re.IGNORECASE)
 SEGMENT_KEYS = ("prompt", "duration", "negative")
 
 
@@ -55,13 +58,15 @@ class Storyboard:
 def _segment(prompt: object, duration: object, where: str, negative: object = "") -> Segment:
     if not isinstance(prompt, str) or not prompt.strip():
         raise SoraError(f"{where}: a segment needs a non-empty prompt")
+    if isinstance(duration, bool):  # JSON true is no number of seconds, though float() takes it
+        raise SoraError(f"{where}: duration must be a number of seconds, got {duration!r}")
     try:
         seconds = float(duration)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise SoraError(f"{where}: duration must be a number of seconds, got {duration!r}")
     if not 0 < seconds <= MAX_SEGMENT_SECONDS:
-        raise SoraError(f"{where}: duration must be between 0 and {MAX_SEGMENT_SECONDS:g} s, "
-                        f"got {seconds:g}")
+        raise SoraError(f"{where}: duration must be more than 0 and at most "
+                        f"{MAX_SEGMENT_SECONDS:g} s, got {seconds:g}")
     return Segment(prompt.strip(), seconds, str(negative or ""))
 
 
@@ -82,6 +87,13 @@ def parse_storyboard(text: str, source: str = "storyboard",
         if m is None:  # pragma: no cover - the pattern accepts any non-blank line
             raise SoraError(f"{source}:{number}: cannot read this line")
         prompt, duration = m.group("prompt"), m.group("dur")
+        odd = _DURATION_LIKE.match(line) if duration is None else None
+        if odd is not None and not odd.group("rest"):
+            raise SoraError(f"{source}:{number}: no prompt after the duration in "
+                            f"{line.strip()!r}; write 'SECONDS: prompt'")
+        if odd is not None:
+            raise SoraError(f"{source}:{number}: cannot read the duration in {line.strip()!r}; "
+                            "write it as seconds, e.g. '4s: prompt' or '3.5: prompt'")
         end = _TRAILING.match(prompt) if duration is None else None
         if end is not None:  # "a red ball bouncing on a beach | 4"
             prompt, duration = end.group("prompt"), end.group("dur")
@@ -127,8 +139,9 @@ def _parse_json(text: str, source: str, default_duration: float) -> Storyboard:
                                      where, row.get("negative", "")))
         else:
             raise SoraError(f"{where}: expected a prompt string or an object")
-    if seed is not None and not isinstance(seed, int):
-        raise SoraError(f"{source}: seed must be an integer")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)
+                             or not 0 <= seed < 2**63):
+        raise SoraError(f"{source}: seed must be an integer from 0 to 2**63 - 1, got {seed!r}")
     return Storyboard(segments, seed)
 
 

@@ -8,17 +8,23 @@ from pathlib import Path
 
 from sora_cli.errors import SoraError
 
+# Notepad and PowerShell start UTF-8 files with it; read as text it would make the first JSON
+# row or storyboard line a prompt
+BOM = "\ufeff"
+
 
 def read_text_arg(path: str | os.PathLike, what: str, hint: str) -> tuple[str, str]:
     """(text, display name) of `path`; `what` and `hint` word the error ("job file",
     "one prompt or JSON row a line")."""
     if str(path) == "-":
-        return sys.stdin.read(), "<stdin>"
+        return sys.stdin.read().removeprefix(BOM), "<stdin>"
     p = Path(path)
-    if not p.is_file():
+    if p.is_dir():
+        raise SoraError(f"{what} {p} is a folder: give the file in it")
+    if not p.exists():  # a pipe such as bash's <(...) is no regular file, but reads as one
         raise SoraError(f"no such {what}: {p}")
     try:
-        return p.read_text(encoding="utf-8"), p.name
+        return p.read_text(encoding="utf-8-sig"), p.name
     except UnicodeDecodeError:
         raise SoraError(f"{p} is not a text file ({hint})") from None
     except OSError as exc:  # unreadable: permissions, a device, a vanished file

@@ -89,11 +89,18 @@ def test_storyboard_durations_either_side_and_misspelt_keys_are_refused():
         ("a red ball bouncing on a beach", 4.0), ("a blue car driving left in the city", 2.5),
         ("a white bird flying right", 3.0), ("a red ball resting on a beach", 4.0)]
     for text, words in (("a red ball | abc", "storyboard:1: cannot read the duration"),
-                        ("a red ball | 0", "between 0 and 600"),
+                        ("a red ball | 0", "more than 0 and at most 600"),
                         ('{"segments": []}', "no segments"),
                         ('[{"prompt": "a red ball", "durations": 2}]',
                          "segment 1: unknown key(s) durations"),
-                        ('{"segments": ["a red ball"], "sede": 3}', "unknown key(s) sede")):
+                        ('{"segments": ["a red ball"], "sede": 3}', "unknown key(s) sede"),
+                        # what starts like a duration and is none would be a wrong-scene segment
+                        ("1s:", "storyboard:1: no prompt after the duration"),
+                        ("a red ball\n-1s: a red ball", "storyboard:2: cannot read the duration"),
+                        ("1m: a red ball", "cannot read the duration in '1m: a red ball'"),
+                        ("1,5s: a red ball", "cannot read the duration"),
+                        ('[{"prompt": "a red ball", "duration": true}]', "got True"),
+                        ('{"segments": ["a red ball"], "seed": -1}', "seed must be an integer")):
         with pytest.raises(SoraError) as exc:
             parse_storyboard(text)
         assert words in str(exc.value), (text, exc.value)
@@ -329,3 +336,23 @@ def test_gpu_recipe_trains_an_expert_and_keeps_it_beside_a_retrained_dit(tiny_bu
     r = run_recipe(tiny_bundle, tmp_path / "bad", timeout=60, PARTS="vae expert", **knobs)
     assert r.returncode == 2 and "add dit to PARTS" in r.stderr
     assert not (tmp_path / "bad" / "time-vae").exists()
+
+
+def test_storyboards_and_job_files_saved_with_a_bom_read_as_written(tmp_path):
+    # Notepad and PowerShell write UTF-8 with a byte order mark; read as text it made the
+    # first JSON row a prompt
+    from sora_cli.errors import SoraError
+    from sora_cli.storyboard import load_storyboard
+    from sora_cli.textfile import read_text_arg
+
+    board = tmp_path / "board.json"
+    board.write_bytes(b'\xef\xbb\xbf[{"prompt": "a red ball", "duration": 0.5}]')
+    assert [(s.prompt, s.duration) for s in load_storyboard(board).segments] == [("a red ball", 0.5)]
+    lines = tmp_path / "board.txt"
+    lines.write_bytes("\ufeff1s: a red ball\n".encode())
+    assert [(s.prompt, s.duration) for s in load_storyboard(lines).segments] == [("a red ball", 1.0)]
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_bytes(b'\xef\xbb\xbf{"prompt": "a red ball"}\n')
+    assert read_text_arg(jobs, "job file", "")[0] == '{"prompt": "a red ball"}\n'
+    with pytest.raises(SoraError, match="job file .* is a folder: give the file in it"):
+        read_text_arg(tmp_path, "job file", "")

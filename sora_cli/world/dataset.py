@@ -104,7 +104,7 @@ class VideoFolder(Dataset):
         if not index.is_file():
             raise SoraError(f"no captions.jsonl in {self.folder}")
         self.rows = []
-        for n, line in enumerate(index.read_text(encoding="utf-8").splitlines(), 1):
+        for n, line in enumerate(index.read_text(encoding="utf-8-sig").splitlines(), 1):
             if not line.strip():
                 continue
             try:
