@@ -12,9 +12,10 @@
                                      flow.expert_t up (config.json sets both or neither)
                   MODEL_CARD.md
 
-Tensors are stored in bf16 and never pickled. Loading rebuilds each module from config.json
-and checks every tensor's name, shape and dtype against it before copying, so a truncated,
-mismatched or hand-edited bundle fails with one line naming the file and the tensor.
+Tensors are stored in bf16 and never pickled. Loading checks config.json's fields (types and
+ranges), rebuilds each module from it and checks every tensor's name, shape, dtype and values
+(no NaN or infinity) before copying, so a truncated, mismatched, damaged or hand-edited bundle
+fails with one line naming the file and the field or tensor.
 
 A bundle is named by a path, or by a name looked up in order in: the package's own
 `sora_cli/models/` (ships inside a wheel, so a plain `pip install .` finds it), the
@@ -27,7 +28,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
+import shlex
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,8 +163,12 @@ def find_bundle(name_or_path: str | os.PathLike) -> Path:
         if (cand / "config.json").is_file():
             return cand
     where = ", ".join(str(d) for d in bundle_dirs())
-    raise SoraError(f"model {s!r} not found (looked in {where}); give a bundle folder path "
-                    "or export one with `sora train ... --export models/NAME`")
+    # only these folders are searched by name: a bundle exported anywhere else is found by
+    # its path, so the hint names both ways
+    home = shlex.quote(str(sora_home() / "models" / s))
+    raise SoraError(f"model {s!r} not found (looked in {where}); give the bundle's folder as a "
+                    f"path (e.g. ./{s}), or put it in one of those folders, e.g. "
+                    f"`sora train ... --export {home}`")
 
 
 def list_bundles() -> list[dict]:
@@ -176,6 +183,8 @@ def list_bundles() -> list[dict]:
             try:
                 cfg = json.loads((sub / "config.json").read_text())
             except (OSError, ValueError):
+                cfg = {}
+            if not isinstance(cfg, dict):  # listed all the same; loading it says what is wrong
                 cfg = {}
             seen[sub.name] = {"name": sub.name, "path": str(sub), "fps": cfg.get("fps"),
                               "frame_size": cfg.get("frame_size"),
@@ -315,14 +324,141 @@ def read_config(path: Path) -> BundleConfig:
         raw = json.loads(f.read_text())
     except (OSError, ValueError) as exc:
         raise SoraError(f"bundle {path}: config.json is not valid JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise SoraError(f"bundle {path}: config.json must hold a JSON object, not a "
+                        f"{_json_type(raw)}")
     version = raw.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not _is_int(version) or not 1 <= version <= FORMAT_VERSION:
         raise SoraError(f"bundle {path}: format version {version!r} is not supported "
                         f"(this sora-cli reads up to {FORMAT_VERSION}; upgrade sora-cli)")
+    problem = config_problem(raw)
+    if problem:
+        raise SoraError(f"bundle {path}: config.json: {problem}")
     try:
         return BundleConfig.from_dict(raw)
     except (TypeError, ValueError) as exc:
         raise SoraError(f"bundle {path}: config.json does not match this sora-cli ({exc})") from None
+
+
+# --- config.json checks -------------------------------------------------------------------------
+# A hand-edited value is refused at load, naming the field, rather than failing deep inside a
+# generation (or, worse, making a video from nonsense such as a negative frame rate).
+
+def _json_type(v) -> str:
+    return {dict: "object", list: "list", str: "string", bool: "boolean",
+            type(None): "null"}.get(type(v), "number")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)   # JSON true is not a count
+
+
+def _is_number(v) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)
+            and math.isfinite(v))
+
+
+def _check_number(where: str, v, lo: float | None = None, hi: float | None = None,
+                  above: float | None = None, whole: bool = False) -> str | None:
+    """What is wrong with value `v` of field `where`, or None. lo, hi: inclusive bounds;
+    above: an exclusive lower bound (0: positive); whole: an integer."""
+    number = "whole number" if whole else "number"
+    if above is not None:
+        want = f"a positive {number}" if above == 0 else f"a {number} above {above:g}"
+    elif lo is not None:
+        want = f"a {number} from {lo:g} to {hi:g}" if hi is not None else f"a {number}, {lo:g} or more"
+    else:
+        want = f"a {number}"
+    if not (_is_int(v) if whole else _is_number(v)) or (above is not None and not v > above) \
+            or (lo is not None and v < lo):
+        return f"{where} must be {want} (got {json.dumps(v)})"
+    if hi is not None and v > hi:
+        return f"{where} must be at most {hi:g} (got {json.dumps(v)})"
+    return None
+
+
+# Numeric fields and their ranges, (lo, hi, above, whole) as _check_number takes them.
+_TOP_NUMBERS = {"fps": (None, 120, 0, False), "clip_frames": (None, 1025, 0, True),
+                "window_latents": (0, 1024, None, True), "context_latents": (0, 1024, None, True)}
+_FLOW_NUMBERS = {
+    "logit_mean": (None, None, None, False), "logit_std": (None, None, 0, False),
+    "min_t": (0, 1, None, False), "caption_dropout": (0, 1, None, False),
+    "steps": (1, 1000, None, True), "guidance": (0, 50, None, False),
+    "shift": (None, 100, 0, False), "guidance_min_t": (0, 1, None, False),
+    "guidance_smoothing": (0, 0.5, None, False), "expert_t": (0, 1, None, False),
+    "skip_guidance": (0, None, None, False), "skip_max_t": (0, 1, None, False),
+    "motion_plan_t": (0, 1, None, False), "motion_plan_min_t": (0, 1, None, False),
+    "candidates": (1, 64, None, True), "choose_t": (0, 1, None, False)}
+_DIT_NUMBERS = {"in_channels": (None, None, 0, True), "patch_size": (None, None, 0, True),
+                "width": (None, None, 0, True), "depth": (None, None, 0, True),
+                "heads": (None, None, 0, True), "mlp_ratio": (None, None, 0, False),
+                "text_dim": (None, None, 0, True), "pooled_dim": (None, None, 0, True),
+                "rope_theta": (None, None, 0, False)}
+_VAE_NUMBERS = {"in_channels": (None, None, 0, True), "z_channels": (None, None, 0, True),
+                "temporal_channels": (None, None, 0, True),
+                "temporal_blocks": (0, None, None, True), "res_blocks": (0, None, None, True),
+                "kl_weight": (0, None, None, False), "grad_weight": (0, None, None, False)}
+_STRINGS = ("name", "dtype", "vocabulary", "description")
+
+
+def config_problem(raw: dict) -> str | None:
+    """The first thing wrong with the fields of a config.json this sora-cli reads (types and
+    ranges), as "FIELD must be ... (got VALUE)"; None when they are all usable. Fields left
+    out take their defaults; unknown ones are BundleConfig.from_dict's to refuse."""
+    for key in _STRINGS:
+        if key in raw and not isinstance(raw[key], str):
+            return f"{key} must be a string (got {json.dumps(raw[key])})"
+    if raw.get("vocabulary", "") not in ("", "world"):
+        return f"vocabulary must be \"world\" or \"\" (got {json.dumps(raw['vocabulary'])})"
+    for key in ("vae", "text", "dit", "flow", "training"):
+        if key in raw and not isinstance(raw[key], dict):
+            return f"{key} must be a JSON object (got a {_json_type(raw[key])})"
+    if "frame_size" in raw:
+        fs = raw["frame_size"]
+        if not (isinstance(fs, list) and len(fs) == 2
+                and all(_is_int(v) and 16 <= v <= 4096 for v in fs)):
+            return ("frame_size must be [height, width], whole numbers from 16 to 4096 "
+                    f"(got {json.dumps(fs)})")
+    sections = [("", raw, _TOP_NUMBERS), ("flow.", raw.get("flow", {}), _FLOW_NUMBERS),
+                ("dit.", raw.get("dit", {}), _DIT_NUMBERS), ("vae.", raw.get("vae", {}), _VAE_NUMBERS),
+                ("text.", raw.get("text", {}), {"vision_frames": (None, None, 0, True)})]
+    for prefix, section, numbers in sections:
+        for key, (lo, hi, above, whole) in numbers.items():
+            if key in section:
+                problem = _check_number(prefix + key, section[key], lo, hi, above, whole)
+                if problem:
+                    return problem
+    return _flow_problem(raw.get("flow", {})) or _vae_problem(raw.get("vae", {}))
+
+
+def _flow_problem(flow: dict) -> str | None:
+    if "sampler" in flow and flow["sampler"] not in ("euler", "heun"):
+        return f"flow.sampler must be \"euler\" or \"heun\" (got {json.dumps(flow['sampler'])})"
+    layers = flow.get("skip_layers", [])
+    if not (isinstance(layers, list) and all(_is_int(i) and i >= 0 for i in layers)):
+        return f"flow.skip_layers must be a list of DiT block numbers (got {json.dumps(layers)})"
+    plan, plan_min = flow.get("motion_plan_t", 0.0), flow.get("motion_plan_min_t", 0.0)
+    if plan > 0 and plan_min > plan:
+        return (f"flow.motion_plan_min_t must be at most flow.motion_plan_t ({plan:g}) "
+                f"(got {plan_min:g})")
+    return None
+
+
+def _vae_problem(vae: dict) -> str | None:
+    channels = vae.get("channels", [1])
+    if not (isinstance(channels, list) and channels and all(_is_int(c) and c > 0 for c in channels)):
+        return f"vae.channels must be a list of positive whole numbers (got {json.dumps(channels)})"
+    z = vae.get("z_channels")
+    for key in ("latent_mean", "latent_std"):
+        stats = vae.get(key, [])
+        if not (isinstance(stats, list) and all(_is_number(v) for v in stats)):
+            return f"vae.{key} must be a list of numbers (got {json.dumps(stats)})"
+        if stats and z is not None and len(stats) != z:
+            return f"vae.{key} must hold one number per latent channel ({z}), got {len(stats)}"
+    for i, v in enumerate(vae.get("latent_std", [])):
+        if not v > 0:  # latents are divided by it
+            return f"vae.latent_std must be positive numbers (got {v:g} for channel {i})"
+    return None
 
 
 def _load_strict(module, file: Path, what: str, expected_dtype: str, device, dtype) -> dict:
@@ -357,9 +493,36 @@ def _load_strict(module, file: Path, what: str, expected_dtype: str, device, dty
         if exp.is_floating_point() and str(t.dtype).replace("torch.", "") != expected_dtype:
             raise SoraError(f"bundle {file.parent}: {file.name}: tensor {name!r} is "
                             f"{str(t.dtype).replace('torch.', '')}, config.json says {expected_dtype}")
+    bad = _first_nonfinite(stored)
+    if bad is not None:
+        raise SoraError(f"bundle {file.parent}: {file.name}: tensor {bad!r} holds NaN or "
+                        "infinite values (the file is damaged: export or copy the bundle again)")
     module.load_state_dict(state, strict=True)
     module.to(device=device, dtype=dtype)
     return stored
+
+
+def _first_nonfinite(tensors: dict) -> str | None:
+    """The name of the first floating tensor holding a NaN or an infinity, or None. A flipped
+    block of bytes loads as NaNs, and a model with NaN weights draws black videos."""
+    import numpy as np
+    import torch
+
+    for name in sorted(tensors):
+        t = tensors[name]
+        if t.dtype == torch.bfloat16:
+            # bf16 NaN and inf are exactly the values whose bits, sign aside, are 0x7F80 or
+            # more. One numpy max over the bits checks the default bundle in ~5 ms, where
+            # torch.isfinite takes ~45 ms and far more on a busy CPU: this runs in every
+            # `sora generate`.
+            bad = np.max(t.view(torch.int16).numpy() & 0x7FFF, initial=0) >= 0x7F80
+        elif t.is_floating_point():
+            bad = not bool(torch.isfinite(t).all())
+        else:
+            continue
+        if bad:
+            return name
+    return None
 
 
 def load_bundle(name_or_path: str | os.PathLike, device: str = "cpu", dtype=None) -> Bundle:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import shlex
 from dataclasses import dataclass, fields
 from typing import Callable, Iterator
 
@@ -88,7 +89,7 @@ def to_model_size(frames: np.ndarray, height: int, width: int, fit: str = "crop"
     import torch.nn.functional as F
 
     if fit not in ("crop", "pad"):
-        raise SoraError(f"--fit must be crop or pad, got {fit!r}")
+        raise SoraUsageError(f"--fit must be crop or pad, got {fit!r}")
     t, h, w, _ = frames.shape
     if (h, w) == (height, width):
         return frames
@@ -208,6 +209,7 @@ class VideoPipeline:
         seen = kept = 0
         with torch.no_grad(), self._autocast():
             for chunk in self.bundle.vae.decode_iter(raw, chunk=2):
+                self._check_finite(chunk, "decoded frames")
                 x = ((chunk[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
                 x = x.permute(1, 2, 3, 0).cpu().numpy()
                 lo = max(0, drop_frames - seen)
@@ -279,6 +281,7 @@ class VideoPipeline:
                              choose=choose,
                              expert=self.bundle.dit_high, **self.settings.sample_args())
             new = out[:, :, ctx_n:ctx_n + n_new].float().cpu()
+            self._check_finite(new, "latents")
             if ctx_n and self.settings.drift_correction > 0 and known_end is None:
                 new = match_statistics(new, ctx, self.settings.drift_correction)
             pieces.append(new)
@@ -288,6 +291,21 @@ class VideoPipeline:
         z = torch.cat(pieces, dim=2)
         assert z.shape[2] == total, (z.shape, total)
         return z
+
+    def _check_finite(self, x, what: str) -> None:
+        """Refuse NaN or infinite values: cast to pixels they become black frames, and a
+        black video with exit 0 looks like a success. The writer then removes its partial
+        file, so nothing is left."""
+        import torch
+
+        if not bool(torch.isfinite(x).all()):
+            path = self.bundle.path
+            # `sora models NAME` looks NAME up by name: a relative folder needs its ./
+            arg = self.bundle.name if path is None else \
+                shlex.quote(str(path) if path.is_absolute() else f"./{path}")
+            raise SoraError(f"the {what} came out NaN or infinite, so no video was written: "
+                            f"the model's weights or sampler settings are broken "
+                            f"(`sora models {arg}` checks the weights)")
 
     def world_scene(self, prompt: str):
         """The built-in world's scene the sampler may steer `prompt` toward, or None: --literal,

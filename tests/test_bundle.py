@@ -188,3 +188,94 @@ def test_lookup_by_name(tmp_path, monkeypatch, sora):
     corrupt(folder, "vae.safetensors", lambda s: s["conv_in.weight" if "conv_in.weight" in s
                                                    else "encoder.conv_in.weight"].mul_(2))
     assert bundle_hash(folder) != h
+
+
+def test_nonfinite_weights_are_refused_naming_the_file_and_tensor(tmp_path, sora):
+    folder, _ = export_tiny(tmp_path / "tiny")
+    corrupt(folder, "dit.safetensors", lambda s: s["final.bias"].__setitem__(0, float("inf")))
+    with pytest.raises(SoraError) as err:
+        load_bundle(folder)
+    assert str(err.value) == (f"bundle {folder}: dit.safetensors: tensor 'final.bias' holds NaN "
+                              "or infinite values (the file is damaged: export or copy the "
+                              "bundle again)")
+    # the user's repro: a block of 0xff bytes in the middle of the weights is NaNs
+    folder, _ = export_tiny(tmp_path / "flip")
+    data = bytearray((folder / "vae.safetensors").read_bytes())
+    mid = len(data) // 2
+    data[mid:mid + 2000] = b"\xff" * 2000
+    (folder / "vae.safetensors").write_bytes(bytes(data))
+    bad = sora("models", str(folder))
+    assert bad.returncode == 1 and bad.stdout == ""
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 1 and "vae.safetensors: tensor '" in lines[0], bad.stderr
+    assert "holds NaN or infinite values" in lines[0]
+
+
+def _edit_config(folder, edit):
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg = edit(cfg) or cfg
+    (folder / "config.json").write_text(json.dumps(cfg))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c.update(frame_size=[0, 0]),
+     "frame_size must be [height, width], whole numbers from 16 to 4096 (got [0, 0])"),
+    (lambda c: c.update(fps=-8), "fps must be a positive number (got -8)"),
+    (lambda c: c.update(fps="abc"), 'fps must be a positive number (got "abc")'),
+    (lambda c: c.update(fps=1000), "fps must be at most 120 (got 1000)"),
+    (lambda c: c["flow"].update(sampler="bogus"),
+     'flow.sampler must be "euler" or "heun" (got "bogus")'),
+    (lambda c: c["flow"].update(steps=0), "flow.steps must be a whole number from 1 to 1000 (got 0)"),
+    (lambda c: c["flow"].update(steps=2.5), "flow.steps must be a whole number from 1 to 1000"),
+    (lambda c: c["flow"].update(guidance=None), "flow.guidance must be a number from 0 to 50"),
+    (lambda c: c["flow"].update(candidates=True), "flow.candidates must be a whole number"),
+    (lambda c: c["flow"].update(motion_plan_t=0.5, motion_plan_min_t=0.6),
+     "flow.motion_plan_min_t must be at most flow.motion_plan_t (0.5) (got 0.6)"),
+    (lambda c: c["vae"].update(latent_std=[1.0, 0.0, 1.0, 1.0]),
+     "vae.latent_std must be positive numbers (got 0 for channel 1)"),
+    (lambda c: c["vae"].update(latent_mean=[0.0]),
+     "vae.latent_mean must hold one number per latent channel (4), got 1"),
+    (lambda c: c["dit"].update(depth=0), "dit.depth must be a positive whole number (got 0)"),
+    (lambda c: c.update(flow=[]), "flow must be a JSON object (got a list)"),
+    (lambda c: c.update(vocabulary="World"), 'vocabulary must be "world" or "" (got "World")'),
+    (lambda c: c.update(clip_frames=-1), "clip_frames must be a positive whole number (got -1)"),
+])
+def test_config_values_are_checked_at_load(tmp_path, edit, message):
+    folder, _ = export_tiny(tmp_path / "tiny")
+    _edit_config(folder, edit)
+    with pytest.raises(SoraError) as err:
+        load_bundle(folder)
+    assert str(err.value).startswith(f"bundle {folder}: config.json: {message}"), str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_a_config_that_is_not_an_object_is_one_line_to_load_and_listed(tmp_path, sora):
+    home = tmp_path / "home"
+    folder, _ = export_tiny(home / "models" / "listy")
+    _edit_config(folder, lambda c: [c])
+    bad = sora("models", str(folder))
+    assert bad.returncode == 1 and bad.stderr.strip().splitlines() == [
+        f"error: bundle {folder}: config.json must hold a JSON object, not a list"]
+    listed = sora("models", "--json", env={"SORA_HOME": str(home)})   # listing does not crash
+    assert listed.returncode == 0, listed.stderr
+    assert "listy" in [b["name"] for b in json.loads(listed.stdout)["bundles"]]
+
+
+def test_the_not_found_hint_names_a_folder_that_is_searched(tmp_path, monkeypatch):
+    import re
+    import shlex
+
+    monkeypatch.setenv("SORA_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SoraError) as err:
+        find_bundle("mine")
+    message = str(err.value)
+    for d in bundle_dirs():
+        assert str(d) in message
+    assert "give the bundle's folder as a path" in message
+    # following the hint makes the name findable, from any working folder
+    export = re.search(r"--export ([^`]+)`", message).group(1)
+    folder, _ = export_tiny(shlex.split(export)[0])
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert find_bundle("mine") == folder

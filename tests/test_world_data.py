@@ -171,3 +171,30 @@ def test_motion_twins_are_the_same_scenes_moving_otherwise():
         assert torch.equal(ds[2 * k + 1]["video"], b["video"])     # deterministic
         assert ds.clips.caption(k, twin=True) == b["caption"]       # without rendering
     assert moved >= 18 and opposite >= 10
+
+
+def test_sora_data_render_renders_again_a_clip_that_is_there_but_broken(sora, tmp_path):
+    # a clip cut short (a full disk, a copy stopped half way) is not done: resume redoes it
+    out = tmp_path / "data"
+    args = ["data", "render", "--seed", "3", "--size", "32", "--fps", "4", "--seconds", "1",
+            "--out", out]
+    r = sora(*args, "--count", "3", "-q")
+    assert r.returncode == 0, r.stderr
+    whole = (out / "000000.mp4").read_bytes()
+    good = (out / "000002.mp4").stat().st_mtime_ns
+    (out / "000000.mp4").write_bytes(whole[:100])                 # `truncate -s 100`
+    clip = (out / "000001.mp4").read_bytes()
+    (out / "000001.mp4").write_bytes(clip[:len(clip) // 2])       # the header whole, the data not
+    r = sora(*args, "--count", "4")
+    assert r.returncode == 0, r.stderr
+    assert "3 clips written (2 of them again: they were there but cut short or damaged), " \
+           "1 already there" in " ".join(r.stderr.split()), r.stderr
+    r = sora(*args, "--count", "4", "--json")
+    info = json.loads(r.stdout)
+    assert (info["written"], info["rerendered"], info["skipped"]) == (0, 0, 4)
+    assert (out / "000000.mp4").read_bytes() == whole              # the same clip as before
+    assert (out / "000002.mp4").stat().st_mtime_ns == good          # a whole one is kept
+    for i in range(4):
+        assert probe(out / f"{i:06d}.mp4").frames == 5
+    rows = [json.loads(x) for x in (out / "captions.jsonl").read_text().splitlines()]
+    assert sorted(row["id"] for row in rows) == [f"{i:06d}" for i in range(4)]

@@ -315,3 +315,61 @@ def test_sampler_balance():
     assert 0.2 < np.mean([s.weather != "none" for s in outdoor]) < 0.5
     assert 0.15 < np.mean([s.camera != "none" for s in scenes]) < 0.35
     assert all(s.weather == "none" for s in scenes if s.setting not in OUTDOOR)
+
+
+def test_streamed_frames_are_the_rendered_clip_bit_for_bit():
+    from sora_cli.world.render import render_frames
+
+    for i in range(8):
+        scene = sample_scene(np.random.default_rng(40 + i))
+        whole = render_scene(Scene(**scene.__dict__), (48, 80), 13, 8)
+        streamed = list(render_frames(Scene(**scene.__dict__), (48, 80), 13, 8))
+        assert len(streamed) == 13 and (np.stack(streamed) == whole).all()
+
+
+def test_a_clip_whose_world_outgrows_memory_is_refused_before_a_frame():
+    from sora_cli.errors import SoraError
+    from sora_cli.world.render import render_frames
+
+    # zooming out 1.3x every 2 s, a minute sees ~2,600x the frame's width of the world
+    scene = one(camera="zoom_out")
+    with pytest.raises(SoraError, match=r"camera's zoom out, a 60 s clip at 64x64 sees"):
+        render_frames(scene, 64, 481, 8)
+    assert len(list(render_frames(one(camera="zoom_out"), 64, 17, 8))) == 17
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seconds", "nan"], "--seconds must be more than 0 and at most 3600 seconds, got nan"),
+    (["--seconds", "inf"], "--seconds must be more than 0 and at most 3600 seconds, got inf"),
+    (["--seconds", "100000"], "--seconds must be more than 0 and at most 3600 seconds, got 100000"),
+    (["--seconds", "0"], "--seconds must be more than 0 and at most 3600 seconds, got 0"),
+    (["--fps", "nan"], "--fps must be more than 0 and at most 120, got nan"),
+    (["--fps", "-8"], "--fps must be more than 0 and at most 120, got -8"),
+])
+@pytest.mark.parametrize("command", [["world", "show", "a red ball"], ["data", "render", "-n", "1"]])
+def test_world_clip_lengths_and_rates_are_checked(sora, tmp_path, command, args, message):
+    r = sora(*command, "-o", tmp_path / "out", *args)
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [f"error: {message}"], r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_world_show_streams_a_long_clip_to_its_file(tmp_path):
+    import tracemalloc
+
+    from sora_cli.video_io import probe
+    from sora_cli.world.export import show_prompt
+
+    def peak(seconds: float) -> int:
+        tracemalloc.start()
+        try:
+            show_prompt("a red ball bouncing on a beach", tmp_path / f"{seconds}.mp4",
+                        seconds=seconds, size=64, fps=8)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    peak(1)   # imports and first-use caches
+    short, long = peak(5), peak(60)
+    assert probe(tmp_path / "60.mp4").frames == 481
+    # held whole, the 440 more frames of the minute would take 5.4 MB more
+    assert long < short + 1_000_000, (short, long)

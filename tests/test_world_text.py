@@ -229,3 +229,65 @@ def test_sample_scene_accepts_a_generator_and_is_deterministic():
 def test_weather_verbs_do_not_move_the_subject(prompt, motion, weather):
     scene = parse_prompt(prompt)
     assert scene.subjects[0].motion == motion and scene.weather == weather
+
+
+@pytest.mark.parametrize("prompt, scene, note", [
+    ("a red ball on a beach at sunset", {"setting": "sunset", "weather": "none"},
+     "'a red ball on a beach at sunset' names 2 settings ('beach' (ocean) and 'sunset'); a "
+     "scene of the built-in world has one and this prompt is read with 'sunset'"),
+    ("a red ball bouncing on the sand at the beach", {"setting": "desert", "weather": "none"},
+     "'a red ball bouncing on the sand at the beach' names 2 settings ('beach' (ocean) and "
+     "'sand' (desert)); a scene of the built-in world has one and this prompt is read with "
+     "'sand' (desert)"),
+    ("a red ball in the rain underwater", {"setting": "underwater", "weather": "none"},
+     "'a red ball in the rain underwater' asks for 'rain', but the built-in world has no "
+     "weather underwater: it is left out"),
+    ("a yellow star in space while it snows", {"setting": "space", "weather": "none"},
+     "'a yellow star in space while it snows' asks for 'it snows', but the built-in world has "
+     "no weather in space: it is left out"),
+    ("a red ball on a beach while it rains and snows", {"setting": "ocean", "weather": "rain"},
+     "'a red ball on a beach while it rains and snows' names 2 kinds of weather ('snows' and "
+     "'it rains'); a scene of the built-in world has one and this prompt is read with "
+     "'it rains'"),
+])
+def test_what_a_scene_leaves_out_is_noted_and_the_parse_is_unchanged(prompt, scene, note):
+    from sora_cli.world.parse import prompt_notes
+
+    parsed = parse_prompt(prompt).canonical()
+    assert {k: parsed[k] for k in scene} == scene      # the evaluation's reading, as before
+    assert prompt_notes(prompt) == [note]
+
+
+@pytest.mark.parametrize("prompt", [
+    "a blue car driving left down a city street at night",   # a city is at night
+    "a car on a road at night",
+    "a fish swimming in the sea underwater",                 # underwater is in the sea
+    "a red ball on a sandy beach",                           # "sandy" describes the beach
+    "a red ball resting on a meadow while snowflakes fall",
+    "a purple square spinning on a grass field at sunset",   # a field at sunset
+    "rain over a grass field",
+    "quantum chromodynamics lecture",                        # not read as a scene: no notes
+])
+def test_nothing_is_noted_when_nothing_is_left_out(prompt):
+    from sora_cli.world.parse import prompt_notes
+
+    assert prompt_notes(prompt) == []
+
+
+def test_captions_never_name_what_their_scene_leaves_out():
+    from sora_cli.world.parse import prompt_notes
+
+    for i in range(600):
+        scene = clip_scene(11, i)
+        caption = clip_caption(11, i, scene)
+        assert prompt_notes(caption) == [], caption
+
+
+def test_world_show_warns_of_a_second_setting_once(sora, tmp_path):
+    prompt = "a red ball on a beach at sunset"
+    r = sora("world", "show", prompt, "-o", tmp_path / "x.mp4", "--size", "64", "--seconds",
+             "0.5")
+    assert r.returncode == 0, r.stderr
+    flat = " ".join(r.stderr.split())   # rich may wrap a long warning
+    assert flat.count(f"warning: {prompt!r} names 2 settings ('beach' (ocean) and 'sunset')") == 1
+    assert "scene: sunset," in flat

@@ -4,24 +4,51 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Callable
 
 from sora_cli.errors import SoraError, SoraUsageError
-from sora_cli.world.parse import parse_prompt, unknown_words
+from sora_cli.world.parse import parse_prompt, prompt_notes, unknown_words
 from sora_cli.world.scene import Scene
 
 CAPTION_FIELDS = ("id", "caption", "setting", "subjects", "weather", "camera")
 
 
+# Longest clip and highest frame rate rendered, those `sora generate` makes: frames stream to
+# the file, but a clip's world (render.MAX_WORLD_PIXELS) and its time to render grow with them.
+MAX_SECONDS = 3600.0
+MAX_FPS = 120.0
+
+
+def check_seconds(seconds: float, flag: str = "--seconds") -> float:
+    """`seconds` when it is a clip length the world renders (more than 0, at most
+    MAX_SECONDS); a usage error naming `flag` otherwise. nan passes a `<= 0` test and inf
+    makes no clip, so both are refused by name."""
+    if not (isinstance(seconds, (int, float)) and math.isfinite(seconds)
+            and 0 < seconds <= MAX_SECONDS):
+        raise SoraUsageError(f"{flag} must be more than 0 and at most {MAX_SECONDS:g} seconds, "
+                             f"got {_shown(seconds)}")
+    return float(seconds)
+
+
+def check_fps(fps: float, flag: str = "--fps") -> float:
+    """`fps` when it is a frame rate the world renders (more than 0, at most MAX_FPS); a
+    usage error naming `flag` otherwise (nan and inf included)."""
+    if not (isinstance(fps, (int, float)) and math.isfinite(fps) and 0 < fps <= MAX_FPS):
+        raise SoraUsageError(f"{flag} must be more than 0 and at most {MAX_FPS:g}, "
+                             f"got {_shown(fps)}")
+    return float(fps)
+
+
+def _shown(value) -> str:
+    return f"{value:g}" if isinstance(value, (int, float)) else repr(value)
+
+
 def num_frames_for(seconds: float, fps: float) -> int:
     """Frames of a clip of `seconds` at `fps`, both ends included: 2 s at 8 fps = 17 (4k+1)."""
-    if seconds <= 0:
-        raise SoraUsageError(f"--seconds must be positive, got {seconds}")
-    if fps <= 0:
-        raise SoraUsageError(f"--fps must be positive, got {fps}")
-    return int(round(seconds * fps)) + 1
+    return int(round(check_seconds(seconds) * check_fps(fps))) + 1
 
 
 def parse_size(size: str | int) -> tuple[int, int]:
@@ -44,7 +71,7 @@ def show_prompt(prompt: str, output: str | os.PathLike, seconds: float = 2.0,
                 overwrite: bool = False) -> dict:
     """Render the ground-truth clip of `prompt` to `output` (MP4); returns what was made."""
     from sora_cli.video_io import check_output_path, sora_metadata, write_video
-    from sora_cli.world.render import render_scene
+    from sora_cli.world.render import render_frames
 
     if not prompt.strip():
         raise SoraUsageError('the prompt is empty: describe a scene of the world, e.g. '
@@ -54,14 +81,14 @@ def show_prompt(prompt: str, output: str | os.PathLike, seconds: float = 2.0,
     check_output_path(output, overwrite)
     scene = parse_prompt(prompt)
     scene.seed = int(seed)
-    frames = render_scene(scene, hw, frames_n, fps)
+    frames = render_frames(scene, hw, frames_n, fps)   # streamed: an hour is 28,801 frames
     meta = sora_metadata({"mode": "world", "prompt": prompt, "seed": seed,
                           "scene": scene.canonical()})
     info = write_video(output, frames, fps, crf=12, metadata=meta, overwrite=overwrite)
     return {"path": str(output), "prompt": prompt, "scene": scene.canonical(), "seed": seed,
             "frames": info.frames, "fps": fps, "seconds": round((frames_n - 1) / fps, 4),
             "width": info.width, "height": info.height,
-            "ignored_words": unknown_words(prompt)}
+            "ignored_words": unknown_words(prompt), "notes": prompt_notes(prompt)}
 
 
 def _read_rows(path: Path) -> dict[str, dict]:
@@ -84,14 +111,30 @@ def caption_row(clip_id: str, caption: str, scene: Scene) -> dict:
     return {"id": clip_id, "caption": caption, **scene.canonical()}
 
 
+def clip_is_whole(path: Path, frames: int, hw: tuple[int, int]) -> bool:
+    """Whether a rendered clip is there in full: its boxes end inside the file and its video
+    track has the frames and size it was rendered with. A clip cut short by a full disk or a
+    copy fails that; reading only the track table costs well under a millisecond a clip where
+    decoding one costs tens."""
+    from sora_cli.mp4 import Mp4Truncated, read_mp4
+
+    try:
+        mp4 = read_mp4(path)
+    except (Mp4Truncated, OSError):
+        return False
+    track = mp4.first("video") if mp4 else None
+    return track is not None and (track.samples, track.height, track.width) == (frames, *hw)
+
+
 def render_dataset(out: str | os.PathLike, count: int, seed: int = 0, size: str | int = 256,
                    fps: float = 8.0, seconds: float = 2.0,
                    progress: Callable[[int], None] | None = None) -> dict:
     """Write clips 0..count-1 of stream `seed` as `out/<id>.mp4` plus `out/captions.jsonl`.
 
     Resumable: clips whose MP4 and row exist are skipped; a clip written but not yet listed
-    gets its row (captions are deterministic); a torn last line is rewritten. The folder keeps
-    its settings in `render.json`, and a resume with other settings is refused.
+    gets its row (captions are deterministic); a torn last line is rewritten; a clip that is
+    there but not whole (clip_is_whole) is rendered again. The folder keeps its settings in
+    `render.json`, and a resume with other settings is refused.
     """
     from sora_cli.video_io import write_video
     from sora_cli.world.sampler import clip_caption, clip_scene
@@ -121,6 +164,13 @@ def render_dataset(out: str | os.PathLike, count: int, seed: int = 0, size: str 
 
     for junk in folder.glob(".*.tmp.mp4"):   # left by a writer killed mid-clip
         junk.unlink(missing_ok=True)
+    width = max(6, len(str(count - 1)))
+    broken = set()
+    for i in range(count):
+        mp4 = folder / f"{i:0{width}d}.mp4"
+        if mp4.exists() and not clip_is_whole(mp4, frames_n, hw):
+            mp4.unlink()
+            broken.add(mp4.stem)
     index = folder / "captions.jsonl"
     rows = _read_rows(index)
     # Rewrite the index without torn or orphaned lines before appending to it.
@@ -129,7 +179,6 @@ def render_dataset(out: str | os.PathLike, count: int, seed: int = 0, size: str 
     tmp.write_text("".join(json.dumps(r) + "\n" for r in kept.values()), encoding="utf-8")
     os.replace(tmp, index)
 
-    width = max(6, len(str(count - 1)))
     written = skipped = 0
     with open(index, "a", encoding="utf-8") as fh:
         for i in range(count):
@@ -151,4 +200,4 @@ def render_dataset(out: str | os.PathLike, count: int, seed: int = 0, size: str 
             if progress is not None:
                 progress(1)
     return {"out": str(folder), "count": count, "written": written, "skipped": skipped,
-            "captions": str(index), **settings}
+            "rerendered": len(broken), "captions": str(index), **settings}

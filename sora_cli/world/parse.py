@@ -252,6 +252,63 @@ def parse_stated(text: str, strict: bool = False) -> tuple[Scene, list[str]]:
     """parse_prompt's Scene, and what in it the prompt did not say but a default filled in
     ("setting", "colour of the ball"): sizes, speeds, weather and camera are never listed,
     since a caption leaves them out at their defaults too."""
+    scene, defaulted, _named = _parse(text, strict)
+    return scene, defaulted
+
+
+# Settings that, named beside the one a scene shows, are part of what it shows: a city is at
+# night, underwater is in the ocean, a snowy field and a sunset or night sky over a field are
+# still fields. Naming one of these pairs loses nothing, so prompt_notes says nothing of it.
+IMPLIED_SETTINGS = {("city", "night"), ("underwater", "ocean"), ("snow", "field"),
+                    ("sunset", "field"), ("night", "field"), ("space", "night")}
+
+
+def prompt_notes(text: str) -> list[str]:
+    """Warnings for what a prompt names that its scene leaves out (parse_prompt does not
+    change): a second setting, weather or camera move (a scene has one of each), weather where
+    the setting has none (underwater, space). [] when there is none, or when the prompt is
+    not read as a scene."""
+    try:
+        scene, _defaulted, (settings, weathers, cameras) = _parse(text)
+    except PromptNotUnderstood:
+        return []
+    notes = []
+    words: dict[str, str] = {}   # the first words naming each setting, by canonical setting
+    for canon, word in settings:
+        words.setdefault(canon, word)
+    dropped = [c for c in words
+               if c != scene.setting and (scene.setting, c) not in IMPLIED_SETTINGS]
+    if dropped:
+        notes.append(_one_of(text, "settings", [_named_as(words[c], c) for c in dropped],
+                             _named_as(words[scene.setting], scene.setting)))
+    if weathers and scene.weather == "none":
+        asked = " and ".join(dict.fromkeys(repr(w) for _, w in weathers))
+        notes.append(f"{text!r} asks for {asked}, but the built-in world has no weather "
+                     f"{_IN_SETTING.get(scene.setting, scene.setting)}: it is left out")
+    for kind, named, shown in (("kinds of weather", weathers, scene.weather),
+                               ("camera moves", cameras, scene.camera)):
+        others = list(dict.fromkeys(repr(w) for c, w in named if c != shown))
+        if shown != "none" and others:
+            first = next(repr(w) for c, w in named if c == shown)
+            notes.append(_one_of(text, kind, others, first))
+    return notes
+
+
+def _one_of(text: str, kind: str, others: list[str], used: str) -> str:
+    return (f"{text!r} names {len(others) + 1} {kind} ({', '.join(others)} and {used}); a "
+            f"scene of the built-in world has one and this prompt is read with {used}")
+
+
+_IN_SETTING = {"underwater": "underwater", "space": "in space"}
+
+
+def _named_as(word: str, canon: str) -> str:
+    return repr(word) if word == canon else f"{word!r} ({canon})"
+
+
+def _parse(text: str, strict: bool = False):
+    """parse_stated's (Scene, defaulted), and the settings, weathers and camera moves the
+    prompt named, each a list of (canonical value, its words); setting adjectives left out."""
     if not text or not text.strip():
         raise PromptNotUnderstood("the prompt is empty")
     items = _scan(text)
@@ -265,6 +322,7 @@ def parse_stated(text: str, strict: bool = False) -> tuple[Scene, list[str]]:
     conj_since_last = False
     between: list[str] = []        # categories seen since the last subject's noun
     settings, weathers, cameras = [], [], []
+    setting_words, weather_words, camera_words = [], [], []   # as named, for prompt_notes
     described: list[str] = []      # settings named only by an adjective
     last_unknown: str | None = None
 
@@ -312,6 +370,9 @@ def parse_stated(text: str, strict: bool = False) -> tuple[Scene, list[str]]:
             named = described if adjective else \
                 {"setting": settings, "weather": weathers, "camera": cameras}[cat]
             named.append(it.value)
+            if not adjective:
+                {"setting": setting_words, "weather": weather_words,
+                 "camera": camera_words}[cat].append((it.value, it.text))
             if open_np is not None and open_np.shape is None and cat == "setting" \
                     and not adjective:
                 open_np = None   # "a green meadow": the colour was the setting's
@@ -358,4 +419,5 @@ def parse_stated(text: str, strict: bool = False) -> tuple[Scene, list[str]]:
     camera = cameras[0] if cameras else "none"
     if not settings:
         defaulted.insert(0, "setting")
-    return Scene(setting=setting, subjects=subjects, weather=weather, camera=camera), defaulted
+    return (Scene(setting=setting, subjects=subjects, weather=weather, camera=camera), defaulted,
+            (setting_words, weather_words, camera_words))

@@ -4,8 +4,11 @@ included) gives the same frames bit for bit, at any size, fps and length."""
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 
+from sora_cli.errors import SoraError
 from sora_cli.world.backgrounds import build_background
 from sora_cli.world.effects import Particles, Waves
 from sora_cli.world.motion import Camera, layout, subject_pose
@@ -49,9 +52,40 @@ def _view(bg: np.ndarray, rect, cam: Camera, t: float, out: np.ndarray) -> None:
     np.take(bg[iy], ix, axis=1, out=out)
 
 
+# The most world pixels (the background every frame's view is cut from) a clip may need: a
+# camera that pans or zooms out for long sees ever more of it, and a zoom-out's grows
+# exponentially (60 s would need ~4e11 pixels). 2**25 is ~400 MB as float32 RGB.
+MAX_WORLD_PIXELS = 2 ** 25
+
+
 def render_scene(scene: Scene, size: int | tuple[int, int] = 256, num_frames: int = 17,
                  fps: float = 8.0) -> np.ndarray:
     """Render `scene` to a (T, H, W, 3) uint8 array; frame i shows time i / fps seconds."""
+    paint, (h, w), times = _painter(scene, size, num_frames, fps)
+    out = np.empty((num_frames, h, w, 3), np.uint8)
+    for i, t in enumerate(times):
+        paint(out[i], t)
+    return out
+
+
+def render_frames(scene: Scene, size: int | tuple[int, int] = 256, num_frames: int = 17,
+                  fps: float = 8.0) -> Iterator[np.ndarray]:
+    """render_scene's frames one (H, W, 3) array at a time, the same bit for bit, so a long
+    clip streams to its file instead of being held whole. The scene is laid out, and any
+    error raised, at the call; frames are drawn as they are taken."""
+    paint, (h, w), times = _painter(scene, size, num_frames, fps)
+
+    def frames() -> Iterator[np.ndarray]:
+        for t in times:
+            frame = np.empty((h, w, 3), np.uint8)
+            paint(frame, t)
+            yield frame
+    return frames()
+
+
+def _painter(scene: Scene, size, num_frames: int, fps: float):
+    """(paint(frame, t) drawing the scene at time t into an (H, W, 3) uint8 frame, (H, W),
+    the frame times): the per-clip work, done once."""
     scene.validate()
     h, w = frame_size(size)
     if num_frames < 1 or fps <= 0:
@@ -60,15 +94,17 @@ def render_scene(scene: Scene, size: int | tuple[int, int] = 256, num_frames: in
     times = np.arange(num_frames) / float(fps)
     cam = Camera(scene.camera, h, w)
     rect = cam.world_rect(times)
+    if rect[2] * rect[3] > MAX_WORLD_PIXELS:
+        raise SoraError(f"with the camera's {scene.camera.replace('_', ' ')}, a "
+                        f"{times[-1]:g} s clip at {w}x{h} sees {rect[2]}x{rect[3]} pixels of "
+                        "the world, more than the renderer holds: make it shorter or smaller")
     bg = build_background(scene.setting, rect, h, w, _rng(scene, 2))
     waves = Waves(h, w, _rng(scene, 3)) if scene.setting == "ocean" else None
     bubbles = Particles("bubbles", h, w, _rng(scene, 4)) if scene.setting == "underwater" else None
     weather = (Particles(scene.weather, h, w, _rng(scene, 5))
                if scene.weather != "none" and scene.setting in OUTDOOR else None)
 
-    out = np.empty((num_frames, h, w, 3), np.uint8)
-    for i, t in enumerate(times):
-        frame = out[i]
+    def paint(frame: np.ndarray, t: float) -> None:
         _view(bg, rect, cam, t, frame)
         if waves is not None:
             waves.draw(frame, t, cam)
@@ -80,4 +116,4 @@ def render_scene(scene: Scene, size: int | tuple[int, int] = 256, num_frames: in
             draw_subject(frame, s.shape, COLORS[s.color], pose, x, y, pose.extent * z)
         if weather is not None:
             weather.draw(frame, t)
-    return out
+    return paint, (h, w), times
