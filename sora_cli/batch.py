@@ -2,16 +2,18 @@
 
 A job file holds one prompt a line (`#` comments and blank lines skipped) or JSON rows
 (`{"prompt": ..., "seed": 3, "duration": 2, ...}`) carrying any `sora generate` option. Each
-finished item is appended at once to a per-rank manifest, so a killed batch loses at most the
-item in flight; re-running the same command skips what is done. Under `torchrun` rank r takes
-items r, r+W, r+2W, ... and rank 0 merges the per-rank manifests into `manifest.jsonl`, one row
-per item in job-file order.
+item is logged to a per-rank manifest as it starts and as it ends, so a killed batch loses at
+most the item in flight; re-running skips what is done with the same settings. A single process
+rewrites `manifest.jsonl` after every item; under `torchrun` rank r takes items r, r+W, r+2W,
+... and rank 0 merges the per-rank manifests into `manifest.jsonl` at the end, one row per item
+in job-file order.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import time
@@ -26,6 +28,13 @@ MANIFEST = "manifest.jsonl"
 ROW_OPTIONS = {"prompt", "negative", "duration", "seconds", "size", "aspect", "fps", "seed",
                "steps", "guidance", "output", "sampler", "literal"}
 FINISHED = ("done", "refused")
+# JSON types of the row options ("output" has its own check): a wrong one fails its row with a
+# message naming the key, instead of a TypeError deep in generation.
+WHOLE = {"seed", "steps"}
+NUMBER = {"duration", "seconds", "fps", "guidance"}
+TEXT = {"negative": "a string", "size": 'a string such as "256x256"',
+        "aspect": 'a string such as "16:9"', "sampler": '"euler" or "heun"'}
+FLAG = {"literal"}
 
 
 @dataclass
@@ -35,11 +44,16 @@ class BatchItem:
     prompt: str
     options: dict = field(default_factory=dict)
     error: str | None = None   # a problem found while reading the row
+    # Everything that shapes the video once the command's flags fill in what the row leaves
+    # out (set by the caller); a re-run with other flags then gets new ids and remakes items.
+    settings: dict | None = None
 
     @property
     def id(self) -> str:
-        """Stable across re-runs of the same job file: position plus a hash of the row."""
-        row = json.dumps({"prompt": self.prompt, **self.options}, sort_keys=True)
+        """Stable across re-runs of the same job file with the same settings: position plus a
+        hash of the prompt and the settings (the row's own options when none are set)."""
+        shaping = self.options if self.settings is None else self.settings
+        row = json.dumps({"prompt": self.prompt, **shaping}, sort_keys=True, default=str)
         return f"{self.index:05d}-{hashlib.sha1(row.encode()).hexdigest()[:8]}"
 
 
@@ -72,6 +86,11 @@ def parse_jobs(text: str) -> list[BatchItem]:
         unknown = sorted(set(row) - ROW_OPTIONS)
         error = (f"line {number}: unknown option(s) {', '.join(unknown)}; allowed: "
                  f"{', '.join(sorted(ROW_OPTIONS - {'prompt'}))}" if unknown else None)
+        if error is None and "duration" in row and "seconds" in row:
+            error = f"line {number}: give \"duration\" or \"seconds\", not both"
+        for key in sorted(row):
+            if error is None:
+                row[key], error = _typed(key, row[key], number)
         if error is None and "output" in row:
             error = _output_problem(row["output"], number)
         items.append(BatchItem(index, number, prompt.strip(), row, error))
@@ -87,6 +106,27 @@ def parse_jobs(text: str) -> list[BatchItem]:
             else:
                 first[key] = item.line
     return items
+
+
+def _typed(key: str, value, number: int):
+    """(value, None), a whole float made an int; or (value, why it is the wrong type)."""
+    got = f"(got {json.dumps(value)})"
+    # JSON true/false are Python bools, which are ints too: never a number or a seed here
+    if key in WHOLE:
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            return int(value), None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value, None
+        return value, f"line {number}: \"{key}\" must be a whole number {got}"
+    if key in NUMBER:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value, None
+        return value, f"line {number}: \"{key}\" must be a number {got}"
+    if key in TEXT and not isinstance(value, str):
+        return value, f"line {number}: \"{key}\" must be {TEXT[key]} {got}"
+    if key in FLAG and not isinstance(value, bool):
+        return value, f"line {number}: \"{key}\" must be true or false {got}"
+    return value, None
 
 
 def _output_problem(name, number: int) -> str | None:
@@ -105,11 +145,27 @@ def _output_problem(name, number: int) -> str | None:
 def read_jobs(path: str | os.PathLike) -> list[BatchItem]:
     from sora_cli.textfile import read_text_arg
 
-    text, _name = read_text_arg(path, "job file", "one prompt or JSON row a line")
+    text, name = read_text_arg(path, "job file", "one prompt or JSON row a line")
+    if _looks_like_csv(path, text):
+        shown = name if str(path) == "-" else path
+        raise SoraError(f"{shown} looks like CSV, which batch does not read (its header line "
+                        "would become a prompt); give one prompt a line, or JSON rows such as "
+                        '{"prompt": "a red ball", "duration": 2}')
     items = parse_jobs(text)
     if not items:
         raise SoraError(f"{path}: no prompts (one prompt or JSON row a line)")
     return items
+
+
+def _looks_like_csv(path, text: str) -> bool:
+    """A .csv file, or a first line that is a header such as `prompt,duration,seed`."""
+    if str(path).lower().endswith(".csv"):
+        return True
+    first = next((line.strip() for line in text.splitlines()
+                  if line.strip() and not line.lstrip().startswith("#")), "")
+    cells = [c.strip().strip("\"'") for c in re.split(r"[,;\t]", first)]
+    return (len(cells) > 1 and cells[0].lower() == "prompt"
+            and all(re.fullmatch(r"[A-Za-z_]+", c) for c in cells))
 
 
 def item_seed(item: BatchItem, base_seed: int) -> int:
@@ -144,30 +200,60 @@ def finished_rows(out_dir: Path) -> dict[str, dict]:
         for row in _read_rows(path):
             if row.get("status") not in FINISHED:
                 continue
-            if row["status"] == "done" and not (out_dir / row.get("output", "")).is_file():
+            if row["status"] == "done" and not (out_dir / (row.get("output") or "")).is_file():
                 continue  # the video was deleted since: make it again
             if row.get("finished_at", 0) >= latest.get(row["id"], {}).get("finished_at", 0):
                 latest[row["id"]] = row
     return latest
 
 
-def merge_manifests(out_dir: Path, items: list[BatchItem]) -> Path:
-    """One row per item, in job-file order, the latest attempt winning; written atomically."""
+def made_outputs(out_dir: Path) -> set[str]:
+    """The files (relative to out_dir) the manifests say this batch wrote: a re-run may replace
+    them, never anything else. An item whose last row in its log is `started` was cut off, and
+    its video may have landed just before the kill."""
+    made: set[str] = set()
+    for path in _manifests(out_dir):
+        last: dict[str, dict] = {}
+        for row in _read_rows(path):
+            last[row.get("id")] = row
+            if row.get("status") == "done" and row.get("output"):
+                made.add(row["output"])
+        made.update(row["output"] for row in last.values()
+                    if row.get("status") == "started" and row.get("output"))
+    return made
+
+
+def merge_manifests(out_dir: Path, items: list[BatchItem], final: bool = True) -> Path:
+    """One row per item, in job-file order, the latest attempt winning; written atomically.
+
+    An item not yet run with its current settings keeps the row of the video an earlier run
+    with other settings left at its place, so that file stays known as this batch's until it is
+    remade. `final`: the per-rank logs are merged for good and removed."""
     latest: dict[str, dict] = {}
+    earlier: dict[int, dict] = {}
     for path in _manifests(out_dir):
         for row in _read_rows(path):
+            if row.get("status") == "started":
+                continue
             if row.get("finished_at", 0) >= latest.get(row.get("id"), {}).get("finished_at", 0):
                 latest[row["id"]] = row
-    order = [item.id for item in items]
+            if (row.get("status") == "done" and (out_dir / (row.get("output") or "")).is_file()
+                    and row.get("finished_at", 0)
+                    >= earlier.get(row.get("index"), {}).get("finished_at", 0)):
+                earlier[row["index"]] = row
     target = out_dir / MANIFEST
     tmp = out_dir / f".{MANIFEST}.{os.getpid()}.tmp"
     with open(tmp, "w", encoding="utf-8") as f:
-        for item_id in order:
-            if item_id in latest:
-                f.write(json.dumps(latest[item_id]) + "\n")
+        for item in items:
+            row = latest.get(item.id) or earlier.get(item.index)
+            if row is not None:
+                f.write(json.dumps(row) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, target)
-    for path in out_dir.glob("manifest.rank*.jsonl"):
-        path.unlink()
+    if final:
+        for path in out_dir.glob("manifest.rank*.jsonl"):
+            path.unlink()
     return target
 
 
@@ -186,11 +272,14 @@ class BatchSummary:
 def run_batch(items: list[BatchItem], out_dir: str | os.PathLike,
               run_item: Callable[[BatchItem, int, Path], dict], *, base_seed: int = 0,
               rank: int = 0, world_size: int = 1, barrier: Callable[[], None] | None = None,
-              on_item: Callable[[BatchItem, dict], None] | None = None) -> BatchSummary:
+              on_item: Callable[[BatchItem, dict], None] | None = None,
+              overwrite: bool = False) -> BatchSummary:
     """Run `run_item(item, seed, output_path) -> {"duration": ...}` for this rank's items.
 
     A `PromptRefused` error marks the item `refused`, any other error `failed`; the batch goes
-    on either way. Finished items found in the manifests are skipped.
+    on either way. Finished items found in the manifests are skipped. `run_item` may replace
+    `output_path`: an existing file that the manifests do not say this batch made fails its
+    item instead, unless `overwrite`.
     """
     from sora_cli.guard import PromptRefused
 
@@ -199,6 +288,9 @@ def run_batch(items: list[BatchItem], out_dir: str | os.PathLike,
     out = make_folder(out_dir)
     started, started_at = time.perf_counter(), time.time()
     done_before = finished_rows(out)
+    # Taken before this run rewrites manifest.jsonl: the files of earlier runs stay replaceable
+    # even where this run's rows have not yet taken over from theirs.
+    made = made_outputs(out)
     summary = BatchSummary(str(out), str(out / MANIFEST), total=len(items))
     rank_manifest = out / f"manifest.rank{rank}.jsonl"
     mine: Iterable[BatchItem] = items[rank::world_size]
@@ -207,12 +299,19 @@ def run_batch(items: list[BatchItem], out_dir: str | os.PathLike,
             summary.skipped += 1
             continue
         seed = item_seed(item, base_seed) if item.error is None else base_seed + item.index
-        output = item_output(item, out, seed)
+        # a row that failed to read may name a path outside the folder: nothing is written
+        output = item_output(item, out, seed) if item.error is None else None
+        name = None if output is None else output.relative_to(out).as_posix()
         row = {"id": item.id, "index": item.index, "prompt": item.prompt, "options": item.options,
-               "seed": seed, "output": output.relative_to(out).as_posix(), "duration": None,
+               "seed": seed, "output": name, "duration": None,
                "seconds": None, "status": "failed", "error": item.error, "rank": rank}
+        if output is not None and output.exists() and not overwrite and name not in made:
+            row["error"] = f"{name} exists (use -y to replace it)"
         t0 = time.perf_counter()
-        if item.error is None:
+        if row["error"] is None:
+            _append(rank_manifest, {"id": item.id, "index": item.index, "output": name,
+                                    "status": "started", "started_at": time.time(),
+                                    "rank": rank})
             try:
                 make_folder(output.parent)   # a row's "sub/name.mp4"
                 info = run_item(item, seed, output)
@@ -225,10 +324,9 @@ def run_batch(items: list[BatchItem], out_dir: str | os.PathLike,
                 row.update(error=f"{type(exc).__name__}: {exc}")
         row["seconds"] = round(time.perf_counter() - t0, 3)
         row["finished_at"] = time.time()
-        with open(rank_manifest, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        _append(rank_manifest, row)
+        if world_size == 1:  # other ranks may be writing theirs: rank 0 merges at the end
+            merge_manifests(out, items, final=False)
         setattr(summary, row["status"], getattr(summary, row["status"]) + 1)
         if on_item is not None:
             on_item(item, row)
@@ -244,3 +342,10 @@ def run_batch(items: list[BatchItem], out_dir: str | os.PathLike,
             summary.skipped = len(rows) - len(fresh)
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
+
+
+def _append(path: Path, row: dict) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
+        f.flush()
+        os.fsync(f.fileno())

@@ -607,6 +607,11 @@ LiteralOpt = Annotated[bool, typer.Option(
                       "as the prompt says in the layout it draws).")]
 OutOpt = Annotated[Optional[Path], typer.Option(
     "--output", "-o", help="The MP4 to write (default: a name made from the prompt and seed).")]
+ExtendOutOpt = Annotated[Optional[Path], typer.Option(
+    "--output", "-o", help="The MP4 to write (default: CLIP-extended.mp4 beside the clip).")]
+StoryOutOpt = Annotated[Optional[Path], typer.Option(
+    "--output", "-o", help="The MP4 to write (default: the storyboard's name with .mp4; "
+                           "required for a storyboard read from stdin).")]
 
 
 def _gen_options(params: dict, **override):
@@ -693,7 +698,7 @@ def animate_cmd(
 def extend_cmd(
     clip: Annotated[Path, typer.Argument(help="The clip to continue (any video file).",
                                          show_default=False)],
-    prompt_arg: PromptArg = None, prompt: PromptOpt = "", output: OutOpt = None,
+    prompt_arg: PromptArg = None, prompt: PromptOpt = "", output: ExtendOutOpt = None,
     seconds: Annotated[float, typer.Option("--seconds", "-s",
                                            help="How many seconds to add.")] = 4.0,
     only_new: Annotated[bool, typer.Option("--only-new", help="Write only the new part.")] = False,
@@ -722,7 +727,7 @@ def story_cmd(
     storyboard: Annotated[Path, typer.Argument(
         help="Storyboard: lines 'SECONDS: prompt', or JSON {\"segments\": [...]}.",
         show_default=False)],
-    output: OutOpt = None, size: SizeOpt = None, aspect: AspectOpt = None, fps: FpsOpt = None,
+    output: StoryOutOpt = None, size: SizeOpt = None, aspect: AspectOpt = None, fps: FpsOpt = None,
     seed: GenSeedOpt = None, steps: StepsOpt = None, guidance: GuidanceOpt = None,
     negative: NegativeOpt = "", sampler: SamplerOpt = None, model: ModelOpt = "default",
     device: GenDeviceOpt = "auto", crf: CrfOpt = 18, overwrite: OverwriteOpt = False,
@@ -754,6 +759,9 @@ def batch_cmd(
     sampler: SamplerOpt = None, model: ModelOpt = "default", device: GenDeviceOpt = "auto",
     crf: CrfOpt = 18, no_credentials: NoCredOpt = False, sign_cert: SignCertOpt = None,
     sign_key: SignKeyOpt = None, policy: PolicyOpt = None, literal: LiteralOpt = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", "-y", help="Replace existing files the batch did not make (its own "
+        "earlier videos are replaced when remade anyway).")] = False,
     json_out: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Generate many videos from a job file; re-run the same command to resume. Under
@@ -763,7 +771,7 @@ def batch_cmd(
 
     from sora_cli.generation import batch
 
-    opts = _gen_options(locals(), overwrite=False)
+    opts = _gen_options(locals())
 
     def on_item(item, row):
         mark = {"done": "ok", "refused": "refused", "failed": "FAILED"}[row["status"]]
@@ -846,6 +854,8 @@ def world_show_cmd(
 ) -> None:
     """Render the ground-truth clip of a prompt (the reference for evaluation)."""
     _setup(quiet, json_out)
+    from rich.markup import escape
+
     from sora_cli.world.export import show_prompt
 
     info = show_prompt(prompt, output, seconds=seconds, size=size, fps=fps, seed=seed,
@@ -853,6 +863,8 @@ def world_show_cmd(
     if info["ignored_words"]:
         console.warn("ignored words not in the world's vocabulary: "
                      + ", ".join(info["ignored_words"]))
+    for note in info["notes"]:
+        console.warn(escape(note))
     if json_out:
         console.result_json(info)
     else:
@@ -897,7 +909,9 @@ def data_render_cmd(
     if json_out:
         console.result_json(info)
     else:
-        console.log(f"{info['written']} clips written, {info['skipped']} already there")
+        again = (f" ({info['rerendered']} of them again: they were there but cut short or "
+                 "damaged)" if info["rerendered"] else "")
+        console.log(f"{info['written']} clips written{again}, {info['skipped']} already there")
         console.result(info["captions"])
 
 

@@ -30,6 +30,7 @@ ASPECTS = {"16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1), "4:3": (4, 3), "3:4"
 # lookahead only when the last frame is in), for 8% more bytes; the watermark reads back alike.
 PRESET = "veryfast"
 MAX_DURATION = 3600.0
+WATERMARK_MIN_SIDE = 64   # watermark.embed_watermark's smallest frame side
 
 
 @dataclass
@@ -65,7 +66,7 @@ class GenerateOptions:
             raise SoraUsageError(f"{duration_flag} must be more than 0 and at most "
                                  f"{MAX_DURATION:g} seconds, got {self.duration:g}")
         if self.fps is not None and not 0 < self.fps <= 120:
-            raise SoraUsageError(f"--fps must be between 0 and 120, got {self.fps:g}")
+            raise SoraUsageError(f"--fps must be more than 0 and at most 120, got {self.fps:g}")
         if self.steps is not None and not 1 <= self.steps <= 1000:
             raise SoraUsageError(f"--steps must be between 1 and 1000, got {self.steps}")
         if self.guidance is not None and not 0 <= self.guidance <= 50:
@@ -111,15 +112,27 @@ def working_size(pipe, opts: GenerateOptions) -> tuple[int, int]:
     elif opts.aspect:
         shape = ASPECTS[opts.aspect]
     if shape is None:
-        return pipe.frame_size((pipe.height, pipe.width))
+        return _room_for_watermark(pipe.frame_size((pipe.height, pipe.width)), opts)
     aw, ah = shape
     h = math.sqrt(pipe.height * pipe.width * ah / aw)
-    out = pipe.frame_size((h, h * aw / ah))
+    out = _room_for_watermark(pipe.frame_size((h, h * aw / ah)), opts)
     want = output_size(opts)
     if want is not None and want != out:
         console.log(f"drawing at {out[1]}x{out[0]} (the model's size in that shape), "
                     f"scaled to {want[1]}x{want[0]}")
     return out
+
+
+def _room_for_watermark(size: tuple[int, int], opts: GenerateOptions) -> tuple[int, int]:
+    """`size` when the watermark fits frames of it; else a SoraError before any model work
+    (the watermark is embedded in the frames the model draws, before any scaling)."""
+    h, w = size
+    if opts.watermark and min(h, w) < WATERMARK_MIN_SIDE:
+        shape = " in that shape" if opts.size or opts.aspect else ""
+        raise SoraError(f"the model draws {w}x{h} frames{shape}, too small for the invisible "
+                        f"watermark ({WATERMARK_MIN_SIDE} pixels a side at least)"
+                        + ("; try a squarer --size or --aspect" if shape else ""))
+    return size
 
 
 def output_size(opts: GenerateOptions) -> tuple[int, int] | None:
@@ -169,7 +182,9 @@ def check_prompts(prompts: dict[str, str] | list[str], opts: GenerateOptions) ->
 
 def model_prompts(pipe, prompts: list[str]) -> dict:
     """{"model_prompt": ...} when the model is conditioned on other words than `prompts` (one
-    string, segments joined by " | "), each such reading told on stderr; else {}."""
+    string, segments joined by " | "), each such reading told on stderr; else {}. Words the
+    model never learned, what of a prompt the built-in world leaves out (a second setting:
+    world/parse.prompt_notes) and words beyond its text tower's reach are warned of too."""
     from rich.markup import escape
 
     readings = [pipe.read(p) for p in prompts]
@@ -183,6 +198,11 @@ def model_prompts(pipe, prompts: list[str]) -> dict:
             console.warn(escape(f"the model never learned {which} (in {r.prompt!r}) and "
                                 f"cannot draw {them}; `sora world vocab` lists the words it "
                                 "knows"))
+        if pipe.world_scene(r.prompt) is not None:  # read as the world: its rules apply
+            from sora_cli.world.parse import prompt_notes
+
+            for note in prompt_notes(r.prompt):
+                console.warn(escape(note))
         cut = pipe.unread(r.prompt)
         if cut:
             shown = cut if len(cut) <= 60 else cut[:57] + "..."
@@ -400,6 +420,18 @@ def _outputs(prompt: str, output, seed0: int, num: int) -> list[Path]:
     return [out.with_name(f"{out.stem}-{i + 1}{out.suffix}") for i in range(num)]
 
 
+def _check_fit(fit: str) -> None:
+    """A bad --fit is a usage error before any model work, for images and clips alike."""
+    if fit not in ("crop", "pad"):
+        raise SoraUsageError(f"--fit must be crop or pad, got {fit}")
+
+
+def _max_image_pixels() -> int:
+    from PIL import Image
+
+    return int(Image.MAX_IMAGE_PIXELS or 0) * 2   # Pillow refuses twice its warning limit
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """An image file's pixels (H, W, 3) uint8; an animated GIF gives its first frame."""
     import imageio.v3 as iio
@@ -424,7 +456,12 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         except TypeError:  # a reader without `rotate`
             img = np.asarray(iio.imread(p, index=0))
     except Exception as exc:
-        raise SoraError(f"cannot read {p} as an image ({type(exc).__name__}); use PNG or JPEG")
+        if type(exc).__name__ == "DecompressionBombError":  # Pillow's guard against huge images
+            raise SoraError(f"{p} has more pixels than images are read with here (about "
+                            f"{_max_image_pixels() / 1e6:.0f} megapixels): scale it down "
+                            "first") from None
+        raise SoraError(f"cannot read {p} as an image: it is damaged or not an image file "
+                        "(PNG, JPEG, WebP, BMP, TIFF or GIF)") from None
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
     if img.ndim != 3 or img.shape[2] not in (3, 4) or min(img.shape[:2]) < 1:
@@ -440,8 +477,7 @@ def animate(image: str | os.PathLike, prompt: str = "", output: str | os.PathLik
     """Image to video: the image is the first frame, the prompt says what happens next."""
     opts = opts or GenerateOptions()
     opts.validate()
-    if fit not in ("crop", "pad"):
-        raise SoraUsageError(f"--fit must be crop or pad, got {fit}")
+    _check_fit(fit)
     check_prompts({"the prompt": prompt, "the negative prompt": opts.negative}, opts)
     img = read_image(image)
     seed = opts.seed if opts.seed is not None else new_seed()
@@ -506,6 +542,7 @@ def extend(clip: str | os.PathLike, prompt: str = "", seconds: float = 4.0,
     """Continue a clip: its last frames are the clean context of the new ones."""
     opts = replace(opts or GenerateOptions(), duration=seconds)
     opts.validate(duration_flag="--seconds")
+    _check_fit(fit)
     check_prompts({"the prompt": prompt, "the negative prompt": opts.negative}, opts)
     from sora_cli.video_io import check_output_path, probe, require_clip
 
@@ -659,16 +696,62 @@ def bridge(inputs: list[str | os.PathLike], output: str | os.PathLike, overlap: 
     return res
 
 
+# What shapes a batch video besides its prompt: an item whose value of any of these changes
+# between runs is a new item, remade, not skipped as done.
+BATCH_SETTINGS = ("duration", "size", "aspect", "fps", "seed", "steps", "guidance", "negative",
+                  "sampler", "model", "literal", "crf", "credentials", "watermark")
+
+
+def batch_item_options(item, opts: GenerateOptions, seed: int) -> GenerateOptions:
+    """A batch row's options over the command's; a bad value is the row's own SoraError,
+    worded with the row's key and line instead of the command's flag."""
+    row = {k: v for k, v in item.options.items() if k not in ("output", "seed")}
+    if "seconds" in row:
+        row["duration"] = row.pop("seconds")
+    if "size" in row or "aspect" in row:  # the row's frame shape replaces the command's
+        row = {"size": None, "aspect": None, **row}
+    item_opts = replace(opts, seed=seed, **row)
+    key = "seconds" if "seconds" in item.options else "duration"
+    try:
+        item_opts.validate(duration_flag=f'"{key}"' if key in item.options else "--duration")
+    except SoraUsageError as exc:
+        message = str(exc)
+        for name in item.options:
+            message = message.replace(f"--{name}", f'"{name}"')
+        raise SoraError(f"line {item.line}: {message}") from None
+    return item_opts
+
+
+def _batch_settings(item, item_opts: GenerateOptions) -> dict:
+    shaping = {k: getattr(item_opts, k) for k in BATCH_SETTINGS}
+    for k in ("duration", "fps", "guidance"):  # a row's 1 and a flag's 1.0 are one setting
+        if shaping[k] is not None:
+            shaping[k] = float(shaping[k])
+    return {**shaping, "output": item.options.get("output")}
+
+
 def batch(jobs: str | os.PathLike, out_dir: str | os.PathLike, opts: GenerateOptions | None = None,
           on_item=None) -> "object":
-    """Run a job file (prompts or JSON rows) into out_dir, resumably; shares out under torchrun."""
-    from sora_cli.batch import read_jobs, run_batch
+    """Run a job file (prompts or JSON rows) into out_dir, resumably; shares out under torchrun.
+    `opts.overwrite` lets items replace files the batch did not make."""
+    from sora_cli.batch import item_seed, read_jobs, run_batch
     from sora_cli.guard import policy_from_option
 
     opts = opts or GenerateOptions()
     opts.validate()
     items = read_jobs(jobs)
     policy_from_option(opts.policy)  # a bad --policy file fails the batch at once
+    base_seed = opts.seed if opts.seed is not None else 0
+    # Every row is checked before any model work, and its id made from what it will draw.
+    planned: dict[int, GenerateOptions] = {}
+    for item in items:
+        if item.error is None:
+            try:
+                planned[item.index] = batch_item_options(item, opts, item_seed(item, base_seed))
+            except SoraError as exc:
+                item.error = str(exc)
+            else:
+                item.settings = _batch_settings(item, planned[item.index])
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     barrier = None
     if world > 1:
@@ -680,23 +763,16 @@ def batch(jobs: str | os.PathLike, out_dir: str | os.PathLike, opts: GenerateOpt
     state: dict = {}
 
     def run_item(item, seed, output):
-        row = dict(item.options)
-        row.pop("output", None)
-        row.pop("seed", None)  # already resolved into `seed`
-        if "seconds" in row:
-            row["duration"] = row.pop("seconds")
-        try:
-            item_opts = replace(opts, seed=seed, overwrite=True, **row)
-        except TypeError as exc:
-            raise SoraError(f"bad option in row: {exc}")
         if "pipe" not in state:  # load once, only if some item needs the model
             state["pipe"] = load_pipeline(opts)
+        # run_batch has let through only an output this batch made, or -y
+        item_opts = replace(planned[item.index], seed=seed, overwrite=True)
         return generate(item.prompt, output, item_opts, pipe=state["pipe"])[0]
 
-    base_seed = opts.seed if opts.seed is not None else 0
     try:
         return run_batch(items, out_dir, run_item, base_seed=base_seed, rank=rank,
-                         world_size=world, barrier=barrier, on_item=on_item)
+                         world_size=world, barrier=barrier, on_item=on_item,
+                         overwrite=opts.overwrite)
     finally:
         if barrier is not None:
             import torch.distributed as dist

@@ -136,6 +136,9 @@ BAD = [
     (["inspect", "a.mp4", "--gif", "p.png"], 2, ".gif"),
     (["inspect", "text.png"], 1, "not a video or image"),
     (["stitch", "a.mp4", "still.png", "-o", "out.mp4"], 1, "sora animate still.png"),
+    (["animate", "text.png", "-o", "out.mp4"], 1, "damaged or not an image file (PNG, JPEG"),
+    (["extend", "a.mp4", "a red ball", "--fit", "stretch", "-o", "out.mp4"], 2, "--fit must be"),
+    (["animate", "still.png", "--fit", "stretch", "-o", "out.mp4"], 2, "--fit must be"),
     (["no-such-command"], 2, "no-such-command"),
     # a prompt without quotes, split by the shell: say how to type it
     (["generate", "a", "red", "ball"], 2, "put it in quotes, e.g. sora generate 'a red ball'"),
@@ -202,3 +205,21 @@ def test_a_status_line_shows_while_loading_in_a_terminal_only(monkeypatch):
         with console.status("loading model default"):
             pass
         assert ("loading model default" in out.getvalue()) is shown, (terminal, quiet)
+
+
+def test_an_image_past_the_pixel_limit_is_one_line(tmp_path, monkeypatch):
+    # Pillow refuses images of more than twice Image.MAX_IMAGE_PIXELS (a 20000x15000 PNG by
+    # default); lowered here so a small real PNG crosses it
+    from PIL import Image
+
+    from sora_cli.errors import SoraError
+    from sora_cli.generation import read_image
+
+    path = tmp_path / "wide.png"
+    Image.new("RGB", (300, 200), (200, 40, 40)).save(path)
+    assert read_image(path).shape == (200, 300, 3)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
+    with pytest.raises(SoraError) as exc:
+        read_image(path)
+    assert str(exc.value) == (f"{path} has more pixels than images are read with here (about "
+                              "0 megapixels): scale it down first")

@@ -288,14 +288,15 @@ def test_batch_resumes_after_a_kill_and_lists_every_item_once(tiny_bundle, tmp_p
            str(tiny_bundle), "--duration", "1", *FAST]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    rank_file = out / "manifest.rank0.jsonl"
+    # a single process keeps manifest.jsonl current as items finish, not only at the end
+    manifest = out / "manifest.jsonl"
     deadline = time.time() + 300
-    while time.time() < deadline and not (rank_file.exists() and rank_file.read_text().strip()):
+    while time.time() < deadline and not (manifest.exists() and manifest.read_text().strip()):
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert rank_file.exists(), "the first item never finished"
-    first_done = {json.loads(x)["id"] for x in rank_file.read_text().splitlines() if x}
+    assert manifest.exists(), "the first item never finished"
+    first_done = {json.loads(x)["id"] for x in manifest.read_text().splitlines() if x}
     r = subprocess.run(cmd + ["--json"], env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
@@ -476,3 +477,77 @@ def test_extending_a_clip_with_sound_keeps_it_and_only_new_says_it_is_dropped(
     assert r.returncode == 0, r.stderr
     assert "the sound of loud.mp4 is not kept" in " ".join(r.stderr.split())
     assert not probe(tmp_path / "new.mp4").has_audio
+
+
+def _bundle_copy(tiny_bundle, folder, weights=None, **config):
+    """A copy of the tiny bundle with some weights set ({file: {tensor: value}}) and some
+    config.json fields replaced."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    path = folder / "tiny"
+    shutil.copytree(tiny_bundle, path)
+    for fname, tensors in (weights or {}).items():
+        state = load_file(str(path / fname))
+        for name, value in tensors.items():
+            state[name] = torch.full_like(state[name], value)
+        save_file(state, str(path / fname))
+    cfg = json.loads((path / "config.json").read_text())
+    cfg.update(config)
+    (path / "config.json").write_text(json.dumps(cfg))
+    return path
+
+
+@pytest.mark.parametrize("weights, what", [
+    # finite weights (the bundle checks "ok") large enough to overflow float32 on the way
+    ({"dit.safetensors": {"final.weight": 3e38}}, "latents"),
+    # the decoder clamps infinities to the colour range, but the infinities of its last
+    # block are NaN once normalised (inf - inf)
+    ({"vae.safetensors": {"decoder.spatial.4.c2.weight": 3e38}}, "decoded frames"),
+])
+def test_nonfinite_generation_writes_nothing(sora, tiny_bundle, tmp_path, env1, weights, what):
+    bundle = _bundle_copy(tiny_bundle, tmp_path, weights)
+    assert sora("models", bundle, env=env1).returncode == 0
+    out = tmp_path / "videos" / "ball.mp4"
+    out.parent.mkdir()
+    r = sora("generate", "a red ball bouncing on a beach", "-m", bundle, "-o", out,
+             "--duration", "1", *FAST, env=env1)
+    assert r.returncode == 1, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert lines[-1] == (f"error: the {what} came out NaN or infinite, so no video was written: "
+                         "the model's weights or sampler settings are broken "
+                         f"(`sora models {bundle}` checks the weights)"), r.stderr
+    assert list(out.parent.iterdir()) == []   # no video, no temporary file
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"fps": -8}, "config.json: fps must be a positive number (got -8)"),
+    ({"flow": "bogus"}, "config.json: flow must be a JSON object (got a string)"),
+    # a size config.json allows, but too small for the watermark every video carries
+    ({"frame_size": [32, 32]}, "the model draws 32x32 frames, too small for the invisible "
+                               "watermark (64 pixels a side at least)"),
+])
+def test_a_bad_bundle_config_fails_generate_in_one_line(sora, tiny_bundle, tmp_path, env1,
+                                                        config, message):
+    bundle = _bundle_copy(tiny_bundle, tmp_path, **config)
+    r = sora("generate", "a red ball bouncing on a beach", "-m", bundle, "-o",
+             tmp_path / "x.mp4", "--duration", "1", *FAST, env=env1)
+    assert r.returncode == 1 and not (tmp_path / "x.mp4").exists(), r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], r.stderr
+
+
+def test_generate_warns_once_of_a_setting_the_world_leaves_out(sora, tiny_bundle, tmp_path, env1):
+    prompt = "a red ball on a beach at sunset"
+    r = sora("generate", prompt, "-m", tiny_bundle, "-o", tmp_path / "x.mp4", "--num", "2",
+             "--duration", "0.5", *FAST, env=env1)
+    assert r.returncode == 0, r.stderr
+    flat = " ".join(r.stderr.split())   # rich may wrap a long warning
+    want = (f"warning: {prompt!r} names 2 settings ('beach' (ocean) and 'sunset'); a scene of "
+            "the built-in world has one and this prompt is read with 'sunset'")
+    assert flat.count(want) == 1, r.stderr
+    r = sora("generate", prompt, "-m", tiny_bundle, "-o", tmp_path / "y.mp4", "--literal",
+             "--duration", "0.5", *FAST, env=env1)
+    assert r.returncode == 0 and "names 2 settings" not in r.stderr   # read as written

@@ -1,0 +1,234 @@
+"""`sora batch` with the tiny real bundle: rows that fail alone, files it may and may not
+replace, resuming after the flags changed, the manifest kept current, CSV job files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sora_cli.video_io import probe
+
+FAST = ["--steps", "2", "--no-credentials"]
+ENV = {"OMP_NUM_THREADS": "1"}
+
+
+def rows_of(out: Path) -> list[dict]:
+    return [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]
+
+
+def jsonl(path: Path, *rows: dict) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_a_row_with_an_absolute_output_fails_alone(sora, tiny_bundle, tmp_path):
+    outside = tmp_path / "abs.mp4"
+    jobs = jsonl(tmp_path / "j.jsonl",
+                 {"prompt": "a red ball", "duration": 0.5, "output": "a.mp4"},
+                 {"prompt": "a red ball", "duration": 0.5, "output": str(outside)},
+                 {"prompt": "a blue ball", "duration": 0.5})
+    out = tmp_path / "out"
+    r = sora("batch", jobs, "-o", out, "--model", tiny_bundle, *FAST, env=ENV)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    rows = rows_of(out)
+    assert [row["status"] for row in rows] == ["done", "failed", "done"]
+    assert "inside the batch folder" in rows[1]["error"] and rows[1]["output"] is None
+    assert not outside.exists()
+    assert probe(out / "0003-a-blue-ball-s2.mp4").frames == 4
+
+
+def test_files_the_batch_did_not_make_are_replaced_only_with_y(sora, tiny_bundle, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "ball.mp4").write_bytes(b"mine")                  # a row's own output name
+    (out / "0002-a-blue-ball-s1.mp4").write_bytes(b"mine too")  # a default name
+    jobs = jsonl(tmp_path / "j.jsonl",
+                 {"prompt": "a red ball", "duration": 0.5, "output": "ball.mp4"},
+                 {"prompt": "a blue ball", "duration": 0.5})
+    cmd = ["batch", jobs, "-o", out, "--model", tiny_bundle, *FAST]
+    r = sora(*cmd, env=ENV)
+    assert r.returncode == 1, r.stderr
+    assert [row["error"] for row in rows_of(out)] == [
+        "ball.mp4 exists (use -y to replace it)",
+        "0002-a-blue-ball-s1.mp4 exists (use -y to replace it)"]
+    assert (out / "ball.mp4").read_bytes() == b"mine"
+    assert (out / "0002-a-blue-ball-s1.mp4").read_bytes() == b"mine too"
+    r = sora(*cmd, "-y", env=ENV)
+    assert r.returncode == 0, r.stderr
+    assert probe(out / "ball.mp4").frames == probe(out / "0002-a-blue-ball-s1.mp4").frames == 4
+
+
+def test_changed_flags_remake_the_items_and_replace_the_batchs_own_files(sora, tiny_bundle,
+                                                                         tmp_path):
+    jobs = tmp_path / "p.txt"
+    jobs.write_text("a red ball\na blue ball\n")
+    out = tmp_path / "out"
+
+    def run(*flags):
+        r = sora("batch", jobs, "-o", out, "--model", tiny_bundle, "--json", *FAST, *flags,
+                 env=ENV)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    assert run("-d", "0.5", "--seed", "5")["done"] == 2
+    first = [row["id"] for row in rows_of(out)]
+    # same names (the seed is unchanged): the batch's own videos are remade in place
+    summary = run("-d", "1", "--seed", "5")
+    assert (summary["done"], summary["skipped"], summary["failed"]) == (2, 0, 0)
+    rows = rows_of(out)
+    assert [row["output"] for row in rows] == ["0001-a-red-ball-s5.mp4",
+                                               "0002-a-blue-ball-s6.mp4"]
+    assert all(probe(out / row["output"]).frames == 8 for row in rows)
+    assert not set(first) & {row["id"] for row in rows}
+    summary = run("-d", "1", "--seed", "9")
+    assert summary["done"] == 2 and probe(out / "0002-a-blue-ball-s10.mp4").sora["seed"] == 10
+    summary = run("-d", "1", "--seed", "9")
+    assert (summary["done"], summary["skipped"]) == (0, 2)
+
+
+def test_rows_with_values_of_the_wrong_type_fail_alone_in_one_line(sora, tiny_bundle, tmp_path):
+    from sora_cli.batch import parse_jobs
+
+    rows = [{"prompt": "a red ball", "steps": 2.5},
+            {"prompt": "a red ball", "steps": "12"},
+            {"prompt": "a red ball", "guidance": "abc"},
+            {"prompt": "a red ball", "size": 256},
+            {"prompt": "a red ball", "literal": "no"},
+            {"prompt": "a red ball", "seed": True},
+            {"prompt": "a red ball", "negative": None},
+            {"prompt": "a red ball", "duration": 1, "seconds": 2},
+            {"prompt": "a red ball", "seed": -3},          # the right type, out of range
+            {"prompt": "a red ball", "size": "1x1"},
+            {"prompt": "a red ball", "steps": 1.0, "duration": 0.5, "literal": False}]
+    items = parse_jobs("\n".join(json.dumps(r) for r in rows))
+    assert [item.error for item in items[:8]] == [
+        'line 1: "steps" must be a whole number (got 2.5)',
+        'line 2: "steps" must be a whole number (got "12")',
+        'line 3: "guidance" must be a number (got "abc")',
+        'line 4: "size" must be a string such as "256x256" (got 256)',
+        'line 5: "literal" must be true or false (got "no")',
+        'line 6: "seed" must be a whole number (got true)',
+        'line 7: "negative" must be a string (got null)',
+        'line 8: give "duration" or "seconds", not both']
+    assert items[10].error is None and items[10].options["steps"] == 1
+
+    out = tmp_path / "out"
+    r = sora("batch", jsonl(tmp_path / "j.jsonl", *rows), "-o", out, "--model", tiny_bundle,
+             *FAST, env=ENV)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    made = rows_of(out)
+    assert [row["status"] for row in made] == ["failed"] * 10 + ["done"]
+    assert all("\n" not in row["error"] for row in made[:10])
+    # range checks shared with the flags name the row's key and line, not the flag
+    assert made[8]["error"] == 'line 9: "seed" must be an integer from 0 to 2**63 - 1, got -3'
+    assert made[9]["error"].startswith('line 10: "size" must be between 16 and 4096')
+    assert probe(out / made[10]["output"]).sora["steps"] == 1
+
+
+def test_manifest_jsonl_is_current_as_each_item_finishes(tiny_bundle, tmp_path):
+    from sora_cli.generation import GenerateOptions, batch
+
+    jobs = tmp_path / "p.txt"
+    jobs.write_text("a red ball\na blue ball\n")
+    out = tmp_path / "out"
+    seen = []
+
+    def on_item(item, row):
+        seen.append([(r["index"], r["status"]) for r in rows_of(out)])
+
+    opts = GenerateOptions(duration=0.5, steps=2, credentials=False, model=str(tiny_bundle),
+                           device="cpu")
+    batch(jobs, out, opts, on_item=on_item)
+    assert seen == [[(0, "done")], [(0, "done"), (1, "done")]]
+    assert not list(out.glob("manifest.rank*"))
+
+
+def test_a_video_that_landed_just_before_a_kill_is_the_batchs_own(tmp_path):
+    # The item is logged as started before it runs; killed after its file was renamed into
+    # place but before its row was written, the re-run may still replace that file.
+    from sora_cli.batch import made_outputs, parse_jobs, run_batch
+
+    items = parse_jobs("a red ball\na blue ball\n")
+    out = tmp_path / "out"
+
+    def write_then_killed(item, seed, output):
+        output.write_bytes(b"first run")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(items, out, write_then_killed)
+    assert made_outputs(out) == {"0001-a-red-ball-s0.mp4"}
+    (out / "0002-a-blue-ball-s1.mp4").write_bytes(b"the user's")
+
+    def write(item, seed, output):
+        output.write_bytes(b"second run")
+        return {"duration": 0.5}
+
+    summary = run_batch(items, out, write)
+    assert (summary.done, summary.failed) == (1, 1)
+    assert (out / "0001-a-red-ball-s0.mp4").read_bytes() == b"second run"
+    assert (out / "0002-a-blue-ball-s1.mp4").read_bytes() == b"the user's"
+
+
+def test_a_killed_rerun_with_new_flags_still_knows_the_earlier_runs_files(tmp_path):
+    # Run 2 (new settings, same file names) is killed after its first item; manifest.jsonl,
+    # rewritten after that item, must still list run 1's second video so run 3 remakes it.
+    from sora_cli.batch import parse_jobs, run_batch
+
+    out = tmp_path / "out"
+
+    def items(settings):
+        jobs = parse_jobs("a red ball\na blue ball\n")
+        for item in jobs:
+            item.settings = settings
+        return jobs
+
+    def write(label):
+        def run_item(item, seed, output):
+            if label == "killed" and item.index == 1:
+                raise KeyboardInterrupt
+            output.write_bytes(label.encode())
+            return {"duration": 1}
+        return run_item
+
+    old, new = items({"duration": 0.5}), items({"duration": 1.0})
+    assert run_batch(old, out, write("first")).done == 2
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(new, out, write("killed"))
+    assert [r["id"] for r in rows_of(out)] == [new[0].id, old[1].id]
+    summary = run_batch(items({"duration": 1.0}), out, write("third"))
+    assert (summary.done, summary.skipped, summary.failed) == (1, 1, 0)
+    assert (out / "0002-a-blue-ball-s1.mp4").read_bytes() == b"third"
+    assert [r["status"] for r in rows_of(out)] == ["done", "done"]
+
+
+@pytest.mark.parametrize("name, text", [
+    ("jobs.csv", "a red ball\na blue ball\n"),                 # named .csv
+    ("jobs.txt", "# made in a spreadsheet\nprompt,duration\na red ball,2\n"),
+    ("jobs.txt", '"prompt";"seed"\n"a red ball";3\n'),
+])
+def test_csv_job_files_are_refused_with_a_hint(sora, tmp_path, name, text):
+    from sora_cli.batch import read_jobs
+    from sora_cli.errors import SoraError
+
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(SoraError, match="looks like CSV.*JSON rows"):
+        read_jobs(path)
+    r = sora("batch", path, "-o", tmp_path / "out")
+    assert r.returncode == 1 and r.stderr == f"error: {path} looks like CSV, which batch " \
+        "does not read (its header line would become a prompt); give one prompt a line, or " \
+        'JSON rows such as {"prompt": "a red ball", "duration": 2}\n', r.stderr
+    assert not (tmp_path / "out").exists()
+    if not name.endswith(".csv"):  # a header is found on stdin too
+        r = sora("batch", "-", "-o", tmp_path / "out", input=text)
+        assert r.returncode == 1 and r.stderr.startswith("error: <stdin> looks like CSV")
+
+
+def test_a_prompt_that_mentions_prompt_is_not_csv():
+    from sora_cli.batch import parse_jobs, _looks_like_csv
+
+    text = "prompt, a red ball on a beach\n"
+    assert not _looks_like_csv("jobs.txt", text) and len(parse_jobs(text)) == 1
