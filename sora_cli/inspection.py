@@ -9,18 +9,23 @@ import os
 import struct
 import subprocess
 import zlib
+from contextlib import ExitStack
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from sora_cli.errors import SoraError, SoraUsageError
-from sora_cli.video_io import (atomic_output, check_output_path, ffmpeg_exe, ffmpeg_reason,
-                               probe, quarter_turn, run_ffmpeg)
+from sora_cli.video_io import (VideoInfo, atomic_output, check_output_path, display_filter,
+                               ffmpeg_exe, ffmpeg_reason, probe, quarter_turn, run_ffmpeg)
 
 
 def inspect_video(path: str | os.PathLike) -> dict:
     """Duration, frame rate, frame count, size, codec, bitrate, audio and sora metadata."""
-    info = probe(path)
+    return _report(probe(path))
+
+
+def _report(info: VideoInfo) -> dict:
     d = info.to_dict()
     audio = ({"codec": info.audio_codec, "sample_rate": info.audio_rate,
               "channels": info.audio_channels} if info.has_audio else None)
@@ -28,24 +33,30 @@ def inspect_video(path: str | os.PathLike) -> dict:
             "frames": d["frames"], "width": d["width"], "height": d["height"],
             "codec": d["codec"], "pix_fmt": d["pix_fmt"], "bitrate_kbps": d["bitrate_kbps"],
             "audio": audio, "metadata": d["metadata"], "sora": d["sora"], "still": info.still,
-            "rotation": info.rotation}
+            "rotation": info.rotation, "sar": d["sar"], "stored_size": d["stored_size"],
+            "vfr": info.vfr}
 
 
 def inspect_file(path: str | os.PathLike, sheet: str | os.PathLike | None = None,
                  gif: str | os.PathLike | None = None, cols: int = 4, rows: int = 3,
                  verify: bool = False, trust_anchors=(), overwrite: bool = False) -> dict:
     """`inspect_video`'s report, plus "sheet" and "gif" (the paths written) when asked, and
-    "verify" (`provenance.verify`: credentials and watermark). Every output path is checked
-    before anything is written, so a bad --gif leaves no sheet behind either."""
+    "verify" (`provenance.verify`: credentials and watermark). Both files are renamed into
+    place only once both are made, so a failed --gif leaves no sheet behind either."""
     if sheet is not None:
-        check_output_path(sheet, overwrite, suffixes=(".png",))
+        sheet = check_output_path(sheet, overwrite, suffixes=(".png",))
+        _check_grid(cols, rows, 240)
     if gif is not None:
-        check_output_path(gif, overwrite, suffixes=(".gif",))
-    report = inspect_video(path)
-    if sheet is not None:
-        report["sheet"] = str(contact_sheet(path, sheet, cols, rows, overwrite=overwrite))
-    if gif is not None:
-        report["gif"] = str(preview_gif(path, gif, overwrite=overwrite))
+        gif = check_output_path(gif, overwrite, suffixes=(".gif",))
+    info = probe(path)
+    report = _report(info)
+    with ExitStack() as outputs:
+        if sheet is not None:
+            _draw_sheet(info, outputs.enter_context(atomic_output(sheet, overwrite)), cols, rows)
+            report["sheet"] = str(sheet)
+        if gif is not None:
+            _draw_gif(info, outputs.enter_context(atomic_output(gif, overwrite)), gif)
+            report["gif"] = str(gif)
     if verify:
         from sora_cli import provenance
 
@@ -95,12 +106,22 @@ def text_width(text: str, scale: int = 2) -> int:
 def contact_sheet(path: str | os.PathLike, out_png: str | os.PathLike, cols: int = 4,
                   rows: int = 3, *, tile_width: int = 240, overwrite: bool = False) -> Path:
     """A PNG grid of evenly spaced frames (first to last), each with its timestamp."""
+    _check_grid(cols, rows, tile_width)
+    target = check_output_path(out_png, overwrite, suffixes=(".png",))
+    info = probe(path)
+    with atomic_output(target, overwrite) as tmp:
+        _draw_sheet(info, tmp, cols, rows, tile_width)
+    return target
+
+
+def _check_grid(cols: int, rows: int, tile_width: int) -> None:
     if cols <= 0 or rows <= 0:
         raise SoraUsageError(f"contact sheet needs a positive grid, got {cols}x{rows}")
     if tile_width <= 0:
         raise SoraUsageError(f"tile width must be positive, got {tile_width}")
-    target = check_output_path(out_png, overwrite, suffixes=(".png",))
-    info = probe(path)
+
+
+def _draw_sheet(info: VideoInfo, out: Path, cols: int, rows: int, tile_width: int = 240) -> None:
     count = min(cols * rows, info.frames)
     picks = sorted({int(round(i)) for i in np.linspace(0, info.frames - 1, count)})
     tw = min(tile_width, info.width) // 2 * 2 or 2
@@ -120,9 +141,7 @@ def contact_sheet(path: str | os.PathLike, out_png: str | os.PathLike, cols: int
         y, x = pad + r * (th + label_h + pad), pad + c * (tw + pad)
         sheet[y:y + th, x:x + tw] = frame
         draw_text(sheet, format_timestamp(index / info.fps), x + 2, y + th + 3, scale)
-    with atomic_output(target, overwrite) as tmp:
-        tmp.write_bytes(encode_png(sheet))
-    return target
+    out.write_bytes(encode_png(sheet))
 
 
 def _frames_at(path: Path, indices: list[int], width: int, height: int) -> list[np.ndarray]:
@@ -165,24 +184,39 @@ def preview_gif(path: str | os.PathLike, out_gif: str | os.PathLike, width: int 
         raise SoraUsageError(f"GIF frame rate must be positive, got {fps}")
     target = check_output_path(out_gif, overwrite, suffixes=(".gif",))
     info = probe(path)
-    width = min(width, info.width)
-    graph = (f"fps={fps:g},scale={width}:-2:flags=lanczos,split[a][b];"
-             "[a]palettegen=max_colors=128:stats_mode=diff[p];"
-             "[b][p]paletteuse=dither=bayer:bayer_scale=4:diff_mode=rectangle")
     with atomic_output(target, overwrite) as tmp:
-        run_ffmpeg(["-loglevel", "error", "-y", "-i", info.path, "-map", "0:v:0",
-                    "-vf", graph, "-loop", "0", "-f", "gif", str(tmp)],
-                   f"writing {target}")
+        _draw_gif(info, tmp, target, width, fps)
     return target
+
+
+def _draw_gif(info: VideoInfo, out: Path, target: Path, width: int = 256,
+              fps: float = 8) -> None:
+    width = min(width, info.width)
+    # A clip shorter than a GIF frame (one frame at 25 fps, a still image) can round to no
+    # frame at all, and ffmpeg cannot end an empty GIF: its last frame is kept instead.
+    keep = ":eof_action=pass" if info.frames / info.fps * fps < 1 else ""
+    graph = (f"fps={fps:g}{keep},{display_filter(info)}scale={width}:-2:flags=lanczos,"
+             "split[a][b];[a]palettegen=max_colors=128:stats_mode=diff[p];"
+             "[b][p]paletteuse=dither=bayer:bayer_scale=4:diff_mode=rectangle")
+    run_ffmpeg(["-loglevel", "error", "-y", "-i", info.path, "-map", "0:v:0",
+                "-vf", graph, "-loop", "0", "-f", "gif", str(out)],
+               f"writing {target}")
 
 
 def _size_text(report: dict) -> str:
     w, h, turn = report["width"], report["height"], report.get("rotation") or 0
-    if not turn:
+    sar = report.get("sar") or "1:1"
+    if not turn and sar == "1:1":
         return f"{w}x{h}"
-    stored = (h, w) if quarter_turn(turn) else (w, h)
-    return (f"{w}x{h} as shown (stored {stored[0]}x{stored[1]}, turned {turn:g} degrees "
-            "on playback)")
+    stored = report.get("stored_size") or ((h, w) if quarter_turn(turn) else (w, h))
+    how = [f"stored {stored[0]}x{stored[1]}"]
+    if sar != "1:1":
+        across, down = (int(v) for v in sar.split(":"))
+        dar = Fraction(stored[0] * across, stored[1] * down)
+        how.append(f"{sar} pixels, display aspect {dar.numerator}:{dar.denominator}")
+    if turn:
+        how.append(f"turned {turn:g} degrees on playback")
+    return f"{w}x{h} as shown ({', '.join(how)})"
 
 
 def describe(report: dict) -> list[str]:
@@ -196,7 +230,7 @@ def describe(report: dict) -> list[str]:
         ("duration", "none: a still image" if report.get("still") else
                      f"{report['duration']:.3f} s ({report['frames']} frame"
                      f"{'' if report['frames'] == 1 else 's'} at "
-                     f"{report['fps']:g} fps)"),
+                     f"{report['fps']:g} fps{' on average' if report.get('vfr') else ''})"),
         ("size", _size_text(report)),
         ("video", f"{report['codec']}, {report['pix_fmt']}"
                   + (f", {bitrate:g} kb/s" if bitrate else "")),

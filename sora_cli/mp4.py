@@ -12,6 +12,7 @@ import math
 import os
 import struct
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,7 @@ class Track:
     sample_delta: int = 0     # the duration of every sample (0 when they vary)
     profile: int = 0          # H.264 profile_idc from avcC (66 baseline ... 100 high, 244 4:4:4)
     rotation: float = 0.0     # degrees the player turns the picture (tkhd matrix), as ffmpeg says
+    sar: Fraction = Fraction(1)  # a stored pixel's width:height (`pasp`), as ffmpeg says
 
     @property
     def fps(self) -> float:
@@ -76,15 +78,16 @@ class Mp4:
     def video_info(self, path: str | os.PathLike) -> "VideoInfo":
         """The same description `video_io.probe` gives, from the tables alone (no ffmpeg
         run); only for `plain_h264()` files."""
-        from sora_cli.video_io import VideoInfo, quarter_turn
+        from sora_cli.video_io import VideoInfo, shown_size
 
         video, audio = self.first("video"), self.first("audio")
         duration = self.duration or video.media_duration / video.timescale
         size = Path(path).stat().st_size
-        width, height = ((video.height, video.width) if quarter_turn(video.rotation)
-                         else (video.width, video.height))
+        stored = (video.width, video.height)
+        width, height = shown_size(stored, video.sar, video.rotation)
         return VideoInfo(
-            path=str(path), width=width, height=height, rotation=video.rotation,
+            path=str(path), width=width, height=height, rotation=video.rotation, sar=video.sar,
+            stored_size=stored if stored != (width, height) else None,
             fps=round(video.fps, 2), frames=video.samples, duration=round(duration, 3),
             codec="h264", pix_fmt="yuv420p",
             bitrate_kbps=float(round(size * 8 / duration / 1000)) if duration else None,
@@ -251,6 +254,10 @@ def _parse_stsd(buf: bytes, s: int, e: int, track: Track) -> None:
         payload = _audio_specific_config(buf[cs:ce]) if child == b"esds" else buf[cs:ce]
         if child == b"avcC" and ce - cs > 1:
             track.profile = buf[cs + 1]
+        if child == b"pasp" and ce - cs >= 8:
+            h_spacing, v_spacing = struct.unpack_from(">II", buf, cs)
+            if h_spacing and v_spacing:
+                track.sar = Fraction(h_spacing, v_spacing)
         parts.append(child + payload)
     track.config = b"".join(parts)
 

@@ -8,6 +8,7 @@ a killed process never leaves a truncated file under the name the user asked for
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ import tempfile
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping
 
@@ -54,6 +56,14 @@ def run_ffmpeg(args: list[str], what: str) -> subprocess.CompletedProcess:
     """Run the bundled ffmpeg; a failure becomes one line naming `what` and ffmpeg's reason."""
     proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *args],
                           capture_output=True)
+    if proc.returncode < 0 and not proc.stderr.strip():  # e.g. over a file size limit
+        import signal
+
+        try:
+            name = signal.Signals(-proc.returncode).name
+        except ValueError:
+            name = f"signal {-proc.returncode}"
+        raise SoraError(f"{what} failed: ffmpeg was stopped by {name}")
     if proc.returncode != 0:
         raise SoraError(f"{what} failed: {ffmpeg_reason(proc.stderr)}")
     return proc
@@ -109,6 +119,14 @@ class VideoInfo:
     # Degrees a player turns the picture (a display matrix: phones store portrait clips
     # landscape). width and height are the picture as shown, which is how ffmpeg decodes it.
     rotation: float = 0.0
+    # The shape of one stored pixel, width:height. A player widens the picture by it (DVD,
+    # HDV and some phone clips store 2:1 or 64:45 pixels), so width is the stored width times
+    # it: a clip is fitted and scaled as shown (`display_filter`), never squeezed.
+    sar: Fraction = Fraction(1)
+    stored_size: tuple[int, int] | None = None  # (width, height) when not the shown size
+    # Frames shown for unequal times (screen and phone recordings, GIFs with uneven delays):
+    # `fps` is then their average, and only timestamps tell where each frame belongs.
+    vfr: bool = False
 
     @property
     def sora(self) -> dict | None:
@@ -125,7 +143,9 @@ class VideoInfo:
         d = {k: getattr(self, k) for k in ("path", "width", "height", "fps", "frames",
                                            "duration", "codec", "pix_fmt", "bitrate_kbps",
                                            "has_audio", "audio_codec", "audio_rate",
-                                           "audio_channels", "rotation")}
+                                           "audio_channels", "rotation", "vfr")}
+        d["sar"] = f"{self.sar.numerator}:{self.sar.denominator}"
+        d["stored_size"] = list(self.stored_size) if self.stored_size else None
         d["metadata"] = {k: v for k, v in self.metadata.items() if k != SORA_TAG}
         d["sora"] = self.sora
         return d
@@ -166,6 +186,7 @@ _BITRATE = re.compile(r"bitrate:\s*([\d.]+)\s*kb/s")
 _STREAM_AUDIO = re.compile(r"Stream #\S+.*?: Audio: (\w+)[^,]*(?:,\s*(\d+) Hz)?(?:,\s*([^,]+))?")
 _FRAME = re.compile(r"frame=\s*(\d+)")
 _ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees")
+_SAR = re.compile(r"SAR (\d+):(\d+) DAR")
 
 
 def quarter_turn(rotation: float) -> bool:
@@ -221,12 +242,16 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     fps_m = _FPS.search(vline) or _TBR.search(vline)
     if size is None or fps_m is None:
         raise SoraError(f"cannot read {p}: no frame size or frame rate in its video stream")
-    fps_s = fps_m.group(1)
-    fps = float(fps_s[:-1]) * 1000 if fps_s.endswith("k") else float(fps_s)
+    fps = _rate_value(fps_m.group(1))
+    tbr_m = _TBR.search(vline)
     counted = _FRAME.findall(text)
     frames = known or (int(counted[-1]) if counted else 0)
     if frames <= 0:
         raise SoraError(f"cannot read {p}: no video frames in it (damaged or truncated)")
+    # ffmpeg outputs frames at the nominal rate (tbr) by their timestamps: when the frames'
+    # average rate differs, they do not last equal times
+    vfr = (frames > 1 and tbr_m is not None
+           and abs(_rate_value(tbr_m.group(1)) - fps) > 1e-3 * fps)
     dur = _DURATION.search(text)
     duration = (int(dur.group(1)) * 3600 + int(dur.group(2)) * 60 + float(dur.group(3))
                 if dur else frames / fps)
@@ -238,11 +263,14 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     channels = _CHANNELS.get(layout.split("(")[0].strip())
     if channels is None and audio and re.match(r"(\d+) channels", layout):
         channels = int(layout.split()[0])
-    width, height = int(size.group(1)), int(size.group(2))
-    if quarter_turn(rotation):  # as decoded (upright), width is the stored height
-        width, height = height, width
+    stored = int(size.group(1)), int(size.group(2))
+    sar_m = _SAR.search(vline)
+    sar = (Fraction(int(sar_m.group(1)), int(sar_m.group(2)))
+           if sar_m and int(sar_m.group(1)) and int(sar_m.group(2)) else Fraction(1))
+    width, height = shown_size(stored, sar, rotation)
     return VideoInfo(
-        path=str(p), width=width, height=height, fps=fps, rotation=rotation,
+        path=str(p), width=width, height=height, fps=fps, rotation=rotation, sar=sar,
+        stored_size=stored if stored != (width, height) else None, vfr=vfr,
         frames=frames, duration=round(duration, 3), codec=vmatch.group(1),
         pix_fmt=vmatch.group(2), bitrate_kbps=float(bitrate.group(1)) if bitrate else None,
         has_audio=audio is not None, audio_codec=audio.group(1) if audio else None,
@@ -250,6 +278,46 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         audio_rate=int(audio.group(2)) if audio and audio.group(2) else None,
         audio_channels=channels, still=_is_still(text),
     )
+
+
+def _rate_value(text: str) -> float:
+    """ffmpeg's printed rate ("29.97", "90k") as a number."""
+    return float(text[:-1]) * 1000 if text.endswith("k") else float(text)
+
+
+def shown_size(stored: tuple[int, int], sar: Fraction, rotation: float) -> tuple[int, int]:
+    """The picture's (width, height) as a player shows it: widened by the pixel shape, then
+    turned (ffmpeg decodes a turned clip upright, its pixel shape turned with it)."""
+    width, height = max(1, round(stored[0] * sar)), stored[1]
+    return (height, width) if quarter_turn(rotation) else (width, height)
+
+
+def display_filter(info: VideoInfo) -> str:
+    """ffmpeg filters (with a trailing comma) that make decoded frames square-pixelled at the
+    shown size; "" when they already are."""
+    if info.sar == 1:
+        return ""
+    return f"scale={info.width}:{info.height},setsar=1,"
+
+
+def shown_seconds(info: VideoInfo) -> float:
+    """How long the clip's frames are shown, first to last. A variable-frame-rate clip's
+    frame count says nothing about it, so its packets' timestamps are read (no decoding)."""
+    if not info.vfr:
+        return info.frames / info.fps
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error",
+                           "-i", info.path, "-map", "0:v:0", "-c", "copy", "-f", "framecrc",
+                           "-"], capture_output=True, text=True)
+    base = re.search(r"^#tb 0: (\d+)/(\d+)", proc.stdout, re.M)
+    times = [(int(f[2]), int(f[3])) for f in (ln.split(",") for ln in proc.stdout.splitlines()
+                                              if ln[:1].isdigit()) if len(f) >= 4]
+    if proc.returncode != 0 or base is None or not times:
+        return info.duration or info.frames / info.fps
+    tick = Fraction(int(base.group(1)), int(base.group(2)))
+    usual = 1 / (tick * Fraction(info.fps).limit_denominator(1001))  # where a length is unknown
+    start = min(pts for pts, _ in times)
+    end = max(pts + (length if length > 0 else usual) for pts, length in times)
+    return float((end - start) * tick)
 
 
 def _is_still(ffmpeg_log: str) -> bool:
@@ -312,15 +380,23 @@ def parse_ffmetadata(text: str) -> dict[str, str]:
 
 def iter_video(path: str | os.PathLike) -> tuple[float, Iterator[np.ndarray]]:
     """(fps, frames): a video's RGB frames (H, W, 3) uint8 one at a time, decoded as they are
-    taken, so memory holds one frame whatever the clip's length and size."""
+    taken, so memory holds one frame whatever the clip's length and size.
+
+    Frames come as the clip is shown (`probe`'s width x height) and last 1/fps each, so
+    frames / fps is the clip's length: a variable-frame-rate clip is resampled by its
+    timestamps to its average rate (ffmpeg would output it at its nominal one).
+    """
     import imageio_ffmpeg
 
     p = require_file(path)
-    reader = imageio_ffmpeg.read_frames(str(p), pix_fmt="rgb24")
+    info = probe(p)
+    graph = (f"fps={info.fps!r}," if info.vfr else "") + display_filter(info)
+    reader = imageio_ffmpeg.read_frames(
+        str(p), pix_fmt="rgb24", output_params=["-vf", graph.rstrip(",")] if graph else [])
     try:
         meta = next(reader)
         w, h = meta["size"]
-        fps = float(meta.get("fps") or 0) or 25.0
+        fps = info.fps
     except (OSError, RuntimeError, StopIteration, KeyError) as exc:
         reader.close()
         _unreadable(p, exc)
@@ -365,6 +441,11 @@ def check_output_path(path: str | os.PathLike, overwrite: bool = False,
                       suffixes: tuple[str, ...] = (".mp4",)) -> Path:
     """Validate an output path before any expensive work: folder writable, no clobbering."""
     p = Path(path)
+    folder = p.parent if str(p.parent) else Path(".")
+    longest = name_max(folder)  # checked first: the file system refuses even to look it up
+    if len(os.fsencode(p.name)) > longest:
+        raise SoraUsageError(f"output name {p.name[:24]}... is {len(os.fsencode(p.name))} bytes "
+                             f"long; the folder {folder} allows {longest}: use a shorter name")
     if p.is_dir():
         example = p / f"clip{suffixes[0] if suffixes else '.mp4'}"
         raise SoraUsageError(f"output {p} is a folder: name a file in it, e.g. {example}")
@@ -372,7 +453,6 @@ def check_output_path(path: str | os.PathLike, overwrite: bool = False,
         raise SoraUsageError(f"output {p} has no name before {p.name}: e.g. clip{p.name}")
     if suffixes and p.suffix.lower() not in suffixes:
         raise SoraUsageError(f"output {p} must end in {' or '.join(suffixes)}")
-    folder = p.parent if str(p.parent) else Path(".")
     if not folder.exists():
         raise SoraError(f"output folder does not exist: {folder} (create it first, e.g. "
                         f"mkdir -p {shlex.quote(str(folder))})")
@@ -391,13 +471,15 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False,
     """Yield a temporary path beside `path`; on success finalise it and rename it into place.
 
     The temporary name is hidden and keeps the target's suffix (ffmpeg picks the format from
-    it): `.NAME.PID.tmp.SUFFIX`. On any error the temporary file is removed; after a hard kill
+    it): `.NAME.PID.tmp.SUFFIX` (a hash of the name for NAME when that would not fit in the
+    folder's limit on a name). On any error the temporary file is removed; after a hard kill
     it stays hidden (and the next write to the same name removes it), and the target keeps its
     previous content or stays absent.
     """
     target = check_output_path(path, overwrite, suffixes=())
     _remove_stale_temps(target)
-    tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp{target.suffix}")
+    stem, suffix = _temp_parts(target)
+    tmp = target.with_name(f".{stem}.{os.getpid()}.tmp{suffix}")
     try:
         yield tmp
         if not tmp.exists() or tmp.stat().st_size == 0:
@@ -412,11 +494,31 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False,
             tmp.unlink()
 
 
+def name_max(folder: Path) -> int:
+    """The longest file name, in bytes, that `folder` takes (255 on most file systems)."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
+
+
+def _temp_parts(target: Path) -> tuple[str, str]:
+    """The NAME and SUFFIX of `target`'s temporaries. A name near the folder's limit gets a
+    hash instead (the same one every time, so stale temporaries are still found)."""
+    room = name_max(target.parent) - len(f"..{'9' * 10}.tmp")  # 10 digits: the longest pid
+    if len(os.fsencode(target.stem + target.suffix)) <= room:
+        return target.stem, target.suffix
+    digest = hashlib.sha256(os.fsencode(target.name)).hexdigest()[:16]
+    suffix = target.suffix if len(os.fsencode(target.suffix)) <= 16 else ""
+    return f"sora-{digest}", suffix
+
+
 def _remove_stale_temps(target: Path) -> None:
     """Delete temporaries of `target` left by writers that were killed (their pid is gone)."""
-    pattern = f".{glob.escape(target.stem)}.*.tmp{glob.escape(target.suffix)}"
+    stem, suffix = _temp_parts(target)
+    pattern = f".{glob.escape(stem)}.*.tmp{glob.escape(suffix)}"
     for old in target.parent.glob(pattern):
-        pid = old.name[len(target.stem) + 2:-len(f".tmp{target.suffix}")]
+        pid = old.name[len(stem) + 2:len(old.name) - len(f".tmp{suffix}")]
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
         try:

@@ -9,8 +9,8 @@ import pytest
 
 from conftest import ffmpeg_clip
 from sora_cli.errors import SoraError, SoraUsageError
-from sora_cli.inspection import (contact_sheet, draw_text, encode_png, format_timestamp,
-                                 inspect_video, preview_gif)
+from sora_cli.inspection import (contact_sheet, describe, draw_text, encode_png,
+                                 format_timestamp, inspect_file, inspect_video, preview_gif)
 from sora_cli.video_io import probe, read_video, sora_metadata, write_video
 
 
@@ -123,3 +123,62 @@ def test_several_files_are_described_and_a_bad_one_does_not_stop_the_others(tmp_
     r = run_cli("inspect", "a.mp4", "b.mp4", "--sheet", "s.png", cwd=tmp_path)
     assert r.returncode == 2 and "--sheet draws one video" in r.stderr
     assert not (tmp_path / "s.png").exists()
+
+
+def test_a_one_frame_clip_and_a_still_image_get_a_sheet_and_a_one_frame_gif(tmp_path):
+    """One frame at 25 fps (0.04 s) rounded to no frame of an 8 fps GIF, which ffmpeg
+    cannot end ('Error writing trailer'); the sheet was left written though it failed."""
+    one = ffmpeg_clip(tmp_path / "one.mp4", seconds=0.04, size="80x60", fps=25)
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(encode_png(np.full((60, 80, 3), 200, np.uint8)))
+    for n, source in enumerate((one, photo)):
+        report = inspect_file(source, sheet=tmp_path / f"s{n}.png", gif=tmp_path / f"p{n}.gif")
+        gif = probe(report["gif"])
+        assert gif.codec == "gif" and gif.frames == 1 and (gif.width, gif.height) == (80, 60)
+        assert read_video(report["gif"]).frames[0].std() > (20 if n == 0 else -1)
+        assert read_png(report["sheet"]).shape == (4 + 60 + 11 + 4, 4 + 80 + 4, 3)
+
+
+def test_a_failed_gif_leaves_no_sheet_behind(tmp_path):
+    """Both files are renamed into place only once both are made. Here the GIF (about
+    190 kB) goes over a 60 kB limit on file size that the sheet (18 kB) stays under."""
+    import resource
+    import subprocess
+    import sys
+
+    ffmpeg_clip(tmp_path / "a.mp4", seconds=3, size="320x240", fps=24, source="testsrc2")
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
+
+    r = subprocess.run([sys.executable, "-m", "sora_cli", "inspect", "a.mp4", "--sheet", "s.png",
+                        "--gif", "p.gif", "--cols", "1", "--rows", "1"], cwd=tmp_path,
+                       preexec_fn=limit, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and r.stdout == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4"]
+    assert r.stderr == "error: writing p.gif failed: ffmpeg was stopped by SIGXFSZ\n"
+
+
+def test_non_square_pixels_are_described_drawn_and_previewed_as_shown(tmp_path):
+    clip = ffmpeg_clip(tmp_path / "wide.mp4", seconds=1, size="64x48", fps=8,
+                       extra=["-vf", "setsar=2"])
+    report = inspect_video(clip)
+    assert (report["width"], report["height"], report["sar"]) == (128, 48, "2:1")
+    assert report["stored_size"] == [64, 48]
+    json.dumps(report)
+    size = next(line for line in describe(report) if line.startswith("size"))
+    assert size.split(None, 1)[1] == ("128x48 as shown (stored 64x48, 2:1 pixels, "
+                                      "display aspect 8:3)")
+    sheet = read_png(contact_sheet(clip, tmp_path / "s.png", cols=1, rows=1))
+    assert sheet.shape == (4 + 48 + 16 + 4, 4 + 128 + 4, 3)   # a 48-row tile, not 96
+    gif = probe(preview_gif(clip, tmp_path / "p.gif", width=96))
+    assert (gif.width, gif.height) == (96, 36)
+
+
+def test_a_variable_frame_rate_clip_says_its_rate_is_an_average(tmp_path):
+    from test_video_io import vfr_ramp
+
+    report = inspect_video(vfr_ramp(tmp_path / "v.mp4"))
+    assert report["vfr"] and report["frames"] == 42
+    line = next(line for line in describe(report) if line.startswith("duration"))
+    assert line.endswith(f"(42 frames at {report['fps']:g} fps on average)")

@@ -218,3 +218,79 @@ def test_a_phone_clip_stored_turned_is_described_read_and_joined_as_shown(tmp_pa
     both = stitch([portrait, portrait], tmp_path / "both.mp4")
     assert packet_hashes(tmp_path / "both.mp4") == packet_hashes(portrait) * 2
     assert (both.width, both.height) == (48, 64) and both.rotation == 90
+
+
+def test_a_variable_frame_rate_clip_keeps_its_whole_length(tmp_path):
+    """42 frames averaging 16.15 fps last 3 s, not 42 / 16.15 = 2.6 s: its end was cut."""
+    from test_video_io import vfr_ramp
+
+    start = solid(tmp_path / "s.mp4", (0, 0, 0), frames=8, fps=8)
+    clip = vfr_ramp(tmp_path / "v.mp4")
+    info = stitch([start, clip], tmp_path / "x.mp4")
+    assert info.frames == 8 + 24 and info.fps == 8
+    level = read_video(tmp_path / "x.mp4").frames[8:].mean(axis=(1, 2, 3))
+    assert np.abs(level - 80 * np.arange(24) / 8).max() < 30
+    faded = stitch([clip, start], tmp_path / "f.mp4", fps=8, transition="crossfade",
+                   overlap=0.5)
+    assert faded.frames == 24 + 8 - 4
+
+
+def test_a_one_frame_clip_at_another_rate_still_gives_a_frame(tmp_path):
+    """One frame at 25 fps lasts 0.04 s, under half a frame at 8 fps: it used to vanish."""
+    blue = solid(tmp_path / "blue.mp4", (20, 20, 220), frames=8, fps=8)
+    red = solid(tmp_path / "red.mp4", (220, 20, 20), frames=1, fps=25)
+    info = stitch([blue, red], tmp_path / "x.mp4")
+    assert info.frames == 9
+    last = read_video(tmp_path / "x.mp4").frames[-1].astype(int)
+    assert last[..., 0].mean() > 180 and last[..., 2].mean() < 60
+    assert stitch([red, blue], tmp_path / "y.mp4").frames == 1 + 25
+
+
+def test_an_anamorphic_clip_is_joined_as_shown_never_squeezed(tmp_path):
+    """64x48 stored with 2:1 pixels is shown 128x48: first, it sets the size; second, it is
+    letterboxed as 8:3 (20-row bands in a 64x64 frame), not as 4:3."""
+    wide = ffmpeg_clip(tmp_path / "wide.mp4", seconds=1, size="64x48", fps=8,
+                       extra=["-vf", "setsar=2"])
+    square = solid(tmp_path / "sq.mp4", (20, 200, 20), frames=8, size=(64, 64), fps=8)
+    first = stitch([wide, square], tmp_path / "a.mp4")
+    assert (first.width, first.height, first.sar) == (128, 48, 1)
+    second = stitch([square, wide], tmp_path / "b.mp4")
+    frame = read_video(tmp_path / "b.mp4").frames[12].astype(int)
+    assert frame[:18].max() < 30 and frame[-18:].max() < 30 and frame[24:40].std() > 40
+    assert (second.width, second.height) == (64, 64)
+    # a stream copy keeps the stored pixels and their shape; a size asked re-encodes them
+    copied = stitch([wide, wide], tmp_path / "c.mp4")
+    assert packet_hashes(tmp_path / "c.mp4") == packet_hashes(wide) * 2
+    assert (copied.width, copied.height, copied.sar) == (128, 48, 2)
+    sized = stitch([wide, wide], tmp_path / "d.mp4", size="128x48")
+    assert (sized.width, sized.height, sized.sar, sized.stored_size) == (128, 48, 1, None)
+
+
+def test_an_unknown_transition_names_every_transition(tmp_path):
+    from conftest import run_cli
+
+    a = ffmpeg_clip(tmp_path / "a.mp4", seconds=1, fps=10)
+    with pytest.raises(SoraUsageError, match=r"'wipe' \(choose from cut, crossfade, bridge\)"):
+        stitch([a, a], tmp_path / "x.mp4", transition="wipe")
+    with pytest.raises(SoraUsageError, match="generation.bridge"):
+        stitch([a, a], tmp_path / "x.mp4", transition="bridge")
+    r = run_cli("stitch", "a.mp4", "a.mp4", "-t", "wipe", "-o", "x.mp4", cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr == "error: unknown transition 'wipe' (choose from cut, crossfade, bridge)\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4"]
+
+
+def test_extend_and_bridge_keep_a_variable_frame_rate_clip_at_its_length(tiny_bundle, tmp_path):
+    """The model's input is the clip at the model's rate (8 fps): 3 s are 24 frames."""
+    from test_video_io import vfr_ramp
+
+    from sora_cli.generation import GenerateOptions, bridge, extend
+
+    clip = vfr_ramp(tmp_path / "v.mp4")
+    opts = GenerateOptions(steps=2, credentials=False, model=str(tiny_bundle), device="cpu",
+                           seed=1)
+    grown = extend(clip, "a red ball bouncing on a beach", 0.5, tmp_path / "e.mp4", opts)
+    assert grown["frames"] == 24 + 4
+    start = solid(tmp_path / "s.mp4", (0, 0, 0), frames=8, size=(64, 64), fps=8)
+    joined = bridge([start, clip], tmp_path / "b.mp4", 0.5, "a red ball", opts)
+    assert joined["frames"] == 8 + 4 + 24

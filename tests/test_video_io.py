@@ -13,7 +13,7 @@ import pytest
 from conftest import ffmpeg_clip
 from sora_cli.errors import SoraError, SoraUsageError
 from sora_cli.mp4 import read_mp4
-from sora_cli.video_io import (probe, read_video, sora_metadata, write_video)
+from sora_cli.video_io import (ffmpeg_exe, probe, read_video, sora_metadata, write_video)
 
 
 def gradient_frames(t: int = 6, h: int = 24, w: int = 32) -> np.ndarray:
@@ -155,12 +155,12 @@ WRITER = textwrap.dedent("""
 """)
 
 
-def _kill_mid_write(target) -> None:
+def _kill_mid_write(target, temps: str | None = None) -> None:
     proc = subprocess.Popen([sys.executable, "-c", WRITER, str(target)],
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "writing"
     deadline = time.time() + 10
-    while not list(target.parent.glob(f".{target.stem}.*.tmp.mp4")):
+    while not list(target.parent.glob(temps or f".{target.stem}.*.tmp.mp4")):
         assert time.time() < deadline, "the writer never created its temporary file"
         time.sleep(0.02)
     proc.kill()
@@ -197,3 +197,74 @@ def test_find_ffmpeg_early_checks_the_binary_on_a_thread_before_any_write():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "1"
+
+
+def vfr_ramp(path, seconds: float = 3, every: int = 5):
+    """A variable-frame-rate clip as screen recorders make them: 30 fps for its first second,
+    then one frame in `every`. Its brightness grows 80 levels a second, so a frame's level
+    tells when it is shown."""
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "nullsrc=size=64x48:rate=30,geq=lum='min(255,T*80)':cb=128:cr=128",
+                    "-t", str(seconds), "-vf", f"select='lt(t,1)+not(mod(n,{every}))'",
+                    "-fps_mode", "vfr", *(["-c:v", "libx264", "-pix_fmt", "yuv420p"]
+                                          if str(path).endswith(".mp4") else []), str(path)],
+                   check=True)
+    return path
+
+
+def test_a_variable_frame_rate_clip_is_read_at_its_real_length(tmp_path):
+    """ffmpeg outputs such a clip at its nominal rate (30 fps here), not at the average rate
+    it reports: read that way, a 3 s clip lasted 5.6 s and `extend` stretched it."""
+    from sora_cli.edit import change_fps_stream
+    from sora_cli.video_io import iter_video
+
+    for name, seconds, every in (("v.mp4", 3, 5), ("v.gif", 2, 6)):
+        clip = vfr_ramp(tmp_path / name, seconds, every)
+        info = probe(clip)
+        assert info.vfr and info.frames < 30 + (seconds - 1) * 30 / every + 1
+        video = read_video(clip)
+        assert video.fps == info.fps
+        assert video.duration == pytest.approx(seconds, abs=0.2)
+        level = video.frames.mean(axis=(1, 2, 3))
+        shown_at = np.arange(len(level)) / video.fps
+        assert np.abs(level - 80 * shown_at).max() < 30   # every frame where it belongs
+        fps, frames = iter_video(clip)   # as `extend` and the bridge read a clip
+        assert len(list(change_fps_stream(frames, fps, 8))) == pytest.approx(seconds * 8, abs=2)
+    assert not probe(ffmpeg_clip(tmp_path / "cfr.mp4", seconds=1, fps=10)).vfr
+
+
+def test_non_square_pixels_are_described_and_read_as_shown(tmp_path):
+    """A clip stored 64x48 with 2:1 pixels is shown 128x48 (8:3); so are its frames."""
+    from fractions import Fraction
+
+    wide = ffmpeg_clip(tmp_path / "wide.mp4", seconds=1, size="64x48", fps=8,
+                       extra=["-vf", "setsar=2"])
+    info = probe(wide)
+    assert (info.width, info.height, info.stored_size) == (128, 48, (64, 48))
+    assert info.sar == Fraction(2) and info.to_dict()["sar"] == "2:1"
+    table = read_mp4(wide).video_info(wide)   # from its `pasp` box, without ffmpeg
+    assert (table.width, table.height, table.sar) == (128, 48, 2)
+    frames = read_video(wide).frames
+    assert frames.shape == (8, 48, 128, 3)
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-display_rotation", "90", "-i",
+                    str(wide), "-c", "copy", str(tmp_path / "turned.mp4")], check=True)
+    turned = probe(tmp_path / "turned.mp4")   # turned upright, its pixels turn with it
+    assert (turned.width, turned.height) == (48, 128)
+    assert read_video(tmp_path / "turned.mp4").frames.shape == (8, 128, 48, 3)
+    plain = probe(ffmpeg_clip(tmp_path / "plain.mp4"))
+    assert plain.sar == 1 and plain.stored_size is None
+
+
+def test_a_long_output_name_is_written_and_one_too_long_is_refused_first(tmp_path):
+    """The hidden temporary name adds characters: near the limit on a name (255 bytes) it
+    is a hash, still found and removed after a killed writer."""
+    long = tmp_path / ("d" * 248 + ".mp4")
+    assert write_video(long, gradient_frames(t=2), fps=8).frames == 2
+    assert [p.name for p in tmp_path.iterdir()] == [long.name]
+    with pytest.raises(SoraUsageError, match="256 bytes long.*use a shorter name"):
+        write_video(tmp_path / ("d" * 252 + ".mp4"), gradient_frames(t=2), fps=8)
+    target = tmp_path / ("e" * 250 + ".mp4")
+    _kill_mid_write(target, temps=".sora-*.tmp.mp4")
+    assert not target.exists() and len(list(tmp_path.glob(".sora-*.tmp.mp4"))) == 1
+    write_video(target, gradient_frames(t=2), fps=8)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([long.name, target.name])
