@@ -426,7 +426,7 @@ def _detect_image(img: np.ndarray, factor: int, cfg: WatermarkConfig) -> Waterma
         ok, payload, agreement = _decode(coef, lay, sx, sy)
         # Unmarked pictures peak near 4-5.5 null deviations; the CRC then rejects all but
         # 1 in 65536 of the rare ones above the threshold.
-        found = ok and z >= cfg.sync_z
+        found = bool(ok and z >= cfg.sync_z)  # a numpy bool would reach --json as "True"
         conf = float(np.clip(2 * agreement - 1, 0, 1)) if found else 0.0
         best = WatermarkResult(found, payload if found else None, conf, z, agreement,
                                p * factor if found else None)

@@ -3,6 +3,7 @@ transformations a video meets (re-encode, resize, crop, stitching); unmarked rea
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import numpy as np
@@ -70,6 +71,9 @@ def test_round_trip_and_invisible():
     r = detect_watermark(marked)
     assert r.found and r.payload == PAYLOAD and r.confidence > 0.8
     assert not detect_watermark(clip).found
+    # plain bools both ways: --json wrote a found mark's numpy bool as the string "True"
+    assert json.loads(json.dumps(r.to_dict(), default=str))["found"] is True
+    assert json.loads(json.dumps(detect_watermark(clip).to_dict(), default=str))["found"] is False
 
 
 def test_payload_forms_and_bounds():
