@@ -185,6 +185,29 @@ def _create_local_identity(folder: Path) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _c2pa_leaf_problem(leaf) -> str | None:
+    """What a signing certificate lacks of what c2pa checks at signing time, worded to follow
+    "the first certificate"; None when it has it all (c2pa still checks the EKU's value)."""
+    from cryptography import x509
+
+    def has(kind):
+        try:
+            return leaf.extensions.get_extension_for_class(kind).value
+        except x509.ExtensionNotFound:
+            return None
+
+    if leaf.issuer == leaf.subject:
+        return "is self-signed (give a certificate issued by a CA, then its issuers)"
+    usage = has(x509.KeyUsage)
+    if usage is None or not usage.digital_signature:
+        return "has no KeyUsage digitalSignature"
+    if has(x509.ExtendedKeyUsage) is None:
+        return "has no ExtendedKeyUsage (such as emailProtection)"
+    if has(x509.AuthorityKeyIdentifier) is None:
+        return "has no AuthorityKeyIdentifier"
+    return None
+
+
 def load_identity(cert: str | os.PathLike, key: str | os.PathLike) -> SigningIdentity:
     """An organisation's certificate chain (PEM, leaf first) and private key (PEM)."""
     from cryptography import x509
@@ -226,6 +249,10 @@ def load_identity(cert: str | os.PathLike, key: str | os.PathLike) -> SigningIde
     if alg is None:
         raise SoraUsageError(f"--sign-key {key_p}: unsupported key type (use EC P-256/384/521, "
                              "Ed25519 or RSA)")
+    missing = _c2pa_leaf_problem(chain[0])
+    if missing:  # c2pa would refuse it only when signing, after the whole generation
+        raise SoraUsageError(f"--sign-cert {cert_p}: the first certificate {missing}, which "
+                             "C2PA requires of a signer")
     # c2pa wants PKCS#8 PEM whatever the file held (SEC1 "EC PRIVATE KEY" files are common).
     key_pem = pkey.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                  serialization.NoEncryption())

@@ -199,3 +199,43 @@ def test_organisation_certificate(home, tmp_path, sora):
     assert not (tmp_path / "x.mp4").exists()
     with pytest.raises(SoraUsageError):
         provenance.load_identity(org / "root.pem", a)  # a video is not a key
+
+
+@pytest.mark.parametrize("leave_out, words", [
+    ("aki", "has no AuthorityKeyIdentifier"),
+    ("eku", "has no ExtendedKeyUsage"),
+    ("self", "is self-signed"),
+])
+def test_a_signing_certificate_c2pa_would_refuse_is_refused_before_any_work(tmp_path, leave_out,
+                                                                             words):
+    # c2pa refuses such a leaf only when it signs, which comes after the whole generation
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
+    leaf_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test signer")])
+    usage = x509.KeyUsage(True, False, False, False, False, False, False, False, False)
+    b = (x509.CertificateBuilder().subject_name(leaf_name)
+         .issuer_name(leaf_name if leave_out == "self" else ca_name).public_key(key.public_key())
+         .serial_number(x509.random_serial_number()).not_valid_before(now)
+         .not_valid_after(now + datetime.timedelta(days=2))
+         .add_extension(usage, critical=True))
+    if leave_out != "eku":
+        b = b.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), False)
+    if leave_out != "aki":
+        b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+            ca_key.public_key()), critical=False)
+    leaf = b.sign(key if leave_out == "self" else ca_key, hashes.SHA256())
+    cert, pkey = tmp_path / "leaf.pem", tmp_path / "leaf.key"
+    cert.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    pkey.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                       serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    with pytest.raises(SoraUsageError, match=words):
+        provenance.load_identity(cert, pkey)
