@@ -439,6 +439,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     from sora_cli.video_io import probe
 
     p = Path(path)
+    if p.is_dir():
+        raise SoraError(f"{p} is a folder: give an image file in it")
     if not p.is_file():
         raise SoraError(f"no such image: {p}")
     try:

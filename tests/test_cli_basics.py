@@ -137,6 +137,7 @@ BAD = [
     (["inspect", "text.png"], 1, "not a video or image"),
     (["stitch", "a.mp4", "still.png", "-o", "out.mp4"], 1, "sora animate still.png"),
     (["animate", "text.png", "-o", "out.mp4"], 1, "damaged or not an image file (PNG, JPEG"),
+    (["animate", ".", "-o", "out.mp4"], 1, ". is a folder: give an image file in it"),
     (["extend", "a.mp4", "a red ball", "--fit", "stretch", "-o", "out.mp4"], 2, "--fit must be"),
     (["animate", "still.png", "--fit", "stretch", "-o", "out.mp4"], 2, "--fit must be"),
     (["no-such-command"], 2, "no-such-command"),
