@@ -50,9 +50,7 @@ class TrainConfig:
         positive("--checkpoint-minutes", self.checkpoint_every_minutes)
         # the data order of a finite folder is seeded by numpy, which takes no negative seed
         at_least("--seed", self.seed, 0)
-        if self.workers < -1:
-            raise SoraUsageError(f"--workers must be -1 (automatic) or 0 or more, "
-                                 f"got {self.workers}")
+        check_workers(self.workers)
 
 
 # The settings of a run that change what it computes: a resumed run must keep them
@@ -66,6 +64,11 @@ def positive(flag: str, value: float) -> None:
     """A usage error unless `value` is a finite number above zero (nan and inf included)."""
     if not (math.isfinite(value) and value > 0):
         raise SoraUsageError(f"{flag} must be a positive number, got {value:g}")
+
+
+def check_workers(workers: int) -> None:
+    if workers < -1:
+        raise SoraUsageError(f"--workers must be -1 (automatic) or 0 or more, got {workers}")
 
 
 def at_least(flag: str, value: int, low: int, why: str = "") -> None:

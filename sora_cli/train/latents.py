@@ -22,7 +22,7 @@ from sora_cli.errors import SoraError, SoraUsageError
 from sora_cli.folders import make_folder
 from sora_cli.train import data, distributed
 from sora_cli.train.checkpoint import write_json_atomic
-from sora_cli.train.config import positive
+from sora_cli.train.config import check_workers, positive
 
 FORMAT = 1
 
@@ -78,8 +78,7 @@ def encode_latents(out: str | os.PathLike, vae_source: str, count: int, size: in
     if batch_size < 1 or shard_size < 1:
         raise SoraUsageError("--batch-size and --shard-size must be at least 1")
     positive("--fps", fps)  # recorded in index.json, whence a DiT and its bundle take it
-    if workers < -1:
-        raise SoraUsageError(f"--workers must be -1 (automatic) or 0 or more, got {workers}")
+    check_workers(workers)
     dist = distributed.setup(device)
     if workers < 0:
         workers = data.auto_workers(dist.world_size)

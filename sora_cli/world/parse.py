@@ -321,8 +321,8 @@ def _parse(text: str, strict: bool = False):
     pending = _Group()
     conj_since_last = False
     between: list[str] = []        # categories seen since the last subject's noun
-    settings, weathers, cameras = [], [], []
-    setting_words, weather_words, camera_words = [], [], []   # as named, for prompt_notes
+    # (canonical value, the words naming it) of each setting, weather and camera move named
+    named: dict[str, list[tuple[str, str]]] = {"setting": [], "weather": [], "camera": []}
     described: list[str] = []      # settings named only by an adjective
     last_unknown: str | None = None
 
@@ -367,12 +367,10 @@ def _parse(text: str, strict: bool = False):
             between.append(f"conj:{it.value}")
         elif cat in ("setting", "weather", "camera"):
             adjective = cat == "setting" and it.text in SETTING_ADJECTIVES
-            named = described if adjective else \
-                {"setting": settings, "weather": weathers, "camera": cameras}[cat]
-            named.append(it.value)
-            if not adjective:
-                {"setting": setting_words, "weather": weather_words,
-                 "camera": camera_words}[cat].append((it.value, it.text))
+            if adjective:
+                described.append(it.value)
+            else:
+                named[cat].append((it.value, it.text))
             if open_np is not None and open_np.shape is None and cat == "setting" \
                     and not adjective:
                 open_np = None   # "a green meadow": the colour was the setting's
@@ -407,6 +405,8 @@ def _parse(text: str, strict: bool = False):
     if len(subjects) > 2:
         raise PromptNotUnderstood(f"the built-in world shows at most two subjects, the prompt "
                                   f"asks for {len(subjects)}")
+    settings, weathers, cameras = ([value for value, _ in named[cat]]
+                                   for cat in ("setting", "weather", "camera"))
     settings = settings or described
     if not (subjects or settings or weathers or cameras):
         raise PromptNotUnderstood(
@@ -420,4 +420,4 @@ def _parse(text: str, strict: bool = False):
     if not settings:
         defaulted.insert(0, "setting")
     return (Scene(setting=setting, subjects=subjects, weather=weather, camera=camera), defaulted,
-            (setting_words, weather_words, camera_words))
+            (named["setting"], named["weather"], named["camera"]))
