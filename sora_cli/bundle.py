@@ -54,6 +54,10 @@ def _default(factory_path: str):
     return make
 
 
+# how `sora train export` describes a bundle trained on a folder of the user's videos
+VIDEOS_IN = "Trained by sora-cli on the videos in "
+
+
 @dataclass
 class BundleConfig:
     name: str = "default"
@@ -75,6 +79,12 @@ class BundleConfig:
     vocabulary: str = ""
     description: str = ""
     training: dict = field(default_factory=dict)   # free-form: commands, steps, data
+
+    def videos_folder(self) -> str | None:
+        """The folder of a user's videos the DiT learned, as `sora train export` wrote it
+        into the description; None: the built-in world (or a bundle that does not say)."""
+        text = self.description or ""
+        return text[len(VIDEOS_IN):].removesuffix(".") if text.startswith(VIDEOS_IN) else None
 
     def to_dict(self) -> dict:
         d = {}

@@ -235,8 +235,9 @@ TrainSeedOpt = Annotated[int, typer.Option("--seed", help="Seed of weights, data
 TrainArchOpt = Annotated[Optional[str], typer.Option(
     "--arch", help="Architecture overrides: JSON object or .json file, e.g. '{\"width\": 128}'.")]
 TrainDataOpt = Annotated[Optional[Path], typer.Option(
-    "--data", help="Train on a folder of videos with captions.jsonl instead of the built-in "
-                   "world.")]
+    "--data", help="Train on a folder of your videos with captions.jsonl instead of the "
+                   "built-in world: each clip is resampled to --fps and cut into windows of "
+                   "--frames.")]
 TrainWorkersOpt = Annotated[int, typer.Option("--workers",
                                               help="Data-loader processes (-1: auto).")]
 TrainCkptOpt = Annotated[float, typer.Option("--checkpoint-minutes",
@@ -308,8 +309,8 @@ def train_vae_cmd(
     checkpoint_minutes: TrainCkptOpt = 5.0, sample_every: TrainSampleOpt = 0,
     precision: TrainPrecisionOpt = "auto", log_every: TrainLogEveryOpt = 10,
     eval_clips: Annotated[int, typer.Option(
-        "--eval-clips", help="Held-out clips for the final PSNR and the latent statistics "
-                             "(at least 1).")] = 16,
+        "--eval-clips", help="Held-out clips (with --data, clips of that folder) for the "
+                             "final PSNR and the latent statistics (at least 1).")] = 16,
     init: TrainInitOpt = None,
     views: Annotated[int, typer.Option(
         "--views", help="Train on each clip 1, 2 or 4 ways (as is, mirrored, reversed, both): "
@@ -360,16 +361,18 @@ def train_clip_cmd(
     checkpoint_minutes: TrainCkptOpt = 5.0, precision: TrainPrecisionOpt = "auto",
     log_every: TrainLogEveryOpt = 10,
     eval_only: Annotated[bool, typer.Option(
-        "--eval-only", help="Only measure zero-shot accuracy of the CLIP in --out (a run "
-                            "folder or a bundle folder such as models/default).")] = False,
+        "--eval-only", help="Only measure the CLIP in --out (a run folder or a bundle "
+                            "folder such as models/default): zero-shot accuracy, or with "
+                            "--data its retrieval on that folder.")] = False,
     eval_frames: Annotated[int, typer.Option(
-        "--eval-frames", help="Held-out frames for the zero-shot test (0: none at the end "
-                              "of training).")] = 270,
+        "--eval-frames", help="Clips for the test at the end of training: held-out world "
+                              "clips for zero-shot accuracy, or with --data, clips of that "
+                              "folder for caption-to-clip retrieval (0: no test).")] = 270,
     init: TrainInitOpt = None,
     json_out: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Train a small open_clip CLIP on world frames (or frame grids) + captions; reports
-    zero-shot accuracy."""
+    zero-shot accuracy (with --data, caption-to-clip retrieval on that folder)."""
     _setup(quiet, json_out)
     from sora_cli.train.config import parse_arch
 
@@ -377,7 +380,8 @@ def train_clip_cmd(
         from sora_cli.train.clip import eval_clip_run, format_eval
 
         figures = eval_clip_run(str(out), count=eval_frames, seed=seed, device=device,
-                                bf16=_precision(precision))
+                                bf16=_precision(precision), folder=str(data) if data else None,
+                                frames=frames, fps=fps)
         if json_out:
             console.result_json(figures)
         else:
@@ -390,10 +394,12 @@ def train_clip_cmd(
     s = train_clip(cfg, size=size, frames=frames, fps=fps, arch=parse_arch(arch),
                    folder=str(data) if data else None, resume=resume, eval_frames=eval_frames,
                    init=str(init) if init else None, vision_frames=vision_frames)
-    zs = s.get("zero_shot")
+    zs, rt = s.get("zero_shot"), s.get("retrieval")
     _train_report(s, json_out, f"; zero-shot colour {zs['color']:.1%}, setting "
                                f"{zs['setting']:.1%}, shape {zs['shape']:.1%}, motion "
-                               f"{zs['motion']:.1%}" if zs else "")
+                               f"{zs['motion']:.1%}" if zs else
+                               f"; retrieval {rt['retrieval']:.1%} (chance {rt['chance']:.1%})"
+                               if rt else "")
 
 
 @train_app.command("dit")
@@ -428,7 +434,8 @@ def train_dit_cmd(
         "--overwrite", "-y", help="Replace the --export bundle folder if it exists.")] = False,
     init: TrainInitOpt = None,
     eval_clips: Annotated[int, typer.Option(
-        "--eval-clips", help="Held-out world clips for the final flow loss (0: none).")] = 16,
+        "--eval-clips", help="Held-out world clips (with --data or latents of a folder, "
+                             "clips of that folder) for the final flow loss (0: none).")] = 16,
     window: Annotated[int, typer.Option(
         "--window", help="Train on windows of this many latent frames cut from longer clips "
                          "(e.g. 5 of 33-frame clips); later windows continue known frames, as "
@@ -474,7 +481,8 @@ def train_dit_cmd(
                   init=str(init) if init else None, eval_clips=eval_clips, window=window,
                   time_shift=time_shift, min_t=min_t, text_inputs=text_inputs,
                   text_path_only=text_path_only)
-    extra = f", held-out loss {s['heldout_loss']:.4f}" if "heldout_loss" in s else ""
+    extra = (f", {'held-out ' if s.get('eval_on', 'held-out').startswith('held-out') else ''}"
+             f"loss {s['heldout_loss']:.4f}" if "heldout_loss" in s else "")
     if export is not None and os.environ.get("RANK", "0") == "0" and s["step"] >= steps:
         from sora_cli.train.export import export_runs
 
@@ -532,7 +540,8 @@ def data_encode_cmd(
     seed: TrainSeedOpt = 0,
     data: Annotated[Optional[Path], typer.Option(
         "--data", help="Encode the clips of a folder of videos with captions.jsonl instead of "
-                       "the built-in world.")] = None,
+                       "the built-in world: each resampled to --fps and cut into windows of "
+                       "--frames, one latent clip per window.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b")] = 8,
     shard_size: Annotated[int, typer.Option("--shard-size", help="Clips per shard file.")] = 256,
     workers: TrainWorkersOpt = -1,

@@ -307,6 +307,12 @@ def evaluate(model: str = "default", n: int = 100, prompts: list[str] | None = N
         from sora_cli.pipeline import VideoPipeline
 
         pipe = VideoPipeline.load(model, device)
+        videos = pipe.bundle.config.videos_folder()
+        if videos:
+            from sora_cli import console
+
+            console.warn(f"{model} was trained on the videos in {videos}, not on the built-in "
+                         "world: these figures measure world prompts it has never seen")
         pipe.literal = literal
         fps = pipe.fps
         size = (pipe.height, pipe.width)

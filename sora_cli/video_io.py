@@ -378,25 +378,36 @@ def parse_ffmetadata(text: str) -> dict[str, str]:
     return tags
 
 
-def iter_video(path: str | os.PathLike) -> tuple[float, Iterator[np.ndarray]]:
+def iter_video(path: str | os.PathLike, rate: float | None = None, start: float = 0.0,
+               info: VideoInfo | None = None) -> tuple[float, Iterator[np.ndarray]]:
     """(fps, frames): a video's RGB frames (H, W, 3) uint8 one at a time, decoded as they are
     taken, so memory holds one frame whatever the clip's length and size.
 
     Frames come as the clip is shown (`probe`'s width x height) and last 1/fps each, so
     frames / fps is the clip's length: a variable-frame-rate clip is resampled by its
-    timestamps to its average rate (ffmpeg would output it at its nominal one).
+    timestamps to its average rate (ffmpeg would output it at its nominal one). `rate`
+    resamples any clip to that rate instead, each frame the one a player shows at its time,
+    and `start` (seconds) begins there; `info` is the clip's `probe`, when the caller has it.
     """
     import imageio_ffmpeg
 
     p = require_file(path)
-    info = probe(p)
-    graph = (f"fps={info.fps!r}," if info.vfr else "") + display_filter(info)
+    info = info or probe(p)
+    if rate is not None:
+        # fps keeps the last frame of those it rounds to one output time: rounding up, that
+        # is the frame on screen at that time (the default, nearest, takes one half a frame on)
+        graph = f"fps={rate!r}:round=up,"
+    else:
+        graph = f"fps={info.fps!r}," if info.vfr else ""
+    graph += display_filter(info)
+    resample = rate if rate is not None else (info.fps if info.vfr else None)
     reader = imageio_ffmpeg.read_frames(
-        str(p), pix_fmt="rgb24", output_params=["-vf", graph.rstrip(",")] if graph else [])
+        str(p), pix_fmt="rgb24", input_params=["-ss", f"{start:.6f}"] if start > 0 else [],
+        output_params=["-vf", graph.rstrip(",")] if graph else [])
     try:
         meta = next(reader)
         w, h = meta["size"]
-        fps = info.fps
+        fps = resample if resample is not None else info.fps
     except (OSError, RuntimeError, StopIteration, KeyError) as exc:
         reader.close()
         _unreadable(p, exc)
@@ -419,13 +430,15 @@ def _unreadable(p: Path, exc: Exception):
 
 
 def read_video(path: str | os.PathLike, max_frames: int | None = None,
-               last_frames: int | None = None) -> Video:
+               last_frames: int | None = None, rate: float | None = None, start: float = 0.0,
+               info: VideoInfo | None = None) -> Video:
     """Decode a video (any format ffmpeg reads: MP4, MOV, WebM, GIF, ...) to RGB frames.
 
     `max_frames` keeps the first frames, `last_frames` the last ones (decoding streams through
-    the file, so only that many frames are held in memory).
+    the file, so only that many frames are held in memory); `rate`, `start` and `info` as
+    `iter_video` takes them.
     """
-    fps, stream = iter_video(path)
+    fps, stream = iter_video(path, rate, start, info)
     frames: deque[np.ndarray] = deque(maxlen=last_frames)
     for frame in stream:
         frames.append(frame)

@@ -404,7 +404,8 @@ def test_dit_loss_falls_resume_is_bit_exact_and_export_loads_in_a_fresh_process(
                  "MODEL_CARD.md"):
         assert (bundle / name).exists(), name
     assert "sora train dit" in (bundle / "MODEL_CARD.md").read_text()
-    assert "held-out flow loss" in (bundle / "MODEL_CARD.md").read_text()
+    assert "flow loss" in (bundle / "MODEL_CARD.md").read_text()
+    assert "on 16 held-out clips" in (bundle / "MODEL_CARD.md").read_text()
     clip_out = tmp_path / "sample.mp4"
     code = f"""
 import torch
@@ -987,3 +988,71 @@ def test_help_names_what_each_flag_acts_on():
     assert "`--sample-every N` (vae and dit; clip writes no samples)" in readme
     for part, has in (("vae", True), ("clip", False), ("dit", True)):
         assert ("--sample-every" in helped("train", part)) == has, part
+
+
+def test_a_model_trained_on_your_own_videos_is_measured_on_them_and_generates(tmp_path):
+    """The README's "Train on your own videos", through the CLI on clips other tools made:
+    phone-like 30 fps, 25 fps portrait and a 10 fps GIF, each resampled to --fps 4."""
+    from conftest import ffmpeg_clip
+
+    from sora_cli.video_io import probe
+
+    vids = tmp_path / "my videos"
+    vids.mkdir()
+    ffmpeg_clip(vids / "street.mp4", seconds=3, size="64x48", fps=30)          # 12 frames at 4
+    ffmpeg_clip(vids / "tower.mp4", seconds=1, size="48x64", fps=25, source="testsrc2")
+    ffmpeg_clip(vids / "loop.gif", seconds=2, size="40x40", fps=10, source="rgbtestsrc",
+                codec="gif", pix_fmt="rgb8")
+    rows = [("street", "a busy street"), ("tower", "a tall tower"), ("loop", "colour bars")]
+    (vids / "captions.jsonl").write_text("".join(
+        json.dumps({"id": i, "caption": c}) + "\n" for i, c in rows))
+    runs = tmp_path / "runs"
+    common = ["--device", "cpu", "--json", "-q"]
+    clips = ["--frames", 5, "--fps", 4]
+
+    r = run_cli("train", "vae", "--data", vids, "--out", runs / "vae", "--steps", 4,
+                "--batch-size", 2, "--size", 64, *clips, "--arch", json.dumps(TINY_VAE),
+                "--eval-clips", 8, *common)
+    assert r.returncode == 0, r.stderr
+    vae = json.loads(r.stdout)
+    # street is two windows of 5 frames at 4 fps, tower and loop one each: all four measured
+    assert vae["eval_on"] == f"4 clips of {vids} (trained on)"
+    r = run_cli("train", "clip", "--data", vids, "--out", runs / "clip", "--steps", 4,
+                "--batch-size", 4, *clips, "--arch", json.dumps(TINY_CLIP), "--eval-frames", 8,
+                *common)
+    assert r.returncode == 0, r.stderr
+    rt = json.loads(r.stdout)["retrieval"]
+    assert "zero_shot" not in json.loads(r.stdout)      # the world's classes mean nothing here
+    # captions of the four windows: street twice, tower, loop
+    assert rt["clips"] == 4 and rt["chance"] == (4 + 1 + 1) / 16 and 0 <= rt["retrieval"] <= 1
+    r = run_cli("train", "clip", "--eval-only", "--out", runs / "clip", "--data", vids, *clips,
+                "--eval-frames", 8, *common)
+    assert r.returncode == 0 and json.loads(r.stdout)["retrieval"] == rt["retrieval"], r.stderr
+    r = run_cli("data", "encode", "--vae", runs / "vae", "--data", vids, "--size", 64, *clips,
+                "--out", runs / "lat", *common)
+    assert r.returncode == 0 and json.loads(r.stdout)["count"] == 4, r.stderr
+    r = run_cli("train", "dit", "--vae", runs / "vae", "--clip", runs / "clip", "--latents",
+                runs / "lat", "--out", runs / "dit", "--steps", 4, "--batch-size", 2,
+                "--arch", json.dumps(TINY_DIT), "--eval-clips", 2, "--sample-every", 4,
+                "--export", tmp_path / "mine", *common)
+    assert r.returncode == 0, r.stderr
+    dit = json.loads(r.stdout)
+    assert dit["eval_on"] == f"2 clips of {vids} (trained on)"
+    assert probe(dit["sample"]).fps == 4             # a sample of the folder's own words
+
+    card = (tmp_path / "mine" / "MODEL_CARD.md").read_text()
+    assert f"on the videos in {vids} and their captions" in card and "WORLD.md" not in card
+    # every recorded command trains on the folder again, not on the world
+    assert card.count(f"--data {vids}") == 3 and "retrieval" in card
+    config = json.loads((tmp_path / "mine" / "config.json").read_text())
+    assert config["fps"] == 4 and config["vocabulary"] == ""
+
+    out = tmp_path / "street.mp4"
+    r = run_cli("generate", "a busy street", "--model", tmp_path / "mine", "-o", out,
+                "--duration", 2, "--seed", 1)
+    assert r.returncode == 0, r.stderr
+    info = probe(out)
+    assert (info.width, info.height) == (64, 64) and info.frames >= 8
+    # the world's measurement runs, but says it is not this bundle's world
+    r = run_cli("eval", "--model", tmp_path / "mine", "--n", 1, "--json")
+    assert r.returncode == 0 and f"was trained on the videos in {vids}" in r.stderr, r.stderr

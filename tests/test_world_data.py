@@ -147,6 +147,61 @@ def test_video_folder_of_user_videos(tmp_path):
         VideoFolder(tmp_path, 4, 32)
 
 
+def _level_clip(path, levels, fps):
+    """A clip whose frame k is one flat grey level, levels[k]: which source frame a decoded
+    frame shows can be read back from its mean."""
+    frames = np.stack([np.full((32, 32, 3), v, np.uint8) for v in levels])
+    return write_video(path, frames, fps)
+
+
+def test_video_folder_resamples_each_clip_to_the_training_rate_and_cuts_windows(tmp_path):
+    # 1 s at 24 fps: frame k at level 8k; 1 s at 2 fps: two frames; 0.5 s at 4 fps
+    _level_clip(tmp_path / "fast.mp4", [8 * k for k in range(24)], 24)
+    _level_clip(tmp_path / "slow.mp4", [40, 200], 2)
+    _level_clip(tmp_path / "short.mp4", [100, 150], 4)
+    (tmp_path / "captions.jsonl").write_text("".join(
+        json.dumps({"id": i, "caption": f"clip {i}"}) + "\n" for i in ("fast", "slow", "short")))
+    ds = VideoFolder(tmp_path, num_frames=2, size=16, fps=4)
+    # at 4 fps: fast and slow last 4 frames (two windows each), short 2 (one window)
+    assert len(ds) == 5
+    means = [[round(float(f.float().mean())) for f in ds[i]["video"]] for i in range(5)]
+    captions = [ds[i]["caption"] for i in range(5)]
+    assert captions == ["clip fast"] * 2 + ["clip slow"] * 2 + ["clip short"]
+    # fast: the frames at 0, 0.25, 0.5, 0.75 s are source frames 0, 6, 12, 18
+    want = [[0, 48], [96, 144], [40, 40], [200, 200], [100, 150]]
+    for got, exp in zip(means, want):
+        assert all(abs(g - e) <= 3 for g, e in zip(got, exp)), (means, want)
+    assert all(tuple(ds[i]["video"].shape) == (2, 16, 16, 3) for i in range(5))
+    # without a rate, each clip keeps its own frames: fast is 12 windows of 2
+    assert len(VideoFolder(tmp_path, num_frames=2, size=16)) == 12 + 1 + 1
+
+
+def test_video_folder_names_a_bad_clip_before_training(tmp_path):
+    from sora_cli.errors import SoraError
+
+    _level_clip(tmp_path / "a.mp4", [10, 20], 4)
+    (tmp_path / "b.mp4").write_text("not a video")
+    rows = [{"id": "a", "caption": "fine"}, {"id": "b", "caption": "broken"}]
+    (tmp_path / "captions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(SoraError, match=r"captions.jsonl:2: .*b\.mp4"):
+        VideoFolder(tmp_path, 2, 16, fps=4)
+    from PIL import Image
+    Image.new("RGB", (16, 16)).save(tmp_path / "c.png")
+    rows[1] = {"id": "c", "caption": "a still", "file": "c.png"}
+    (tmp_path / "captions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(SoraError, match=r"captions.jsonl:2: c.png is a still image"):
+        VideoFolder(tmp_path, 2, 16, fps=4)
+    (tmp_path / "captions.jsonl").write_text(json.dumps({"id": "a", "caption": 3}) + "\n")
+    with pytest.raises(SoraError, match=r"captions.jsonl:1: the caption must be text"):
+        VideoFolder(tmp_path, 2, 16, fps=4)
+    (tmp_path / "captions.jsonl").write_text("\n")
+    with pytest.raises(SoraError, match="lists no videos"):
+        VideoFolder(tmp_path, 2, 16, fps=4)
+    (tmp_path / "captions.jsonl").unlink()
+    with pytest.raises(SoraError, match="no captions.jsonl in .*write one line per video"):
+        VideoFolder(tmp_path, 2, 16, fps=4)
+
+
 def test_motion_twins_are_the_same_scenes_moving_otherwise():
     from sora_cli.train.data import WorldRenders
     from sora_cli.world.sampler import OPPOSITE

@@ -108,7 +108,40 @@ def evaluate_clip(model, image_size: int, count: int = 270, seed: int = 0, devic
     return out
 
 
+@torch.no_grad()
+def evaluate_retrieval(model, folder: str, count: int, frames: int, fps: float,
+                       device: str = "cpu", bf16: bool | None = None) -> dict:
+    """Caption-to-clip retrieval on clips of a user's folder, whose captions are free text
+    (the world's zero-shot classes mean nothing there): for each caption, is the clip it
+    scores highest one with that caption? Chance is the share of clips with each caption."""
+    from sora_cli.nn.text import frame_grid
+
+    model = model.to(device).eval()
+    n = model.sora_text_cfg.vision_frames
+    ds, count, where = data.eval_clips(folder, model.sora_text_cfg.image_size, frames, fps, 0,
+                                       count)
+    items = [ds[i] for i in range(count)]
+    video = data.to_model(torch.stack([it["video"] for it in items]), device)
+    # as training sees a folder's clips: the middle frame, or the frame grid
+    x = frame_grid(video, n) if n > 1 else video[:, :, video.shape[2] // 2]
+    feats = []
+    for chunk in x.split(64):
+        with autocast(device, bf16):
+            feats.append(encode_images(model, chunk))
+    captions = [it["caption"] for it in items]
+    with autocast(device, bf16):
+        txt = torch.cat([encode_texts(model, captions[i:i + 64]) for i in range(0, count, 64)])
+    best = (txt @ torch.cat(feats).T).argmax(-1).tolist()
+    hits = sum(captions[b] == c for b, c in zip(best, captions))
+    chance = sum(captions.count(c) for c in captions) / count ** 2
+    return {"retrieval": round(hits / count, 4), "chance": round(chance, 4), "clips": count,
+            "eval_on": where}
+
+
 def format_eval(figures: dict) -> str:
+    if "retrieval" in figures:
+        return (f"CLIP caption-to-clip retrieval on {figures['eval_on']}: "
+                f"{figures['retrieval']:.1%} (chance {figures['chance']:.1%})")
     # each figure beside its own chance level: the attributes have unequal numbers of classes
     names = {"color": "colour", "setting": "setting", "shape": "shape", "motion": "motion"}
     parts = [f"{shown} {figures[attr]:.1%} (chance {figures['chance'][attr]:.1%})"
@@ -196,6 +229,10 @@ def build_task(cfg: TrainConfig, dist, size: int | None = None, frames: int = 5,
         return out if isinstance(out, tuple) else (out, {})
 
     def finish(m):
+        if folder:
+            figures = evaluate_retrieval(m, folder, eval_frames, frames, fps, device, cfg.bf16)
+            console.log(format_eval(figures))
+            return {"retrieval": figures}
         figures = evaluate_clip(m, tcfg.image_size, eval_frames, cfg.seed, device, cfg.bf16,
                                 frames, fps)
         console.log(format_eval(figures))
@@ -222,12 +259,15 @@ def train_clip(cfg: TrainConfig, size: int | None = None, frames: int = 5, fps: 
 
 
 def eval_clip_run(run_dir: str, count: int = 270, seed: int = 0, device: str = "auto",
-                  bf16: bool | None = None) -> dict:
+                  bf16: bool | None = None, folder: str | None = None, frames: int = 5,
+                  fps: float = 2) -> dict:
     """`sora train clip --eval-only`: zero-shot figures of a trained CLIP run (EMA weights)
-    or of a bundle's CLIP."""
+    or of a bundle's CLIP; with `folder`, its caption-to-clip retrieval on that folder."""
     from sora_cli.train.runs import load_clip_run
 
     at_least("--eval-frames", count, 1, ": the held-out clips to classify")
     dev = distributed.resolve_device(device)
     model, tcfg = load_clip_run(run_dir, dev)
+    if folder:
+        return evaluate_retrieval(model, folder, count, frames, fps, dev, bf16)
     return evaluate_clip(model, tcfg.image_size, count, seed, dev, bf16)

@@ -126,12 +126,13 @@ class WorldRenders:
 
 
 class FolderClips:
-    """A user's `VideoFolder` (captions.jsonl + <id>.mp4) as a finite map-style dataset."""
+    """A user's `VideoFolder` (captions.jsonl + <id>.mp4) as a finite map-style dataset: the
+    clips resampled to `fps` and cut into windows of `num_frames`."""
 
-    def __init__(self, folder: str, num_frames: int, size: int):
+    def __init__(self, folder: str, num_frames: int, size: int, fps: float):
         from sora_cli.world.dataset import VideoFolder
 
-        self.inner = VideoFolder(folder, num_frames=num_frames, size=size)
+        self.inner = VideoFolder(folder, num_frames=num_frames, size=size, fps=fps)
 
     def __len__(self) -> int:
         return len(self.inner)
@@ -146,10 +147,39 @@ def clip_source(folder: str | None, size: int, frames: int, fps: float, seed: in
     """(dataset, length) a part trains on: the user's folder (finite) or the world (endless,
     length None; `twins`: WorldRenders's motion twins)."""
     if folder:
-        ds = FolderClips(folder, frames, size)
+        ds = FolderClips(folder, frames, size, fps)
         return ds, len(ds)
     return WorldRenders(size, frames, fps, seed=seed, single_frame=single_frame,
                         twins=twins), None
+
+
+class Spread:
+    """`count` items of a finite dataset, evenly spaced over it (all of them when it is
+    smaller): the figures a run on a user's folder reports come from its own clips."""
+
+    def __init__(self, dataset, count: int):
+        n = len(dataset)
+        self.dataset = dataset
+        self.picks = sorted({i * n // count for i in range(count)}) if count < n else range(n)
+
+    def __len__(self) -> int:
+        return len(self.picks)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.dataset[self.picks[i]]
+
+
+def eval_clips(folder: str | None, size: int, frames: int, fps: float, seed: int, count: int,
+               scene_filter=None):
+    """(clips, how many, where): the clips a run's end-of-training figures are measured on,
+    and how to name them. The world's are held out (another seed than training's); a user's
+    folder has no split of its own, so its figures come from clips spread over the training
+    set, at most `count` (fewer when the folder holds fewer)."""
+    if folder:
+        ds = Spread(FolderClips(folder, frames, size, fps), count)
+        return ds, len(ds), f"{len(ds)} clips of {folder} (trained on)"
+    return (WorldRenders(size, frames, fps, seed=seed, heldout=True, scene_filter=scene_filter),
+            count, f"{count} held-out clips")
 
 
 def to_model(video, device: str):

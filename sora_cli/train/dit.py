@@ -86,7 +86,8 @@ def _flow_errors(dit, x0, conds, known, times, gen, device, bf16) -> list[dict]:
 @torch.no_grad()
 def evaluate_dit(dit, vae, text, size: int, frames: int, fps: float, count: int = 16,
                  seed: int = 0, device: str = "cpu", bf16: bool | None = None,
-                 times: tuple = HELDOUT_TIMES, window: int = 0, context: int = 1) -> dict:
+                 times: tuple = HELDOUT_TIMES, window: int = 0, context: int = 1,
+                 folder: str | None = None) -> dict:
     """Held-out flow loss: world clips no run trains on, encoded by the frozen VAE, noised to
     a fixed grid of times with fixed noise, text to video (no known frames). Unlike the
     training loss, which moves with each batch's random times and masks, it compares runs
@@ -94,8 +95,11 @@ def evaluate_dit(dit, vae, text, size: int, frames: int, fps: float, count: int 
 
     With `window`, each clip's last `window` latent frames are scored instead, their first
     `context` given clean: a window continuing a video, as the pipeline's later windows and
-    extensions do (frames must then make more latents than the window)."""
-    ds = data.WorldRenders(size, frames, fps, seed=seed, heldout=True)
+    extensions do (frames must then make more latents than the window).
+
+    With `folder`, clips of that folder of the user's videos are scored instead (it has no
+    held-out split: `data.eval_clips`), at most `count` of them."""
+    ds, count, where = data.eval_clips(folder, size, frames, fps, seed, count)
     gen = torch.Generator().manual_seed(seed)
     dit.eval()
     total = {t: 0.0 for t in times}
@@ -114,7 +118,7 @@ def evaluate_dit(dit, vae, text, size: int, frames: int, fps: float, count: int 
             total[t] += float(err[t].sum())
     return {"heldout_loss": round(sum(total.values()) / count / len(times), 5),
             "heldout_loss_by_t": {f"{t:g}": round(v / count, 5) for t, v in total.items()},
-            "eval_clips": count}
+            "eval_clips": count, "eval_on": where}
 
 
 def _has_opposite_motion(scene) -> bool:
@@ -245,6 +249,10 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
     lat_t = window or lat_t  # what the DiT sees of each clip
     text_id = state_hash(text.state_dict())
     data_source = str(folder or (ds.index.get("source") if latents else None) or "world")
+    # a user's folder is measured on its own clips, and its samples show its own words
+    eval_folder = None if data_source == "world" else data_source
+    if eval_folder and sample_prompt == SAMPLE_PROMPT:
+        sample_prompt = ds.captions[0] if latents else ds.inner.rows[0][0]["caption"]
     check_resumed(
         cfg.out, resume, cfg, dist.is_main, size=size, frames=frames, fps=fps, window=window,
         time_shift=time_shift, min_t=min_t, latents=str(latents) if latents else None,
@@ -310,16 +318,20 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
         # an expert only at the noise levels it takes over, so it compares with a main DiT's
         # figures at those times
         times = tuple(t for t in HELDOUT_TIMES if t >= min_t)
+        if eval_folder and not Path(eval_folder).is_dir():
+            console.warn(f"no flow loss at the end: {eval_folder}, whose clips the latents "
+                         "were encoded from, is gone")
+            return {}
         figures = evaluate_dit(model, vae_model, text, size,
                                frames_of(lat_t, vcfg.temporal_factor), fps, count=eval_clips,
-                               seed=cfg.seed, device=device, bf16=cfg.bf16, times=times)
-        console.log(f"DiT held-out flow loss: {figures['heldout_loss']:.4f} "
-                    f"({eval_clips} clips x {len(times)} times)")
+                               seed=cfg.seed, device=device, bf16=cfg.bf16, times=times,
+                               folder=eval_folder)
+        console.log(f"DiT flow loss: {figures['heldout_loss']:.4f} "
+                    f"({figures['eval_on']} x {len(times)} times)")
         return figures
 
-    # a folder of the user's videos has no held-out split of its own
     return Task("dit", dit, loss, batches, conf, sample=sample,
-                finish=finish if eval_clips > 0 and folder is None else None,
+                finish=finish if eval_clips > 0 else None,
                 tokens_per_sample=tokens_per_clip,
                 extra={"size": size, "frames": frames, "fps": fps, "window": window,
                        "time_shift": time_shift, "min_t": min_t,

@@ -38,6 +38,8 @@ def _command(run: str, task: str) -> str:
             parts.append(f"--min-t {m['min_t']}")
         if m.get("text_path_only"):
             parts.append("--text-path-only")
+    if m.get("data") not in (None, "world") and not m.get("latents"):
+        parts.append(f"--data {m['data']}")
     if m.get("views", 1) != 1:
         parts.append(f"--views {m['views']}")
     if m.get("decoder_only"):
@@ -51,22 +53,31 @@ def _command(run: str, task: str) -> str:
     line = " ".join(parts)
     ix = _read(m["latents"], "index.json") if task == "dit" and m.get("latents") else {}
     if ix:
+        source = ix.get("source", "world")
         line = (f"sora data encode --vae {ix['vae']['source']} --count {ix['count']} "
                 f"--size {ix['size']} --frames {ix['frames']} --fps {ix['fps']} "
-                f"--seed {ix['seed']} --out {m['latents']}\n" + line)
+                + (f"--seed {ix['seed']}" if source == "world" else f"--data {source}")
+                + f" --out {m['latents']}\n" + line)
     return line
 
 
-def model_card(name: str, vae: str, clip: str, dit: str) -> str:
+def model_card(name: str, vae: str, clip: str, dit: str, data: str | None = None) -> str:
+    """The bundle's MODEL_CARD.md; `data` is the folder of videos the DiT learned (None: the
+    built-in world)."""
     rows = []
     for task, run in (("vae", vae), ("clip", clip), ("dit", dit)):
         record = _training_record(run, task)
         s = record.get("summary") or {}
         figures = []
         if "psnr" in s:
-            figures.append(f"held-out PSNR {s['psnr']} dB")
+            figures.append(f"PSNR {s['psnr']} dB on {s.get('eval_on', 'held-out clips')}")
         if "heldout_loss" in s:
-            figures.append(f"held-out flow loss {s['heldout_loss']} ({s.get('eval_clips')} clips)")
+            figures.append(f"flow loss {s['heldout_loss']} on "
+                           f"{s.get('eval_on', str(s.get('eval_clips')) + ' held-out clips')}")
+        if "retrieval" in s:
+            r = s["retrieval"]
+            figures.append(f"caption-to-clip retrieval {r['retrieval']:.1%} (chance "
+                           f"{r['chance']:.1%}) on {r['eval_on']}")
         if "zero_shot" in s:
             z = s["zero_shot"]
             figures.append(f"zero-shot colour {z['color']:.1%}, setting {z['setting']:.1%}, "
@@ -78,11 +89,14 @@ def model_card(name: str, vae: str, clip: str, dit: str) -> str:
                            f"x{s.get('world_size')}")
         rows.append(f"### {task}\n\n```bash\n{record.get('command', '')}\n```\n\n"
                     + "".join(f"- {f}\n" for f in figures))
+    learned = ("on the procedural world of sora-cli's docs/WORLD.md (simple shapes, vehicles, "
+               "people and animals in a dozen settings). It knows only that world's vocabulary."
+               if data is None else
+               f"on the videos in {data} and their captions (captions.jsonl). It knows only "
+               "what those videos show, in the words of their captions.")
     return (f"# {name}\n\nA sora-cli model bundle: causal video VAE, open_clip text tower and "
-            "DiT trained with rectified flow on the procedural world of sora-cli's "
-            "docs/WORLD.md (simple shapes, vehicles, people and animals in a dozen settings). "
-            "It knows only that "
-            "world's vocabulary.\n\n## How it was trained\n\n" + "\n".join(rows))
+            f"DiT trained with rectified flow {learned}\n\n## How it was trained\n\n"
+            + "\n".join(rows))
 
 
 def _training_record(source: str, task: str) -> dict:
@@ -121,7 +135,7 @@ def _keep_sampler(config, init: str | None, frames: int) -> None:
 def _run_dit(dit: str, vae: str, vae_model, name: str, training: dict):
     """The DiT of a run and the bundle settings its run recorded (sampler settings kept from
     the bundle it went on from, see _keep_sampler)."""
-    from sora_cli.bundle import BundleConfig
+    from sora_cli.bundle import VIDEOS_IN, BundleConfig
     from sora_cli.train.latents import same_latent_space
     from sora_cli.train.runs import load_dit_run
 
@@ -144,9 +158,8 @@ def _run_dit(dit: str, vae: str, vae_model, name: str, training: dict):
     config = BundleConfig(name=name, fps=float(dsaved.get("fps") or 8),
                           frame_size=(size, size), clip_frames=frames,
                           vocabulary="world" if world else "",
-                          description="Trained by sora-cli on the "
-                                      + ("built-in procedural world." if world or data is None
-                                         else f"videos in {data}."),
+                          description="Trained by sora-cli on the built-in procedural world."
+                                      if world or data is None else f"{VIDEOS_IN}{data}.",
                           training=training)
     _keep_sampler(config, dsaved.get("init"), frames)
     return dit_model, config
@@ -227,6 +240,16 @@ def export_runs(folder: str | Path, vae: str, clip: str, dit: str, overwrite: bo
         config.training["dit_high"] = _training_record(dit_high, "dit_high")
     config.flow = dataclasses.replace(
         config.flow, expert_t=0.0 if high is None else (expert_t or config.flow.expert_t))
+    from sora_cli.generation import WATERMARK_MIN_SIDE
+
+    if min(config.frame_size) < WATERMARK_MIN_SIDE:
+        from sora_cli import console
+
+        h, w = config.frame_size
+        console.warn(f"this bundle draws {w}x{h} frames, too small for the invisible watermark "
+                     f"that sora generate embeds ({WATERMARK_MIN_SIDE} pixels a side at "
+                     "least): it loads and trains, but to generate with it, train at "
+                     f"--size {WATERMARK_MIN_SIDE} or more")
     export_bundle(folder, vae_model, text, dit_model, config, dit_high=high,
-                  card_text=model_card(config.name, vae, clip, dit))
+                  card_text=model_card(config.name, vae, clip, dit, config.videos_folder()))
     return folder

@@ -86,7 +86,7 @@ def encode_latents(out: str | os.PathLike, vae_source: str, count: int, size: in
         vae, vcfg, _ = load_vae_run(vae_source, dist.device)
         check_frames(frames, vcfg.temporal_factor)
         check_size(size, vcfg.spatial_factor)
-        ds = data.FolderClips(folder, frames, size) if folder else \
+        ds = data.FolderClips(folder, frames, size, fps) if folder else \
             data.WorldRenders(size, frames, fps, seed=seed)
         if folder:
             count = min(count, len(ds))

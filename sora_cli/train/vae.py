@@ -85,11 +85,12 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 @torch.no_grad()
 def evaluate_vae(vae, size: int, frames: int, fps: float, count: int = 16, seed: int = 0,
                  device: str = "cpu", bf16: bool | None = None,
-                 latent_noise: float = 0.0) -> dict:
-    """Held-out reconstruction PSNR and the latent statistics (per channel, of the mean).
+                 latent_noise: float = 0.0, folder: str | None = None) -> dict:
+    """Held-out reconstruction PSNR and the latent statistics (per channel, of the mean), on
+    the world's held-out clips or on clips of the user's `folder` (`data.eval_clips`).
     With `latent_noise`, the PSNR is of latents with that much Gaussian noise (std in the
     DiT's normalised units, the same noise for every VAE measured with the same seed)."""
-    ds = data.WorldRenders(size, frames, fps, seed=seed, heldout=True)
+    ds, count, where = data.eval_clips(folder, size, frames, fps, seed, count)
     vae = vae.to(device).eval()
     scores, latents = [], []
     noise = torch.Generator().manual_seed(seed)
@@ -106,6 +107,7 @@ def evaluate_vae(vae, size: int, frames: int, fps: float, count: int = 16, seed:
         latents.append(mean.float().transpose(0, 1).reshape(mean.shape[1], -1))
     z = torch.cat(latents, dim=1)
     return {"psnr": round(sum(scores) / len(scores), 2), "eval_clips": count,
+            "eval_on": where,
             "latent_mean": [round(float(v), 5) for v in z.mean(1)],
             "latent_std": [round(float(v), 5) for v in z.std(1).clamp_min(1e-3)]}
 
@@ -150,7 +152,8 @@ def build_task(cfg: TrainConfig, dist, size: int = 256, frames: int = 17, fps: f
         out = model.decoder_loss(video, latent_noise) if decoder_only else model.loss(video)
         return out if isinstance(out, tuple) else (out, {})
 
-    probe = data.WorldRenders(size, frames, fps, seed=cfg.seed, heldout=True)
+    # the sample shows a clip of the data the run learns: the world's, or the user's
+    probe, _, _ = data.eval_clips(folder, size, frames, fps, cfg.seed, 1)
 
     def sample(model, path: Path):
         from sora_cli.video_io import write_video
@@ -166,19 +169,20 @@ def build_task(cfg: TrainConfig, dist, size: int = 256, frames: int = 17, fps: f
 
     def finish(model):
         figures = evaluate_vae(model, size, frames, fps, count=eval_clips, seed=cfg.seed,
-                               device=device, bf16=cfg.bf16)
-        console.log(f"VAE held-out reconstruction: {figures['psnr']:.2f} dB PSNR "
-                    f"over {eval_clips} clips at {size}px")
+                               device=device, bf16=cfg.bf16, folder=folder)
+        console.log(f"VAE reconstruction: {figures['psnr']:.2f} dB PSNR "
+                    f"over {figures['eval_on']} at {size}px")
         if decoder_only:
             # The encoder did not move, so the latent statistics a DiT was trained with stay.
             out = {"psnr": figures["psnr"]}
             if latent_noise:
                 noisy = evaluate_vae(model, size, frames, fps, count=eval_clips, seed=cfg.seed,
-                                     device=device, bf16=cfg.bf16, latent_noise=latent_noise)
+                                     device=device, bf16=cfg.bf16, latent_noise=latent_noise,
+                                     folder=folder)
                 console.log(f"with latent noise {latent_noise:g}: {noisy['psnr']:.2f} dB PSNR")
                 out["psnr_latent_noise"] = noisy["psnr"]
             return out
-        return {"psnr": figures["psnr"],
+        return {"psnr": figures["psnr"], "eval_on": figures["eval_on"],
                 "config_update": {"latent_mean": figures["latent_mean"],
                                   "latent_std": figures["latent_std"]}}
 

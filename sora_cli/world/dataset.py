@@ -7,6 +7,7 @@ split: deterministic given the seed, no disk needed.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -89,21 +90,42 @@ def _resize_video(frames: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
     return t.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
 
+@functools.lru_cache(maxsize=None)
+def _probe(path: str, mtime_ns: int, size: int):
+    # a run opens its folder for training, its sample and its figures: probe each file once
+    from sora_cli.video_io import probe
+
+    return probe(path)
+
+
 class VideoFolder(Dataset):
     """A folder of videos with `captions.jsonl` (rows with "id" and "caption"; other fields are
     kept in "scene" when they are the world's, otherwise ignored): `<id>.mp4` per row.
 
-    Clips longer than `num_frames` give their first frames; shorter ones repeat their last
-    frame. Frames are centre-cropped and resized to `size`.
+    Each clip is resampled by its timestamps to `fps` (its own rate when None), so a 30 fps
+    phone clip and a 10 fps GIF both move at the speed a model trained at `fps` will play
+    them, and cut into consecutive windows of `num_frames` frames: item i is one window, so a
+    long clip gives many. A clip shorter than one window repeats its last frame. Frames are
+    centre-cropped and resized to `size`. Every clip is probed here, so an unreadable one is
+    named (FILE:LINE) before any training starts.
     """
 
-    def __init__(self, folder: str | Path, num_frames: int = 17, size: int | tuple[int, int] = 256):
+    def __init__(self, folder: str | Path, num_frames: int = 17, size: int | tuple[int, int] = 256,
+                 fps: float | None = None):
+        from sora_cli.edit import frames_at
+        from sora_cli.video_io import require_clip
+
         self.folder = Path(folder)
-        self.num_frames, self.size = int(num_frames), frame_size(size)
+        self.num_frames, self.size, self.fps = int(num_frames), frame_size(size), fps
         index = self.folder / "captions.jsonl"
+        if not self.folder.is_dir():
+            raise SoraError(f"no such folder: {self.folder}" if not self.folder.exists() else
+                            f"{self.folder} is a file: give the folder that holds your videos "
+                            "and their captions.jsonl")
         if not index.is_file():
-            raise SoraError(f"no captions.jsonl in {self.folder}")
-        self.rows = []
+            raise SoraError(f"no captions.jsonl in {self.folder}: write one line per video, "
+                            '{"id": "clip1", "caption": "what it shows"}, beside clip1.mp4')
+        self.rows, self.items = [], []
         for n, line in enumerate(index.read_text(encoding="utf-8-sig").splitlines(), 1):
             if not line.strip():
                 continue
@@ -111,12 +133,25 @@ class VideoFolder(Dataset):
                 row = json.loads(line)
             except json.JSONDecodeError:
                 raise SoraError(f"{index}:{n} is not valid JSON")
-            if "id" not in row or "caption" not in row:
+            if not isinstance(row, dict) or "id" not in row or "caption" not in row:
                 raise SoraError(f"{index}:{n} needs an \"id\" and a \"caption\"")
+            if not isinstance(row["caption"], str):
+                raise SoraError(f"{index}:{n}: the caption must be text, got {row['caption']!r}")
             path = self._path(row)
             if path is None:
                 raise SoraError(f"{index}:{n}: no video file for id {row['id']!r} in {self.folder}")
-            self.rows.append((row, path))
+            try:
+                st = path.stat()
+                info = require_clip(_probe(str(path), st.st_mtime_ns, st.st_size), "training")
+            except SoraError as exc:
+                raise SoraError(f"{index}:{n}: {exc}") from None
+            total = frames_at(info, fps) if fps else info.frames
+            for k in range(max(1, total // self.num_frames)):
+                # where window k starts, in seconds of the clip as shown
+                self.items.append((len(self.rows), k * self.num_frames / (fps or info.fps)))
+            self.rows.append((row, path, info))
+        if not self.rows:
+            raise SoraError(f"{index} lists no videos")
 
     def _path(self, row: dict) -> Path | None:
         rid = str(row["id"])
@@ -128,16 +163,18 @@ class VideoFolder(Dataset):
         return None
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.items)
 
     def __getitem__(self, i: int) -> dict:
         from sora_cli.video_io import read_video
 
-        row, path = self.rows[i]
-        frames = read_video(path, max_frames=self.num_frames).frames
+        clip, start = self.items[i]
+        row, path, info = self.rows[clip]
+        frames = read_video(path, max_frames=self.num_frames, rate=self.fps, start=start,
+                            info=info).frames
         if len(frames) < self.num_frames:
             pad = np.repeat(frames[-1:], self.num_frames - len(frames), axis=0)
             frames = np.concatenate([frames, pad])
         scene = {k: row[k] for k in ("setting", "subjects", "weather", "camera") if k in row}
-        return {"video": _resize_video(frames, self.size), "caption": str(row["caption"]),
+        return {"video": _resize_video(frames, self.size), "caption": row["caption"],
                 "scene": scene, "index": i}
