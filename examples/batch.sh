@@ -29,7 +29,8 @@ echo "== 2. the same command again: resumes"
 sora batch "$here/prompts.txt" -o "$out/prompts" --seed 100 "${opts[@]}"
 
 # 3. Shared out across processes: under torchrun, rank r takes items r, r+2, r+4, ...; each
-#    rank writes its own manifest.rankR.jsonl and rank 0 merges them into manifest.jsonl.
+#    rank writes its own manifest.rankR.jsonl and brings manifest.jsonl up to date from all
+#    of them after each item; rank 0 merges them for good at the end.
 #    Rows of jobs.jsonl carry their own seed, duration, size/aspect, steps, ... (the flags
 #    here are defaults for what a row leaves out). On more machines: --nnodes N --node-rank K
 #    --rdzv-endpoint HOST:PORT instead of --standalone. One thread each on a 2-core CPU.

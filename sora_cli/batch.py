@@ -3,10 +3,10 @@
 A job file holds one prompt a line (`#` comments and blank lines skipped) or JSON rows
 (`{"prompt": ..., "seed": 3, "duration": 2, ...}`) carrying any `sora generate` option. Each
 item is logged to a per-rank manifest as it starts and as it ends, so a killed batch loses at
-most the item in flight; re-running skips what is done with the same settings. A single process
-rewrites `manifest.jsonl` after every item; under `torchrun` rank r takes items r, r+W, r+2W,
-... and rank 0 merges the per-rank manifests into `manifest.jsonl` at the end, one row per item
-in job-file order.
+most the item in flight; re-running skips what is done with the same settings. Under
+`torchrun` rank r takes items r, r+W, r+2W, ... Every process rewrites `manifest.jsonl` from
+all the per-rank manifests after each of its items (one row per item in job-file order, the
+ranks taking turns), and rank 0 merges them for good at the end.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Callable, Iterable
 from sora_cli.errors import SoraError
 
 MANIFEST = "manifest.jsonl"
+LOCK = ".manifest.lock"     # ranks take turns rewriting manifest.jsonl (batch._merge_in_turn)
 # Options a JSON row may carry; anything else is reported for that item, not silently dropped.
 ROW_OPTIONS = {"prompt", "negative", "duration", "seconds", "size", "aspect", "fps", "seed",
                "steps", "guidance", "output", "sampler", "literal"}
@@ -252,8 +253,8 @@ def merge_manifests(out_dir: Path, items: list[BatchItem], final: bool = True) -
         os.fsync(f.fileno())
     os.replace(tmp, target)
     if final:
-        for path in out_dir.glob("manifest.rank*.jsonl"):
-            path.unlink()
+        for path in [*out_dir.glob("manifest.rank*.jsonl"), out_dir / LOCK]:
+            path.unlink(missing_ok=True)
     return target
 
 
@@ -325,8 +326,7 @@ def run_batch(items: list[BatchItem], out_dir: str | os.PathLike,
         row["seconds"] = round(time.perf_counter() - t0, 3)
         row["finished_at"] = time.time()
         _append(rank_manifest, row)
-        if world_size == 1:  # other ranks may be writing theirs: rank 0 merges at the end
-            merge_manifests(out, items, final=False)
+        _merge_in_turn(out, items)
         setattr(summary, row["status"], getattr(summary, row["status"]) + 1)
         if on_item is not None:
             on_item(item, row)
@@ -342,6 +342,22 @@ def run_batch(items: list[BatchItem], out_dir: str | os.PathLike,
             summary.skipped = len(rows) - len(fresh)
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
+
+
+def _merge_in_turn(out_dir: Path, items: list[BatchItem]) -> None:
+    """`merge_manifests` while holding a lock on the folder, so that ranks finishing at once
+    take turns: each merge then reads at least what the one before it read (the per-rank logs
+    only grow), and none puts back an older manifest.jsonl. Where the system has no such locks
+    (Windows), a merge may for a moment miss another rank's newest row; the next one, and the
+    final merge after every rank is done, have it."""
+    try:
+        import fcntl
+    except ImportError:
+        fcntl = None
+    with open(out_dir / LOCK, "a") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)   # released when the file closes
+        merge_manifests(out_dir, items, final=False)
 
 
 def _append(path: Path, row: dict) -> None:

@@ -232,3 +232,57 @@ def test_a_prompt_that_mentions_prompt_is_not_csv():
 
     text = "prompt, a red ball on a beach\n"
     assert not _looks_like_csv("jobs.txt", text) and len(parse_jobs(text)) == 1
+
+
+def test_a_batch_under_a_real_two_process_torchrun_shares_the_items_and_one_manifest(
+        tiny_bundle, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    jobs = tmp_path / "p.txt"
+    jobs.write_text("a red ball\na blue ball\na green ball\n")
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **ENV}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "sora_cli", "batch", str(jobs), "-o", str(out), "--model", str(tiny_bundle),
+           "--duration", "0.5", "--device", "cpu", *FAST]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert p.returncode == 0, p.stderr
+    rows = rows_of(out)
+    # rank r takes items r, r + 2, ...; rank 0 reports the whole batch
+    assert [(r["index"], r["status"], r["rank"]) for r in rows] == \
+        [(0, "done", 0), (1, "done", 1), (2, "done", 0)]
+    assert all(probe(out / r["output"]).sora["prompt"] == r["prompt"] for r in rows)
+    assert "3 done, 0 already done" in p.stdout and not list(out.glob("manifest.rank*"))
+    assert not (out / ".manifest.lock").exists()
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert p.returncode == 0 and "0 done, 3 already done" in p.stdout, p.stdout
+
+
+def test_every_rank_brings_manifest_jsonl_up_to_date_as_its_items_finish(tmp_path):
+    # rank 1 of 2, alone here: what it finishes shows in manifest.jsonl at once, beside what
+    # rank 0 has logged so far, without waiting for rank 0's merge at the end
+    import numpy as np
+
+    from sora_cli.batch import parse_jobs, run_batch
+    from sora_cli.video_io import write_video
+
+    items = parse_jobs("one\ntwo\nthree\nfour\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    rank0 = {"id": items[0].id, "index": 0, "output": "zero.mp4", "status": "done",
+             "finished_at": 1.0, "rank": 0}
+    (out / "manifest.rank0.jsonl").write_text(json.dumps(rank0) + "\n")
+    write_video(out / "zero.mp4", np.zeros((2, 64, 64, 3), np.uint8), 8)
+
+    def run_item(item, seed, path):
+        write_video(path, np.full((2, 64, 64, 3), 40 * item.index, np.uint8), 8)
+        return {"duration": 0.25}
+
+    seen = []
+    run_batch(items, out, run_item, rank=1, world_size=2,
+              on_item=lambda item, row: seen.append([(r["index"], r["rank"])
+                                                     for r in rows_of(out)]))
+    assert seen == [[(0, 0), (1, 1)], [(0, 0), (1, 1), (3, 1)]]
+    assert (out / "manifest.rank1.jsonl").exists()   # merged for good by rank 0 alone
