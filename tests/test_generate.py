@@ -551,3 +551,31 @@ def test_generate_warns_once_of_a_setting_the_world_leaves_out(sora, tiny_bundle
     r = sora("generate", prompt, "-m", tiny_bundle, "-o", tmp_path / "y.mp4", "--literal",
              "--duration", "0.5", *FAST, env=env1)
     assert r.returncode == 0 and "names 2 settings" not in r.stderr   # read as written
+
+
+def test_negative_prompt_sampler_and_guidance_flags_steer_the_video_and_are_recorded(
+        sora, tiny_bundle, tmp_path, env1):
+    base = ["a red ball bouncing on a beach", "--model", tiny_bundle, "--duration", "1",
+            "--seed", "5", *FAST]
+    runs = {"plain": [], "negative": ["-n", "snow"], "heun": ["--sampler", "heun"],
+            "guidance": ["-g", "1.5"]}
+    frames = {}
+    for name, extra in runs.items():
+        out = tmp_path / f"{name}.mp4"
+        r = sora("generate", *base, *extra, "-o", out, env=env1)
+        assert r.returncode == 0, r.stderr
+        frames[name] = read_video(out).frames
+        s = probe(out).sora
+        assert (s["negative"], s["sampler"]) == (
+            "snow" if name == "negative" else "", "heun" if name == "heun" else "euler")
+        assert (s["guidance"] == 1.5) == (name == "guidance"), s   # the bundle's is not 1.5
+    for name in ("negative", "heun", "guidance"):
+        assert psnr(frames[name], frames["plain"]) < 60, name    # each one changes the video
+    # a negative prompt is a prompt: the policy and the vocabulary check read it too
+    r = sora("generate", *base, "-n", "blood and gore", "-o", tmp_path / "x.mp4", env=env1)
+    assert r.returncode == 1 and "the negative prompt" in r.stderr
+    assert not (tmp_path / "x.mp4").exists()
+    r = sora("generate", *base, "-n", "quantum flux capacitor", "-o", tmp_path / "y.mp4", env=env1)
+    assert r.returncode == 0 and "negative prompt" in r.stderr, r.stderr
+    r = sora("generate", *base, "--sampler", "rk4", "-o", tmp_path / "z.mp4", env=env1)
+    assert r.returncode == 2 and "euler" in r.stderr and "Traceback" not in r.stderr

@@ -169,8 +169,7 @@ class Spread:
         return self.dataset[self.picks[i]]
 
 
-def eval_clips(folder: str | None, size: int, frames: int, fps: float, seed: int, count: int,
-               scene_filter=None):
+def eval_clips(folder: str | None, size: int, frames: int, fps: float, seed: int, count: int):
     """(clips, how many, where): the clips a run's end-of-training figures are measured on,
     and how to name them. The world's are held out (another seed than training's); a user's
     folder has no split of its own, so its figures come from clips spread over the training
@@ -178,8 +177,8 @@ def eval_clips(folder: str | None, size: int, frames: int, fps: float, seed: int
     if folder:
         ds = Spread(FolderClips(folder, frames, size, fps), count)
         return ds, len(ds), f"{len(ds)} clips of {folder} (trained on)"
-    return (WorldRenders(size, frames, fps, seed=seed, heldout=True, scene_filter=scene_filter),
-            count, f"{count} held-out clips")
+    return (WorldRenders(size, frames, fps, seed=seed, heldout=True), count,
+            f"{count} held-out clips")
 
 
 def to_model(video, device: str):
