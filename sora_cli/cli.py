@@ -324,7 +324,7 @@ def train_vae_cmd(
                                "exact.")] = 0.0,
     json_out: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
-    """Train the causal video VAE on world clips; reports held-out PSNR at the end."""
+    """Train the causal video VAE on world clips (or --data); reports its PSNR at the end."""
     _setup(quiet, json_out)
     from sora_cli.train.config import parse_arch
 
@@ -533,7 +533,7 @@ def data_encode_cmd(
     vae: Annotated[Optional[Path], typer.Option("--vae", help="VAE run folder.")] = None,
     model: Annotated[Optional[str], typer.Option(
         "--model", help="Use this bundle's VAE (name or path) instead of --vae.")] = None,
-    count: Annotated[int, typer.Option("--count", "-n", help="Clips to encode.")] = 10000,
+    count: Annotated[int, typer.Option("--count", "-n", help="Clips to encode (with --data, at most its windows, spread over it).")] = 10000,
     size: Annotated[int, typer.Option("--size", help="Frame size in pixels.")] = 256,
     frames: Annotated[int, typer.Option("--frames", help="Frames per clip (4k+1).")] = 17,
     fps: Annotated[float, typer.Option("--fps", help="Frame rate of the clips.")] = 8,
@@ -863,8 +863,6 @@ def world_show_cmd(
 ) -> None:
     """Render the ground-truth clip of a prompt (the reference for evaluation)."""
     _setup(quiet, json_out)
-    from rich.markup import escape
-
     from sora_cli.world.export import show_prompt
 
     info = show_prompt(prompt, output, seconds=seconds, size=size, fps=fps, seed=seed,
@@ -873,7 +871,7 @@ def world_show_cmd(
         console.warn("ignored words not in the world's vocabulary: "
                      + ", ".join(info["ignored_words"]))
     for note in info["notes"]:
-        console.warn(escape(note))
+        console.warn(note)
     if json_out:
         console.result_json(info)
     else:

@@ -15,12 +15,13 @@ _err = None
 def _console():
     """The Rich console on stderr, made on first use: importing rich costs ~0.1 s, which
     `sora --help` should not pay. Rich writes to stderr so that stdout carries only results
-    (paths, JSON) for scripts; soft_wrap keeps an error on one line in any terminal width."""
+    (paths, JSON) for scripts; soft_wrap keeps an error on one line in any terminal width.
+    emoji=False: a name like ":fire: clips" must be shown as the user typed it."""
     global _err
     if _err is None:
         from rich.console import Console
 
-        _err = Console(stderr=True, highlight=False, soft_wrap=True)
+        _err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
     return _err
 
 
@@ -44,9 +45,10 @@ def debug_enabled() -> bool:
 
 
 def log(message: str) -> None:
-    """A progress or status line for a person; silenced by --quiet."""
+    """A progress or status line for a person; silenced by --quiet. Plain text, not markup:
+    messages carry paths and prompts, in which "[bold]" is part of the name."""
     if not _quiet:
-        _console().print(message)
+        _console().print(message, markup=False)
 
 
 _warned: set[str] = set()
@@ -58,7 +60,10 @@ def warn(message: str) -> None:
     if message in _warned:
         return
     _warned.add(message)
-    _console().print(f"[yellow]warning:[/] {message}")
+    from rich.text import Text
+
+    # only the label is styled: the message is plain text, like log's
+    _console().print(Text("warning:", style="yellow"), message, markup=False)
 
 
 def result(text: str) -> None:
@@ -81,7 +86,9 @@ def status(message: str) -> Iterator[None]:
     if _quiet or not _console().is_terminal:
         yield
         return
-    with _console().status(message):
+    from rich.text import Text
+
+    with _console().status(Text(message)):  # a model's path is not markup either
         yield
 
 

@@ -27,8 +27,8 @@ import numpy as np
 from sora_cli import console
 from sora_cli.errors import SoraError, SoraUsageError
 from sora_cli.video_io import (SORA_TAG, VideoInfo, atomic_output, check_output_path,
-                               display_filter, ffmpeg_exe, ffmpeg_reason, metadata_args, probe,
-                               require_clip, require_file, shown_seconds)
+                               display_filter, ffmpeg_exe, ffmpeg_path, ffmpeg_reason,
+                               metadata_args, probe, require_clip, require_file, shown_seconds)
 
 
 # --- frame operations ---------------------------------------------------------------------
@@ -159,7 +159,7 @@ class Graph:
 
     def input(self, path: Path) -> int:
         """Add `path` as an ffmpeg input; its index."""
-        self.inputs.append(str(path))
+        self.inputs.append(ffmpeg_path(path))
         return len(self.inputs) - 1
 
     def command(self) -> list[str]:
@@ -168,7 +168,7 @@ class Graph:
         script.write_text(";\n".join(self.filters))
         # "-/opt FILE" reads the option's value from FILE
         return [*(a for path in self.inputs for a in ("-i", path)),
-                "-/filter_complex", str(script)]
+                "-/filter_complex", ffmpeg_path(script)]
 
     def add_input(self, path: Path, info: VideoInfo, frames: int | None = None) -> Part:
         """Add a clip and bring it to the spec: frame rate, letterboxed size, format, audio.
@@ -423,9 +423,9 @@ def _concat_copy(paths: list[Path], infos: list[VideoInfo], out: Path, work: Pat
     audio = ["-map", "0:a:0"] if infos[0].has_audio else []
     # auto_convert 0: the configs are identical, so no in-band SPS/PPS need adding; the
     # packets are copied bit for bit.
-    _run(["-f", "concat", "-safe", "0", "-auto_convert", "0", "-i", str(listing), "-map", "0:v:0", *audio,
-          "-c", "copy", "-map_metadata", "-1", *metadata_args(metadata),
-          "-movflags", "+faststart+use_metadata_tags", str(out)],
+    _run(["-f", "concat", "-safe", "0", "-auto_convert", "0", "-i", ffmpeg_path(listing),
+          "-map", "0:v:0", *audio, "-c", "copy", "-map_metadata", "-1", *metadata_args(metadata),
+          "-movflags", "+faststart+use_metadata_tags", ffmpeg_path(out)],
          sum(i.frames for i in infos), "stitch (stream copy)")
 
 
@@ -446,7 +446,7 @@ def joined_sound(paths: Sequence[Path], infos: Sequence[VideoInfo], frames: Sequ
             labels.append(g.sound(None, gap))
     a = g.label("a")
     g.add(f"{''.join(labels)}concat=n={len(labels)}:v=0:a=1{a}")
-    _run([*g.command(), "-map", a, "-c:a", "pcm_f32le", str(out)], 0, "sound")
+    _run([*g.command(), "-map", a, "-c:a", "pcm_f32le", ffmpeg_path(out)], 0, "sound")
     return out
 
 
@@ -456,7 +456,7 @@ def _encode(g: Graph, part: Part, out: Path, crf: int, metadata: dict[str, str])
         args += ["-map", part.audio, "-c:a", "aac", "-b:a", "160k"]
     args += ["-c:v", "libx264", "-preset", "medium", "-crf", str(crf), "-pix_fmt", "yuv420p",
              "-map_metadata", "-1", *metadata_args(metadata),
-             "-movflags", "+faststart+use_metadata_tags", str(out)]
+             "-movflags", "+faststart+use_metadata_tags", ffmpeg_path(out)]
     _run(args, part.frames, "stitch")
 
 

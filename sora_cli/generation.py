@@ -185,30 +185,27 @@ def model_prompts(pipe, prompts: list[str]) -> dict:
     string, segments joined by " | "), each such reading told on stderr; else {}. Words the
     model never learned, what of a prompt the built-in world leaves out (a second setting:
     world/parse.prompt_notes) and words beyond its text tower's reach are warned of too."""
-    from rich.markup import escape
-
     readings = [pipe.read(p) for p in prompts]
     for r in readings:
         unseen = ", ".join(dict.fromkeys(r.unseen))
         if r.rewritten:
-            console.log(escape(f"reading {r.prompt!r} as {r.text!r}: the model never learned "
-                               f"{unseen} (--literal keeps the prompt as written)"))
+            console.log(f"reading {r.prompt!r} as {r.text!r}: the model never learned "
+                        f"{unseen} (--literal keeps the prompt as written)")
         elif r.unseen:  # used as written, so those words reach the model as untrained noise
             which, them = _the_words(r.unseen)
-            console.warn(escape(f"the model never learned {which} (in {r.prompt!r}) and "
-                                f"cannot draw {them}; `sora world vocab` lists the words it "
-                                "knows"))
+            console.warn(f"the model never learned {which} (in {r.prompt!r}) and "
+                         f"cannot draw {them}; `sora world vocab` lists the words it knows")
         if pipe.world_scene(r.prompt) is not None:  # read as the world: its rules apply
             from sora_cli.world.parse import prompt_notes
 
             for note in prompt_notes(r.prompt):
-                console.warn(escape(note))
+                console.warn(note)
         cut = pipe.unread(r.prompt)
         if cut:
             shown = cut if len(cut) <= 60 else cut[:57] + "..."
-            console.warn(escape(f"the prompt is longer than the model reads "
-                                f"({pipe.prompt_tokens} tokens); it never sees {shown!r}: "
-                                "put what matters first"))
+            console.warn(f"the prompt is longer than the model reads "
+                         f"({pipe.prompt_tokens} tokens); it never sees {shown!r}: "
+                         "put what matters first")
     if not any(r.rewritten for r in readings):
         return {}
     return {"model_prompt": " | ".join(r.text for r in readings)}
@@ -225,14 +222,12 @@ def _the_words(words) -> tuple[str, str]:
 def warn_unseen_negative(pipe, negative: str) -> None:
     """A negative prompt in words the model never learned steers away from untrained noise,
     not from what the words say ("blurry, low quality" is a habit from other models)."""
-    from rich.markup import escape
-
     unseen = pipe.read(negative).unseen if negative.strip() else ()
     if unseen:
         which, them = _the_words(unseen)
-        console.warn(escape(f"the model never learned {which} of the negative prompt and "
-                            f"cannot steer away from {them}; `sora world vocab` lists the "
-                            "words it knows"))
+        console.warn(f"the model never learned {which} of the negative prompt and "
+                     f"cannot steer away from {them}; `sora world vocab` lists the words it "
+                     "knows")
 
 
 def _settings(mode: str, pipe, prompt: str, opts: GenerateOptions, seed: int,
@@ -317,8 +312,8 @@ def _write_interpolated(frames, output: Path, fps: float, out_fps: float, opts, 
     `scale`, width x height, when given: interpolating the smaller frames is cheaper)."""
     import tempfile
 
-    from sora_cli.video_io import (atomic_output, check_output_path, metadata_args, probe,
-                                   run_ffmpeg, write_video)
+    from sora_cli.video_io import (atomic_output, check_output_path, ffmpeg_path, metadata_args,
+                                   probe, run_ffmpeg, write_video)
 
     target = check_output_path(output, opts.overwrite)
     with tempfile.TemporaryDirectory(prefix="sora-fps-") as work:
@@ -327,7 +322,7 @@ def _write_interpolated(frames, output: Path, fps: float, out_fps: float, opts, 
                           audio=audio)
         want = max(1, round(src.frames * out_fps / fps))
         with atomic_output(target, opts.overwrite, finalize) as tmp:
-            run_ffmpeg(["-y", "-i", str(native), "-vf",
+            run_ffmpeg(["-y", "-i", ffmpeg_path(native), "-vf",
                         # hold the last frame a little so the tail gets interpolated frames too
                         f"tpad=stop_mode=clone:stop=2,"
                         f"minterpolate=fps={out_fps:g}:mi_mode=mci:mc_mode=aobmc:vsbmc=1"
@@ -336,7 +331,7 @@ def _write_interpolated(frames, output: Path, fps: float, out_fps: float, opts, 
                         *(["-map", "0:v:0", "-map", "0:a:0", "-c:a", "copy"] if audio else []),
                         "-pix_fmt", "yuv420p", "-crf", str(opts.crf),
                         "-movflags", "+faststart+use_metadata_tags",
-                        *metadata_args(metadata), str(tmp)], "frame interpolation")
+                        *metadata_args(metadata), ffmpeg_path(tmp)], "frame interpolation")
         return probe(target)
 
 

@@ -17,7 +17,8 @@ import numpy as np
 
 from sora_cli.errors import SoraError, SoraUsageError
 from sora_cli.video_io import (VideoInfo, atomic_output, check_output_path, display_filter,
-                               ffmpeg_exe, ffmpeg_reason, probe, quarter_turn, run_ffmpeg)
+                               ffmpeg_exe, ffmpeg_path, ffmpeg_reason, probe, quarter_turn,
+                               run_ffmpeg)
 
 
 def inspect_video(path: str | os.PathLike) -> dict:
@@ -148,7 +149,7 @@ def _frames_at(path: Path, indices: list[int], width: int, height: int) -> list[
     """Decode only the frames at `indices`, scaled: one pass, small memory."""
     pick = "+".join(f"eq(n\\,{i})" for i in indices)
     proc = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(path),
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", ffmpeg_path(path),
          "-map", "0:v:0", "-vf", f"select='{pick}',scale={width}:{height}:flags=area",
          "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
         capture_output=True)
@@ -198,8 +199,8 @@ def _draw_gif(info: VideoInfo, out: Path, target: Path, width: int = 256,
     graph = (f"fps={fps:g}{keep},{display_filter(info)}scale={width}:-2:flags=lanczos,"
              "split[a][b];[a]palettegen=max_colors=128:stats_mode=diff[p];"
              "[b][p]paletteuse=dither=bayer:bayer_scale=4:diff_mode=rectangle")
-    run_ffmpeg(["-loglevel", "error", "-y", "-i", info.path, "-map", "0:v:0",
-                "-vf", graph, "-loop", "0", "-f", "gif", str(out)],
+    run_ffmpeg(["-loglevel", "error", "-y", "-i", ffmpeg_path(info.path), "-map", "0:v:0",
+                "-vf", graph, "-loop", "0", "-f", "gif", ffmpeg_path(out)],
                f"writing {target}")
 
 

@@ -11,6 +11,7 @@ import glob
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import shlex
@@ -35,6 +36,19 @@ def ffmpeg_exe() -> str:
     import imageio_ffmpeg
 
     return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def ffmpeg_path(path: str | os.PathLike) -> str:
+    """`path` spelled so that ffmpeg opens that local file. ffmpeg reads a name's text before
+    a ':' as a protocol (`pipe:x.mp4` is its standard output, `ab:cd.mp4` an unknown
+    protocol) and a lone '-' as stdin/stdout; a './' in front leaves the file the same and
+    leaves ffmpeg nothing to misread. Only for ffmpeg's arguments: messages show the path as
+    the user gave it."""
+    text = os.fspath(path)
+    # an absolute path starts with '/' (or, on Windows, a drive, which ffmpeg knows there)
+    if os.path.isabs(text) or os.path.splitdrive(text)[0]:
+        return text
+    return os.path.join(os.curdir, text) if ":" in text or text == "-" else text
 
 
 def find_ffmpeg_early() -> None:
@@ -216,7 +230,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     # The sample table counts the frames of an MP4 exactly; elsewhere ffmpeg counts packets.
     known = track.samples if track is not None and track.samples and track.whole_edit else None
     count = [] if known else ["-map", "0:v:0", "-c", "copy", "-f", "null", "-"]
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(p), *count,
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", ffmpeg_path(p), *count,
                            "-f", "ffmetadata", "pipe:1"], capture_output=True)
     text = proc.stderr.decode("utf-8", "replace")
     vmatch = _STREAM_VIDEO.search(text)
@@ -300,14 +314,29 @@ def display_filter(info: VideoInfo) -> str:
     return f"scale={info.width}:{info.height},setsar=1,"
 
 
+def fit_filter(width: int, height: int, size: tuple[int, int]) -> str:
+    """ffmpeg filters (with a trailing comma) that centre-crop width x height frames to the
+    shape of `size` (height, width) and scale them to it."""
+    h, w = size
+    if height * w > width * h:          # too tall: crop rows
+        crop = f"crop={width}:{max(1, round(width * h / w))},"
+    elif height * w < width * h:        # too wide: crop columns
+        crop = f"crop={max(1, round(height * w / h))}:{height},"
+    else:
+        crop = ""
+    # area averages every source pixel when shrinking (no aliasing); it cannot enlarge
+    flags = "area" if min(width, height) > min(w, h) else "bicubic"
+    return f"{crop}scale={w}:{h}:flags={flags},"
+
+
 def shown_seconds(info: VideoInfo) -> float:
     """How long the clip's frames are shown, first to last. A variable-frame-rate clip's
     frame count says nothing about it, so its packets' timestamps are read (no decoding)."""
     if not info.vfr:
         return info.frames / info.fps
     proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error",
-                           "-i", info.path, "-map", "0:v:0", "-c", "copy", "-f", "framecrc",
-                           "-"], capture_output=True, text=True)
+                           "-i", ffmpeg_path(info.path), "-map", "0:v:0", "-c", "copy",
+                           "-f", "framecrc", "-"], capture_output=True, text=True)
     base = re.search(r"^#tb 0: (\d+)/(\d+)", proc.stdout, re.M)
     times = [(int(f[2]), int(f[3])) for f in (ln.split(",") for ln in proc.stdout.splitlines()
                                               if ln[:1].isdigit()) if len(f) >= 4]
@@ -339,7 +368,7 @@ def require_clip(info: VideoInfo, what: str) -> VideoInfo:
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     """Container-level tags (title, comment, sora, ...) via ffmpeg's ffmetadata format."""
     proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i",
-                           str(path), "-f", "ffmetadata", "-"], capture_output=True)
+                           ffmpeg_path(path), "-f", "ffmetadata", "-"], capture_output=True)
     if proc.returncode != 0:
         return {}
     return parse_ffmetadata(proc.stdout.decode("utf-8", "replace"))
@@ -379,7 +408,8 @@ def parse_ffmetadata(text: str) -> dict[str, str]:
 
 
 def iter_video(path: str | os.PathLike, rate: float | None = None, start: float = 0.0,
-               info: VideoInfo | None = None) -> tuple[float, Iterator[np.ndarray]]:
+               info: VideoInfo | None = None, fit: tuple[int, int] | None = None
+               ) -> tuple[float, Iterator[np.ndarray]]:
     """(fps, frames): a video's RGB frames (H, W, 3) uint8 one at a time, decoded as they are
     taken, so memory holds one frame whatever the clip's length and size.
 
@@ -387,22 +417,31 @@ def iter_video(path: str | os.PathLike, rate: float | None = None, start: float 
     frames / fps is the clip's length: a variable-frame-rate clip is resampled by its
     timestamps to its average rate (ffmpeg would output it at its nominal one). `rate`
     resamples any clip to that rate instead, each frame the one a player shows at its time,
-    and `start` (seconds) begins there; `info` is the clip's `probe`, when the caller has it.
+    and `start` (seconds) begins there; `fit` (height, width) centre-crops the frames to that
+    shape and scales them to it inside ffmpeg (a 4K clip never reaches Python at full size);
+    `info` is the clip's `probe`, when the caller has it.
     """
     import imageio_ffmpeg
 
     p = require_file(path)
     info = info or probe(p)
+    seek, skip = 0.0, 0
     if rate is not None:
+        if start > 0:
+            # An input seek drops every frame that begins before it, so also the one still on
+            # screen at `start`: seek at least one source frame early, drop the extra here
+            skip = min(round(start * rate), math.ceil(rate / info.fps) + 1)
+            seek = max(0.0, start - skip / rate)
         # fps keeps the last frame of those it rounds to one output time: rounding up, that
-        # is the frame on screen at that time (the default, nearest, takes one half a frame on)
-        graph = f"fps={rate!r}:round=up,"
+        # is the frame on screen at that time (the default, nearest, takes one half a frame
+        # on); start_time=0 starts the count at the seek even when no frame begins there
+        graph = f"fps={rate!r}:round=up:start_time=0,"
     else:
         graph = f"fps={info.fps!r}," if info.vfr else ""
-    graph += display_filter(info)
+    graph += display_filter(info) + (fit_filter(info.width, info.height, fit) if fit else "")
     resample = rate if rate is not None else (info.fps if info.vfr else None)
     reader = imageio_ffmpeg.read_frames(
-        str(p), pix_fmt="rgb24", input_params=["-ss", f"{start:.6f}"] if start > 0 else [],
+        ffmpeg_path(p), pix_fmt="rgb24", input_params=["-ss", f"{seek:.6f}"] if seek > 0 else [],
         output_params=["-vf", graph.rstrip(",")] if graph else [])
     try:
         meta = next(reader)
@@ -414,8 +453,9 @@ def iter_video(path: str | os.PathLike, rate: float | None = None, start: float 
 
     def frames() -> Iterator[np.ndarray]:
         try:
-            for raw in reader:
-                yield np.frombuffer(raw, np.uint8).reshape(h, w, 3)
+            for n, raw in enumerate(reader):
+                if n >= skip:
+                    yield np.frombuffer(raw, np.uint8).reshape(h, w, 3)
         except (OSError, RuntimeError) as exc:
             _unreadable(p, exc)
         finally:
@@ -431,14 +471,14 @@ def _unreadable(p: Path, exc: Exception):
 
 def read_video(path: str | os.PathLike, max_frames: int | None = None,
                last_frames: int | None = None, rate: float | None = None, start: float = 0.0,
-               info: VideoInfo | None = None) -> Video:
+               info: VideoInfo | None = None, fit: tuple[int, int] | None = None) -> Video:
     """Decode a video (any format ffmpeg reads: MP4, MOV, WebM, GIF, ...) to RGB frames.
 
     `max_frames` keeps the first frames, `last_frames` the last ones (decoding streams through
-    the file, so only that many frames are held in memory); `rate`, `start` and `info` as
-    `iter_video` takes them.
+    the file, so only that many frames are held in memory); `rate`, `start`, `info` and
+    `fit` as `iter_video` takes them.
     """
-    fps, stream = iter_video(path, rate, start, info)
+    fps, stream = iter_video(path, rate, start, info, fit)
     frames: deque[np.ndarray] = deque(maxlen=last_frames)
     for frame in stream:
         frames.append(frame)
@@ -601,10 +641,10 @@ def write_video(path: str | os.PathLike, frames: np.ndarray | Iterable[np.ndarra
                 if writer is None:
                     h, w = frame.shape[:2]
                     writer = imageio_ffmpeg.write_frames(
-                        str(tmp), (w, h), fps=fps, codec="libx264", pix_fmt_in="rgb24",
+                        ffmpeg_path(tmp), (w, h), fps=fps, codec="libx264", pix_fmt_in="rgb24",
                         pix_fmt_out="yuv420p", quality=None, macro_block_size=1,
                         ffmpeg_log_level="quiet", audio_codec="aac" if audio else None,
-                        audio_path=str(audio) if audio else None,
+                        audio_path=ffmpeg_path(audio) if audio else None,
                         output_params=["-crf", str(crf), "-preset", preset,
                                        "-movflags", "+faststart+use_metadata_tags",
                                        *(["-vf", f"scale={scale[0]}:{scale[1]}:flags=lanczos"]

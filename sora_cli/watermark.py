@@ -483,7 +483,7 @@ def detect_watermark_file(path, cfg: WatermarkConfig = DEFAULT, max_frames: int 
     import subprocess
 
     from sora_cli.errors import SoraError
-    from sora_cli.video_io import ffmpeg_exe, probe
+    from sora_cli.video_io import ffmpeg_exe, ffmpeg_path, probe
 
     info = probe(path)
     w, h = info.width, info.height
@@ -491,7 +491,7 @@ def detect_watermark_file(path, cfg: WatermarkConfig = DEFAULT, max_frames: int 
         f = side / min(w, h)
         w, h = max(2, round(w * f / 2) * 2), max(2, round(h * f / 2) * 2)
     proc = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(path),
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", ffmpeg_path(path),
          "-map", "0:v:0", "-frames:v", str(max_frames), "-vf", f"scale={w}:{h}:flags=area",
          "-f", "rawvideo", "-pix_fmt", "gray", "pipe:1"], capture_output=True)
     if proc.returncode != 0 or not proc.stdout:

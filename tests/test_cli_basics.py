@@ -224,3 +224,46 @@ def test_an_image_past_the_pixel_limit_is_one_line(tmp_path, monkeypatch):
         read_image(path)
     assert str(exc.value) == (f"{path} has more pixels than images are read with here (about "
                               "0 megapixels): scale it down first")
+
+
+def test_file_names_with_a_colon_are_files_not_ffmpeg_protocols(tmp_path):
+    # ffmpeg reads "ab:" and "pipe:" as protocols; the user means the files of those names
+    (tmp_path / "sub").mkdir()
+    for name in ("ab:cd.mp4", "pipe:x.mp4", "sub/ab:cd.mp4"):
+        ffmpeg_clip(tmp_path / name, seconds=1, fps=10)
+    for name in ("ab:cd.mp4", "sub/ab:cd.mp4"):
+        shown = run_cli("inspect", "--json", name, cwd=tmp_path)
+        assert shown.returncode == 0, shown.stderr
+        report = json.loads(shown.stdout)
+        assert report["path"] == name and report["duration"] == pytest.approx(1.0, abs=0.1)
+    for how in ([], ["--size", "80x48"]):   # a stream copy, and a re-encode through a graph
+        joined = run_cli("stitch", "ab:cd.mp4", "pipe:x.mp4", *how, "-o", "out:put.mp4", "-y",
+                         cwd=tmp_path)
+        assert joined.returncode == 0, joined.stderr
+        assert joined.stdout.startswith("out:put.mp4 "), joined.stdout
+        checked = run_cli("inspect", "--json", "--verify", "out:put.mp4", cwd=tmp_path)
+        assert checked.returncode == 0, checked.stderr
+        report = json.loads(checked.stdout)
+        assert report["duration"] == pytest.approx(2.0, abs=0.1), how
+    # the concat listing quotes names: a ' in one must not end its line early
+    ffmpeg_clip(tmp_path / "it's:q.mp4", seconds=1, fps=10)
+    joined = run_cli("stitch", "it's:q.mp4", "sub/ab:cd.mp4", "-o", "sub/o'k:1.mp4",
+                     cwd=tmp_path)
+    assert joined.returncode == 0, joined.stderr
+    assert joined.stdout.startswith("sub/o'k:1.mp4 ") and "(2.00 s)" in joined.stdout
+
+
+def test_user_text_is_printed_as_given_not_as_emoji_or_markup(tmp_path, capsys, monkeypatch):
+    name = ":fire: [bold]x[/bold].mp4"
+    proc = run_cli("inspect", name, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == f"error: no such file: {name}", proc.stderr
+
+    from sora_cli import console
+
+    monkeypatch.setattr(console, "_quiet", False)
+    console.warn("t/[red]clips[/red] :fire: has no clips")
+    console.log("reading [bold]x[/bold]")
+    err = capsys.readouterr().err
+    assert "warning: t/[red]clips[/red] :fire: has no clips\n" in err
+    assert "reading [bold]x[/bold]\n" in err

@@ -997,7 +997,7 @@ def test_a_model_trained_on_your_own_videos_is_measured_on_them_and_generates(tm
 
     from sora_cli.video_io import probe
 
-    vids = tmp_path / "my videos"
+    vids = (tmp_path / "my videos").resolve()
     vids.mkdir()
     ffmpeg_clip(vids / "street.mp4", seconds=3, size="64x48", fps=30)          # 12 frames at 4
     ffmpeg_clip(vids / "tower.mp4", seconds=1, size="48x64", fps=25, source="testsrc2")
@@ -1031,6 +1031,11 @@ def test_a_model_trained_on_your_own_videos_is_measured_on_them_and_generates(tm
     r = run_cli("data", "encode", "--vae", runs / "vae", "--data", vids, "--size", 64, *clips,
                 "--out", runs / "lat", *common)
     assert r.returncode == 0 and json.loads(r.stdout)["count"] == 4, r.stderr
+    # what degrades the folder's clips is said, even with -q
+    assert "1 of 3 clips are shorter than one window" in r.stderr     # tower: 1 s at 4 fps
+    r = run_cli("train", "dit", "--vae", runs / "vae", "--clip", runs / "clip", "--latents",
+                runs / "lat", "--data", vids, "--out", runs / "x", *common)
+    assert r.returncode == 2 and "drop --data" in r.stderr
     r = run_cli("train", "dit", "--vae", runs / "vae", "--clip", runs / "clip", "--latents",
                 runs / "lat", "--out", runs / "dit", "--steps", 4, "--batch-size", 2,
                 "--arch", json.dumps(TINY_DIT), "--eval-clips", 2, "--sample-every", 4,
@@ -1042,8 +1047,9 @@ def test_a_model_trained_on_your_own_videos_is_measured_on_them_and_generates(tm
 
     card = (tmp_path / "mine" / "MODEL_CARD.md").read_text()
     assert f"on the videos in {vids} and their captions" in card and "WORLD.md" not in card
-    # every recorded command trains on the folder again, not on the world
-    assert card.count(f"--data {vids}") == 3 and "retrieval" in card
+    # every recorded command trains on the folder again, not on the world, pasted as it is
+    assert card.count(f"--data '{vids}'") == 3 and "retrieval" in card
+    assert "sora train clip --out" in card and "--frames 5 --fps 4.0" in card
     config = json.loads((tmp_path / "mine" / "config.json").read_text())
     assert config["fps"] == 4 and config["vocabulary"] == ""
 
@@ -1053,6 +1059,40 @@ def test_a_model_trained_on_your_own_videos_is_measured_on_them_and_generates(tm
     assert r.returncode == 0, r.stderr
     info = probe(out)
     assert (info.width, info.height) == (64, 64) and info.frames >= 8
+    # an edited caption: latents encoded before it are not taken for the folder's now
+    (vids / "captions.jsonl").write_text((vids / "captions.jsonl").read_text().replace(
+        "a tall tower", "a tall white tower"))
+    r = run_cli("data", "encode", "--vae", runs / "vae", "--data", vids, "--size", 64, *clips,
+                "--out", runs / "lat", *common)
+    assert r.returncode == 1 and f"{vids} changed (its captions or clips)" in r.stderr
     # the world's measurement runs, but says it is not this bundle's world
     r = run_cli("eval", "--model", tmp_path / "mine", "--n", 1, "--json")
     assert r.returncode == 0 and f"was trained on the videos in {vids}" in r.stderr, r.stderr
+
+
+def test_ctrl_c_lets_the_step_finish_saves_a_checkpoint_and_resume_goes_on(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "vae"
+    args = ["train", "vae", "--out", str(out), "--steps", "100000", "--batch-size", "1",
+            "--size", "32", "--frames", "5", "--fps", "4", "--device", "cpu", "--workers", "1",
+            "--arch", json.dumps(TINY_VAE), "--log-every", "1", "--checkpoint-minutes", "60"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **ONE_THREAD}
+    # its own process group, as a terminal's: the Ctrl-C reaches the data-loader worker too
+    p = subprocess.Popen([sys.executable, "-m", "sora_cli", *args], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    log = out / "log.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and p.poll() is None and \
+            (not log.exists() or len(log.read_text().splitlines()) < 3):
+        time.sleep(0.1)
+    os.killpg(p.pid, signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    step = int(re.search(r"interrupted at step (\d+), checkpoint saved", err).group(1))
+    assert step >= 3 and (out / f"ckpt-{step:08d}").is_dir() and "Traceback" not in err
+    r = run_cli(*args[:-2], "--resume", "--stop-at", step + 2, "--json", "-q")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["step"] == step + 2

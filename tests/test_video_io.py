@@ -268,3 +268,20 @@ def test_a_long_output_name_is_written_and_one_too_long_is_refused_first(tmp_pat
     assert not target.exists() and len(list(tmp_path.glob(".sora-*.tmp.mp4"))) == 1
     write_video(target, gradient_frames(t=2), fps=8)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([long.name, target.name])
+
+
+def test_relative_names_with_a_colon_are_read_and_written_as_files(tmp_path, monkeypatch):
+    # ffmpeg takes "ab:" or "pipe:" for a protocol; these are names in the current folder
+    from sora_cli.video_io import ffmpeg_path
+
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    ffmpeg_clip(tmp_path / "pipe:x.mp4", seconds=1, fps=10)
+    ffmpeg_clip(tmp_path / "sub" / "ab:cd.mp4", seconds=0.5, fps=10)
+    assert read_video("pipe:x.mp4").frames.shape[0] == 10
+    assert read_video("sub/ab:cd.mp4").frames.shape[0] == 5
+    info = write_video("ab:cd.mp4", gradient_frames(), fps=8)
+    assert info.path == "ab:cd.mp4" and info.frames == 6
+    assert probe("ab:cd.mp4").frames == 6 and (tmp_path / "ab:cd.mp4").is_file()
+    assert ffmpeg_path("plain.mp4") == "plain.mp4"
+    assert ffmpeg_path(tmp_path / "ab:cd.mp4") == str(tmp_path / "ab:cd.mp4")

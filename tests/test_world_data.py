@@ -174,6 +174,56 @@ def test_video_folder_resamples_each_clip_to_the_training_rate_and_cuts_windows(
     assert all(tuple(ds[i]["video"].shape) == (2, 16, 16, 3) for i in range(5))
     # without a rate, each clip keeps its own frames: fast is 12 windows of 2
     assert len(VideoFolder(tmp_path, num_frames=2, size=16)) == 12 + 1 + 1
+    # slow runs below 4 fps, and every clip is shorter than 5 frames at 4 fps: training says so
+    first, *warned = ds.describe()
+    assert first == f"{tmp_path}: 3 clips, 5 windows of 2 frames at 4 fps"
+    assert len(warned) == 1 and warned[0].startswith("1 of 3 clips run at fewer than 4 fps")
+    assert VideoFolder(tmp_path, num_frames=5, size=16, fps=4).describe()[1].startswith(
+        "3 of 3 clips are shorter than one window (5 frames at 4 fps)")
+
+
+def test_a_window_starting_between_source_frames_starts_with_the_frame_then_on_screen(
+        tmp_path):
+    # 10 fps cut into 4 fps windows of 5: window 1 starts at 1.25 s, where frame 12 (from
+    # 1.2 s) is on screen; an input seek alone would drop it and start at frame 13
+    _level_clip(tmp_path / "ten.mp4", [4 * k for k in range(50)], 10)
+    (tmp_path / "captions.jsonl").write_text(json.dumps({"id": "ten", "caption": "x"}) + "\n")
+    ds = VideoFolder(tmp_path, num_frames=5, size=16, fps=4)
+    full = [round(float(f.mean())) for f in read_video(tmp_path / "ten.mp4", rate=4).frames]
+    assert len(ds) == 4 and len(full) == 20
+    for i in range(4):
+        got = [round(float(f.float().mean())) for f in ds[i]["video"]]
+        assert all(abs(g - e) <= 3 for g, e in zip(got, full[5 * i:5 * i + 5])), (i, got, full)
+    assert [round(v / 4) for v in full[5:10]] == [12, 15, 17, 20, 22]
+
+
+def test_captions_name_their_clips_plainly_or_say_what_is_wrong(tmp_path):
+    from sora_cli.errors import SoraError
+
+    _level_clip(tmp_path / "phone.mp4", [10, 20], 4)
+    (tmp_path / "phone.mp4").rename(tmp_path / "IMG_0042.MOV")
+    _level_clip(tmp_path / "b.mp4", [10, 20], 4)
+    (tmp_path / "sub").mkdir()
+
+    def rows(*rs):
+        (tmp_path / "captions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rs))
+
+    rows({"id": "IMG_0042", "caption": "any case"}, {"id": "b.mp4", "caption": "id is a name"},
+         {"id": 7, "caption": "by file", "file": "b.mp4"})
+    assert [p.name for _, p, _ in VideoFolder(tmp_path, 2, 16, fps=4).rows] == \
+        ["IMG_0042.MOV", "b.mp4", "b.mp4"]
+    for row, words in [({"id": "b", "caption": "x", "file": "gone.mp4"}, "no such clip"),
+                       ({"id": "b", "caption": "x", "file": "sub"}, "is a folder, not a clip"),
+                       ({"id": "b", "caption": "x", "file": 7}, '"file" must be a file name'),
+                       ({"id": "zz", "caption": "x"}, "no clip for id 'zz'"),
+                       ({"id": "b", "caption": "  "}, "the caption is empty")]:
+        rows({"id": "b", "caption": "fine"}, row)
+        with pytest.raises(SoraError, match="captions.jsonl:2: ") as exc:
+            VideoFolder(tmp_path, 2, 16, fps=4)
+        assert words in str(exc.value)
+    (tmp_path / "captions.jsonl").write_bytes('{"id": "b", "caption": "caf\xe9"}\n'.encode("latin-1"))
+    with pytest.raises(SoraError, match="is not UTF-8 text .*save it as UTF-8"):
+        VideoFolder(tmp_path, 2, 16, fps=4)
 
 
 def test_video_folder_names_a_bad_clip_before_training(tmp_path):

@@ -110,7 +110,8 @@ def evaluate_clip(model, image_size: int, count: int = 270, seed: int = 0, devic
 
 @torch.no_grad()
 def evaluate_retrieval(model, folder: str, count: int, frames: int, fps: float,
-                       device: str = "cpu", bf16: bool | None = None) -> dict:
+                       device: str = "cpu", bf16: bool | None = None,
+                       trained: bool = True) -> dict:
     """Caption-to-clip retrieval on clips of a user's folder, whose captions are free text
     (the world's zero-shot classes mean nothing there): for each caption, is the clip it
     scores highest one with that caption? Chance is the share of clips with each caption."""
@@ -119,7 +120,7 @@ def evaluate_retrieval(model, folder: str, count: int, frames: int, fps: float,
     model = model.to(device).eval()
     n = model.sora_text_cfg.vision_frames
     ds, count, where = data.eval_clips(folder, model.sora_text_cfg.image_size, frames, fps, 0,
-                                       count)
+                                       count, trained)
     items = [ds[i] for i in range(count)]
     video = data.to_model(torch.stack([it["video"] for it in items]), device)
     # as training sees a folder's clips: the middle frame, or the frame grid
@@ -262,12 +263,21 @@ def eval_clip_run(run_dir: str, count: int = 270, seed: int = 0, device: str = "
                   bf16: bool | None = None, folder: str | None = None, frames: int = 5,
                   fps: float = 2) -> dict:
     """`sora train clip --eval-only`: zero-shot figures of a trained CLIP run (EMA weights)
-    or of a bundle's CLIP; with `folder`, its caption-to-clip retrieval on that folder."""
+    or of a bundle's CLIP; with `folder`, its caption-to-clip retrieval on that folder, cut
+    into clips as the run was trained (its own --frames and --fps, where it kept them)."""
+    import json
+    from pathlib import Path
+
+    from sora_cli.train.loop import same_setting
     from sora_cli.train.runs import load_clip_run
 
     at_least("--eval-frames", count, 1, ": the held-out clips to classify")
     dev = distributed.resolve_device(device)
     model, tcfg = load_clip_run(run_dir, dev)
     if folder:
-        return evaluate_retrieval(model, folder, count, frames, fps, dev, bf16)
+        saved = Path(run_dir) / "model.json"
+        run = json.loads(saved.read_text()) if saved.is_file() else {}
+        frames, fps = run.get("frames", frames), run.get("fps", fps)
+        trained = same_setting(run.get("data"), folder)
+        return evaluate_retrieval(model, folder, count, frames, fps, dev, bf16, trained)
     return evaluate_clip(model, tcfg.image_size, count, seed, dev, bf16)

@@ -12,6 +12,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from sora_cli import console
+
 HELDOUT = 7_919_993  # mixed into the seed of held-out samples so they never equal training ones
 
 
@@ -76,9 +78,11 @@ def loader(dataset, start_step: int, dist, batch_size: int, seed: int, workers: 
     # its own generator: creating the iterator must not draw from the global RNG, or a resumed
     # run's random stream would be one draw off the uninterrupted one
     gen = torch.Generator().manual_seed(seed * 7919 + start_step)
+    from sora_cli.train.stopping import ignore_interrupts
+
     dl = DataLoader(dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
                     persistent_workers=False, prefetch_factor=4 if workers else None,
-                    generator=gen)
+                    generator=gen, worker_init_fn=ignore_interrupts if workers else None)
     return iter(dl)
 
 
@@ -137,6 +141,13 @@ class FolderClips:
     def __len__(self) -> int:
         return len(self.inner)
 
+    def report(self) -> None:
+        """Say what training will see of the folder, and warn of settings that degrade it."""
+        first, *warnings = self.inner.describe()
+        console.log(first)
+        for line in warnings:
+            console.warn(line)
+
     def __getitem__(self, index: int) -> dict:
         item = self.inner[index]
         return {k: item[k] for k in ("video", "caption", "scene") if k in item}
@@ -148,6 +159,7 @@ def clip_source(folder: str | None, size: int, frames: int, fps: float, seed: in
     length None; `twins`: WorldRenders's motion twins)."""
     if folder:
         ds = FolderClips(folder, frames, size, fps)
+        ds.report()
         return ds, len(ds)
     return WorldRenders(size, frames, fps, seed=seed, single_frame=single_frame,
                         twins=twins), None
@@ -169,14 +181,16 @@ class Spread:
         return self.dataset[self.picks[i]]
 
 
-def eval_clips(folder: str | None, size: int, frames: int, fps: float, seed: int, count: int):
+def eval_clips(folder: str | None, size: int, frames: int, fps: float, seed: int, count: int,
+               trained: bool = True):
     """(clips, how many, where): the clips a run's end-of-training figures are measured on,
     and how to name them. The world's are held out (another seed than training's); a user's
     folder has no split of its own, so its figures come from clips spread over the training
-    set, at most `count` (fewer when the folder holds fewer)."""
+    set, at most `count` (fewer when the folder holds fewer); `trained`: the model learned
+    that folder (else it is named without "(trained on)")."""
     if folder:
         ds = Spread(FolderClips(folder, frames, size, fps), count)
-        return ds, len(ds), f"{len(ds)} clips of {folder} (trained on)"
+        return ds, len(ds), f"{len(ds)} clips of {folder}" + (" (trained on)" if trained else "")
     return (WorldRenders(size, frames, fps, seed=seed, heldout=True), count,
             f"{count} held-out clips")
 

@@ -219,6 +219,10 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
         raise SoraUsageError("--text-path-only adapts a trained DiT to a text tower: it needs "
                              "--init RUN_OR_BUNDLE")
     at_least("--eval-clips", eval_clips, 0, " (0: no held-out loss)")
+    if latents and folder:
+        raise SoraUsageError("--latents and --data both name the clips to train on: the "
+                             "latents already come from a folder (their index.json names it); "
+                             "drop --data")
     positive("--fps", fps)
     check_resumed_alike(cfg.out, resume, text_path_only=(text_path_only, False))
     check_resumed_arch(cfg.out, resume, arch)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shlex
 from pathlib import Path
 
 from sora_cli.errors import SoraError, SoraUsageError
@@ -20,16 +21,18 @@ def _command(run: str, task: str) -> str:
     t, m = _read(run, "train.json"), _read(run, "model.json")
     if not t:
         return f"(not recorded for {run})"
-    parts = [f"sora train {task} --out {t['out']} --steps {t['steps']}",
+    q = shlex.quote   # folders with spaces stay one argument when the line is pasted
+    parts = [f"sora train {task} --out {q(t['out'])} --steps {t['steps']}",
              f"--batch-size {t['batch_size']} --lr {t['lr']} --warmup {t['warmup']}",
              f"--seed {t['seed']}"]
-    for key in ("size", "frames", "fps"):
-        if m.get(key) is not None and task != "clip":
+    # a CLIP's size is its vision tower's, which --arch gives; its frames and fps are the clips'
+    for key in ("frames", "fps") if task == "clip" else ("size", "frames", "fps"):
+        if m.get(key) is not None:
             parts.append(f"--{key} {m[key]}")
     if task == "dit":
-        parts.append(f"--vae {m.get('vae')} --clip {m.get('clip')}")
+        parts.append(f"--vae {q(str(m.get('vae')))} --clip {q(str(m.get('clip')))}")
         if m.get("latents"):
-            parts.append(f"--latents {m['latents']}")
+            parts.append(f"--latents {q(m['latents'])}")
         if m.get("window"):
             parts.append(f"--window {m['window']}")
         if m.get("time_shift", 1) != 1:
@@ -39,13 +42,13 @@ def _command(run: str, task: str) -> str:
         if m.get("text_path_only"):
             parts.append("--text-path-only")
     if m.get("data") not in (None, "world") and not m.get("latents"):
-        parts.append(f"--data {m['data']}")
+        parts.append(f"--data {q(m['data'])}")
     if m.get("views", 1) != 1:
         parts.append(f"--views {m['views']}")
     if m.get("decoder_only"):
         parts.append(f"--decoder-only --latent-noise {m.get('latent_noise', 0.0):g}")
     if m.get("init"):
-        parts.append(f"--init {m['init']}")
+        parts.append(f"--init {q(m['init'])}")
     # latent statistics are measured by the run, not chosen
     arch = {k: v for k, v in m.get("config", {}).items()
             if k not in ("latent_mean", "latent_std")}
@@ -54,10 +57,10 @@ def _command(run: str, task: str) -> str:
     ix = _read(m["latents"], "index.json") if task == "dit" and m.get("latents") else {}
     if ix:
         source = ix.get("source", "world")
-        line = (f"sora data encode --vae {ix['vae']['source']} --count {ix['count']} "
+        line = (f"sora data encode --vae {q(ix['vae']['source'])} --count {ix['count']} "
                 f"--size {ix['size']} --frames {ix['frames']} --fps {ix['fps']} "
-                + (f"--seed {ix['seed']}" if source == "world" else f"--data {source}")
-                + f" --out {m['latents']}\n" + line)
+                + (f"--seed {ix['seed']}" if source == "world" else f"--data {q(source)}")
+                + f" --out {q(m['latents'])}\n" + line)
     return line
 
 

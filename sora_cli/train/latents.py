@@ -89,19 +89,32 @@ def encode_latents(out: str | os.PathLike, vae_source: str, count: int, size: in
         ds = data.FolderClips(folder, frames, size, fps) if folder else \
             data.WorldRenders(size, frames, fps, seed=seed)
         if folder:
-            count = min(count, len(ds))
+            if dist.is_main:
+                ds.report()
+            folder_id = ds.inner.fingerprint()
+            # fewer than the folder's windows: spread over it, not its first clip's windows
+            ds = data.Spread(ds, count)
+            count = len(ds)
         ident = vae_id(vae)
         outdir = Path(out)
         shards = [_shard_name(i) for i in range((count + shard_size - 1) // shard_size)]
         index = {"format": FORMAT, "count": count, "shard_size": shard_size, "size": size,
-                 "frames": frames, "fps": fps, "seed": seed, "source": folder or "world",
+                 "frames": frames, "fps": fps, "seed": seed,
+                 # absolute: a DiT trained from another folder measures on these clips
+                 "source": str(Path(folder).resolve()) if folder else "world",
                  "vae": {"source": str(vae_source), "id": ident,
                          "latent_space": latent_space_id(vae)}, "shards": shards}
+        if folder:
+            index["folder_id"] = folder_id
         if dist.is_main:
             make_folder(outdir, "--out")
             old = outdir / "index.json"
             if old.exists():
                 prev = json.loads(old.read_text())
+                if folder and prev.get("source") == index["source"] \
+                        and prev.get("folder_id", folder_id) != folder_id:
+                    raise SoraError(f"{folder} changed (its captions or clips) since {outdir} "
+                                    "was encoded from it; encode into another --out")
                 keys = ("count", "shard_size", "size", "frames", "fps", "seed", "source")
                 if any(prev.get(k) != index[k] for k in keys) or prev["vae"]["id"] != ident:
                     raise SoraError(f"{outdir} holds latents made with other settings or "

@@ -23,6 +23,7 @@ from sora_cli.folders import make_folder
 from sora_cli.nn.precision import autocast, native_bf16  # noqa: F401 (public API)
 from sora_cli.train.config import RESULT_FIELDS
 from sora_cli.train.config import Task, TrainConfig, parse_arch  # noqa: F401 (public API)
+from sora_cli.train.stopping import StopRequests
 
 
 class LossModule(torch.nn.Module):
@@ -265,13 +266,21 @@ def fit(task: Task, cfg: TrainConfig, dist, resume: bool = False) -> dict:
         last_ckpt, saved_at = time.monotonic(), step
 
     bar_ctx = _progress(task.name, cfg.steps, start_step, enabled=main and not console.is_quiet())
+    requests = StopRequests()
+    interrupted = False
     try:
-        with bar_ctx as bar:
+        with bar_ctx as bar, requests:
             model.train()
             end = min(cfg.steps, cfg.stop_at) if cfg.stop_at else cfg.steps
             while step < end:
                 t0 = time.monotonic()
-                batch = next(batches)
+                try:
+                    batch = next(batches)
+                except Exception:
+                    if not requests.asked:
+                        raise
+                    interrupted = True  # a worker that took the Ctrl-C itself: stop here
+                    break
                 lr = lr_at(step, cfg.lr, cfg.warmup, cfg.steps)
                 for g in opt.param_groups:
                     g["lr"] = lr
@@ -302,9 +311,11 @@ def fit(task: Task, cfg: TrainConfig, dist, resume: bool = False) -> dict:
                 if cfg.sample_every > 0 and step % cfg.sample_every == 0 and task.sample and main:
                     task.sample(ema_model(model, ema), run / "samples" / f"step-{step:08d}.mp4")
                 now = time.monotonic()
-                stop, due = distributed.broadcast_flags(
+                stop, due, interrupted = distributed.broadcast_flags(
                     dist, deadline is not None and now >= deadline,
-                    now - last_ckpt >= cfg.checkpoint_every_minutes * 60)
+                    now - last_ckpt >= cfg.checkpoint_every_minutes * 60, requests.asked)
+                if interrupted:
+                    break
                 if stop or due:
                     save()
                 if stop:
@@ -315,6 +326,11 @@ def fit(task: Task, cfg: TrainConfig, dist, resume: bool = False) -> dict:
                     break
             if saved_at != step:
                 save()
+            if interrupted:
+                if main:
+                    console.log(f"interrupted at step {step}, checkpoint saved; continue with "
+                                "--resume")
+                raise KeyboardInterrupt
             if main and step < cfg.steps and not timed_out:
                 console.log(f"stopped at step {step} (--stop-at); continue with --resume")
     finally:

@@ -8,6 +8,7 @@ split: deterministic given the seed, no disk needed.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from pathlib import Path
 
@@ -74,6 +75,8 @@ class WorldClips(IterableDataset):
 def _resize_video(frames: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
     """Centre-crop to the target aspect, then resize (antialiased) to (H, W): uint8 (T,H,W,3)."""
     h, w = size
+    if frames.shape[1:3] == (h, w):
+        return torch.from_numpy(np.ascontiguousarray(frames))
     t = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
     src_h, src_w = t.shape[-2:]
     if src_h * w > src_w * h:           # too tall: crop rows
@@ -125,27 +128,38 @@ class VideoFolder(Dataset):
         if not index.is_file():
             raise SoraError(f"no captions.jsonl in {self.folder}: write one line per video, "
                             '{"id": "clip1", "caption": "what it shows"}, beside clip1.mp4')
+        try:
+            text = index.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise SoraError(f"{index} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+                            f"offset {exc.start}): save it as UTF-8") from None
+        names = {p.name.lower(): p.name for p in self.folder.iterdir()}
         self.rows, self.items = [], []
-        for n, line in enumerate(index.read_text(encoding="utf-8-sig").splitlines(), 1):
+        self.short = self.slow = 0    # clips shorter than a window, slower than fps
+        for n, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
+            where = f"{index}:{n}"
             try:
                 row = json.loads(line)
             except json.JSONDecodeError:
-                raise SoraError(f"{index}:{n} is not valid JSON")
+                raise SoraError(f"{where} is not valid JSON")
             if not isinstance(row, dict) or "id" not in row or "caption" not in row:
-                raise SoraError(f"{index}:{n} needs an \"id\" and a \"caption\"")
+                raise SoraError(f"{where} needs an \"id\" and a \"caption\"")
             if not isinstance(row["caption"], str):
-                raise SoraError(f"{index}:{n}: the caption must be text, got {row['caption']!r}")
-            path = self._path(row)
-            if path is None:
-                raise SoraError(f"{index}:{n}: no video file for id {row['id']!r} in {self.folder}")
+                raise SoraError(f"{where}: the caption must be text, got {row['caption']!r}")
+            if not row["caption"].strip():
+                raise SoraError(f"{where}: the caption is empty; say what the clip shows (the "
+                                "model learns uncaptioned clips by itself, from caption dropout)")
+            path = self._path(row, names, where)
             try:
                 st = path.stat()
                 info = require_clip(_probe(str(path), st.st_mtime_ns, st.st_size), "training")
             except SoraError as exc:
-                raise SoraError(f"{index}:{n}: {exc}") from None
+                raise SoraError(f"{where}: {exc}") from None
             total = frames_at(info, fps) if fps else info.frames
+            self.short += total < self.num_frames
+            self.slow += bool(fps) and info.fps < fps - 1e-3
             for k in range(max(1, total // self.num_frames)):
                 # where window k starts, in seconds of the clip as shown
                 self.items.append((len(self.rows), k * self.num_frames / (fps or info.fps)))
@@ -153,14 +167,50 @@ class VideoFolder(Dataset):
         if not self.rows:
             raise SoraError(f"{index} lists no videos")
 
-    def _path(self, row: dict) -> Path | None:
-        rid = str(row["id"])
-        for name in ([row["file"]] if "file" in row else []) + [rid + ext for ext in
-                                                               (".mp4", ".mov", ".webm", ".gif", ".mkv")]:
+    EXTENSIONS = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".gif", ".avi")
+
+    def _path(self, row: dict, names: dict[str, str], where: str) -> Path:
+        """The row's clip: its "file", or the id itself, or the id with a video extension in
+        any case (IMG_0042.MOV)."""
+        if "file" in row:
+            name = row["file"]
+            if not isinstance(name, str) or not name.strip():
+                raise SoraError(f"{where}: \"file\" must be a file name, got {name!r}")
             p = self.folder / name
-            if p.is_file():
-                return p
-        return None
+            if not p.is_file():
+                raise SoraError(f"{where}: no such clip {p}" if not p.exists() else
+                                f"{where}: {p} is a folder, not a clip")
+            return p
+        rid = str(row["id"])
+        for name in [rid, *(rid + ext for ext in self.EXTENSIONS)]:
+            for found in (name, names.get(name.lower())):    # as written first
+                if found is not None and (self.folder / found).is_file():
+                    return self.folder / found
+        raise SoraError(f"{where}: no clip for id {rid!r} in {self.folder} (looked for "
+                        f"{rid}.mp4, .mov, .webm, ... in any case); name its file with "
+                        '"file": "NAME"')
+
+    def fingerprint(self) -> str:
+        """Changes when captions.jsonl or any of its clips does (contents, or size and time)."""
+        h = hashlib.sha256((self.folder / "captions.jsonl").read_bytes())
+        for _, path, _ in self.rows:
+            st = path.stat()
+            h.update(f"\0{path.name}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+        return h.hexdigest()[:16]
+
+    def describe(self) -> list[str]:
+        """What training will see of the folder, and what quietly degrades it, for the log."""
+        fps = f" at {self.fps:g} fps" if self.fps else ""
+        lines = [f"{self.folder}: {len(self.rows)} clips, {len(self.items)} windows of "
+                 f"{self.num_frames} frames{fps}"]
+        if self.short:
+            lines.append(f"{self.short} of {len(self.rows)} clips are shorter than one window "
+                         f"({self.num_frames} frames{fps}): their last frame repeats to fill "
+                         "it; fewer --frames would keep them moving")
+        if self.slow:
+            lines.append(f"{self.slow} of {len(self.rows)} clips run at fewer than {self.fps:g} "
+                         "fps: their frames repeat to make up the rate; a lower --fps suits them")
+        return lines
 
     def __len__(self) -> int:
         return len(self.items)
@@ -171,7 +221,7 @@ class VideoFolder(Dataset):
         clip, start = self.items[i]
         row, path, info = self.rows[clip]
         frames = read_video(path, max_frames=self.num_frames, rate=self.fps, start=start,
-                            info=info).frames
+                            info=info, fit=self.size).frames
         if len(frames) < self.num_frames:
             pad = np.repeat(frames[-1:], self.num_frames - len(frames), axis=0)
             frames = np.concatenate([frames, pad])
