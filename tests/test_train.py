@@ -1065,6 +1065,11 @@ def test_a_model_trained_on_your_own_videos_is_measured_on_them_and_generates(tm
     r = run_cli("data", "encode", "--vae", runs / "vae", "--data", vids, "--size", 64, *clips,
                 "--out", runs / "lat", *common)
     assert r.returncode == 1 and f"{vids} changed (its captions or clips)" in r.stderr
+    # a run resumed on the changed folder goes on with it, and says so
+    r = run_cli("train", "vae", "--data", vids, "--out", runs / "vae", "--steps", 6,
+                "--batch-size", 2, "--size", 64, *clips, "--arch", json.dumps(TINY_VAE),
+                "--eval-clips", 8, "--resume", *common)
+    assert r.returncode == 0 and "changed since this run started" in r.stderr, r.stderr
     # the world's measurement runs, but says it is not this bundle's world
     r = run_cli("eval", "--model", tmp_path / "mine", "--n", 1, "--json")
     assert r.returncode == 0 and f"was trained on the videos in {vids}" in r.stderr, r.stderr

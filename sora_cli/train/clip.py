@@ -241,6 +241,7 @@ def build_task(cfg: TrainConfig, dist, size: int | None = None, frames: int = 5,
 
     return Task("clip", model, loss, batches, conf, finish=finish if eval_frames else None,
                 extra={"size": tcfg.image_size, "frames": frames, "fps": fps,
+                       "data_id": data.folder_id(ds),
                        "data": folder or "world", "init": str(init) if started else None})
 
 

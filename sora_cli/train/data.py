@@ -165,6 +165,15 @@ def clip_source(folder: str | None, size: int, frames: int, fps: float, seed: in
                         twins=twins), None
 
 
+def folder_id(dataset) -> str | None:
+    """The fingerprint of the user's folder a dataset reads (VideoFolder.fingerprint), directly
+    or through latents encoded from it; None for the world, which does not change."""
+    if isinstance(dataset, FolderClips):
+        return dataset.inner.fingerprint()
+    index = getattr(dataset, "index", None)
+    return index.get("folder_id") if isinstance(index, dict) else None
+
+
 class Spread:
     """`count` items of a finite dataset, evenly spaced over it (all of them when it is
     smaller): the figures a run on a user's folder reports come from its own clips."""

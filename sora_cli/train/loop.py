@@ -207,6 +207,17 @@ def same_setting(a, b) -> bool:
     return False
 
 
+def _warn_changed_data(run: Path, extra: dict) -> None:
+    """A user's folder that changed under a run goes on as it is now (a folder grows while
+    one trains), but not without a word: the data order changes with it."""
+    saved = run_config_path(run)
+    was = json.loads(saved.read_text()).get("data_id") if saved.exists() else None
+    now = extra.get("data_id")
+    if was and now and was != now:
+        console.warn(f"{extra.get('data')} changed since this run started (its captions or "
+                     "clips): the run goes on with the folder as it is now, in a new order")
+
+
 def fit(task: Task, cfg: TrainConfig, dist, resume: bool = False) -> dict:
     """Train `task` for cfg.steps (or cfg.max_minutes); return a summary dict (on every rank)."""
     from sora_cli.train import checkpoint as ck
@@ -233,6 +244,7 @@ def fit(task: Task, cfg: TrainConfig, dist, resume: bool = False) -> dict:
         step, elapsed_before = state["step"], state.get("elapsed_s", 0.0)
         if main:
             console.log(f"resuming {run} at step {step}")
+            _warn_changed_data(run, task.extra)
     else:
         # a distinct random stream per rank (noise, timesteps, masks); weights come from rank 0
         _seed_everything(cfg.seed * 1000 + 17 + dist.rank)
