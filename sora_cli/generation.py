@@ -101,11 +101,11 @@ def parse_wh(text: str) -> tuple[int, int]:
     return h, w
 
 
-def working_size(pipe, opts: GenerateOptions) -> tuple[int, int]:
+def working_size(pipe, opts: GenerateOptions,
+                 shape: tuple[int, int] | None = None) -> tuple[int, int]:
     """(height, width) the model draws at: its own pixel count in the shape of --size or
     --aspect (it only learned to fill frames of that many pixels; write_generated scales the
-    frames to --size), else its size."""
-    shape = None
+    frames to --size), or of `shape` (width, height: a source clip's), else its size."""
     if opts.size:
         h, w = parse_wh(opts.size)
         shape = (w, h)
@@ -247,6 +247,8 @@ def _settings(mode: str, pipe, prompt: str, opts: GenerateOptions, seed: int,
             "model": pipe.bundle.name, "model_hash": pipe.bundle.hash,
             "width": size[1], "height": size[0], "fps": pipe.fps, "frames": frames,
             "duration": round(frames / pipe.fps, 3), "device": str(pipe.device),
+            # --fps resamples what the model drew at fps: the file's rate, to rebuild the command
+            **({"output_fps": opts.fps} if opts.fps and abs(opts.fps - pipe.fps) > 1e-6 else {}),
             # the settings describe what the model drew; the file may be scaled from it
             **({"scaled_to": f"{scaled[1]}x{scaled[0]}"} if scaled not in (None, size) else {}),
             **(extra or {})}
@@ -541,6 +543,7 @@ def extend(clip: str | os.PathLike, prompt: str = "", seconds: float = 4.0,
     opts.validate(duration_flag="--seconds")
     _check_fit(fit)
     check_prompts({"the prompt": prompt, "the negative prompt": opts.negative}, opts)
+    from sora_cli.edit import joined_sound
     from sora_cli.video_io import check_output_path, probe, require_clip
 
     info = require_clip(probe(clip), "extend")
@@ -553,7 +556,7 @@ def extend(clip: str | os.PathLike, prompt: str = "", seconds: float = 4.0,
     identity = signing_identity(opts)
     pipe = pipe or load_pipeline(opts)
     use_settings(pipe, opts)
-    size = working_size(pipe, replace(opts, size=opts.size or None))
+    size = _extension_size(pipe, opts, info)
     frames = _clip_at_model_fps(clip, pipe, size, fit)
     n = _frame_count(seconds, pipe, "--seconds")
     settings = _settings("extend", pipe, prompt, opts, seed, size,
@@ -566,11 +569,27 @@ def extend(clip: str | os.PathLike, prompt: str = "", seconds: float = 4.0,
                           fit=fit, on_window=bar.on_window, on_step=bar.on_step)
         if not only_new:
             new = _chain([frames], new)
-        res = write_generated(new, out, pipe, settings, opts, action="c2pa.edited",
-                              ingredients=[Path(clip)], identity=identity,
-                              audio=Path(clip) if info.has_audio and not only_new else None)
+        with tempfile.TemporaryDirectory(prefix="sora-sound-") as work:
+            # the clip's sound for its own part only: a track longer than its picture would
+            # otherwise play on over the new seconds, and set the file's length
+            sound = None if only_new or not info.has_audio else joined_sound(
+                [Path(clip)], [info], [len(frames)], 0, pipe.fps, Path(work) / "sound.wav")
+            res = write_generated(new, out, pipe, settings, opts, action="c2pa.edited",
+                                  ingredients=[Path(clip)], identity=identity, audio=sound)
     res["seconds"] = round(time.perf_counter() - t0, 3)
     return res
+
+
+def _extension_size(pipe, opts: GenerateOptions, info) -> tuple[int, int]:
+    """What extend draws at: --size's shape, else the clip's own (a 16:9 phone clip goes on
+    at 16:9, not cropped to the model's square), else, where the model's pixels in that
+    shape leave a side too small for the watermark, the model's own frame (--fit says how)."""
+    if opts.size:
+        return working_size(pipe, opts)
+    try:
+        return working_size(pipe, opts, shape=(info.width, info.height))
+    except SoraError:
+        return working_size(pipe, opts)
 
 
 def _frame_count(seconds: float, pipe, flag: str) -> int:

@@ -579,3 +579,28 @@ def test_negative_prompt_sampler_and_guidance_flags_steer_the_video_and_are_reco
     assert r.returncode == 0 and "negative prompt" in r.stderr, r.stderr
     r = sora("generate", *base, "--sampler", "rk4", "-o", tmp_path / "z.mp4", env=env1)
     assert r.returncode == 2 and "euler" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_extend_goes_on_in_the_clips_shape_and_its_sound_ends_with_its_picture(
+        sora, tiny_bundle, tmp_path, env1):
+    import imageio_ffmpeg
+
+    # 1 s of 16:9 picture with 3 s of sound, as a phone or an editor may leave it
+    src = tmp_path / "wide.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=320x180:rate=30:duration=1", "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=3", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+                    "-c:a", "aac", str(src)], check=True)
+    assert probe(src).duration == 3.0
+    # a model of 128x128 frames draws 16:9 at its pixel count as 160x96
+    big = _bundle_copy(tiny_bundle, tmp_path, frame_size=[128, 128])
+    out = tmp_path / "wider.mp4"
+    r = sora("extend", src, "more", "--seconds", "0.5", "-o", out, "--model", big, "--json",
+             *FAST, env=env1)
+    assert r.returncode == 0, r.stderr
+    info = probe(out)
+    assert (info.width, info.height) == (160, 96) and info.frames == 8 + 4   # the model's 16:9
+    assert json.loads(r.stdout)["duration"] == info.duration == 1.5
+    sound = audio_samples(out)
+    assert abs(len(sound) / 8000 - 1.0) < 0.05   # the clip's 1 s of picture, not its 3 s
+    assert np.abs(sound).mean() > 0.05             # the sine (amplitude 1/8) is there
