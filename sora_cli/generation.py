@@ -619,7 +619,6 @@ def _chain(first: list[np.ndarray], rest: Iterator[np.ndarray]) -> Iterator[np.n
 def story(storyboard: str | os.PathLike, output: str | os.PathLike | None = None,
           opts: GenerateOptions | None = None, pipe=None) -> dict:
     """A film from a storyboard: each segment continues the one before with its own prompt."""
-    from sora_cli.pipeline import Span, frames_for
     from sora_cli.storyboard import load_storyboard
 
     if str(storyboard) == "-" and not output:  # else the video would be named "-.mp4"
@@ -645,8 +644,7 @@ def story(storyboard: str | os.PathLike, output: str | os.PathLike | None = None
     pipe = pipe or load_pipeline(opts)
     use_settings(pipe, opts)
     size = working_size(pipe, opts)
-    spans = [Span(s.prompt, frames_for(s.duration, pipe.fps), s.negative or opts.negative)
-             for s in board.segments]
+    spans = _segment_spans(board.segments, pipe, opts.negative)
     n = sum(s.frames for s in spans)
     settings = _settings("story", pipe, " | ".join(s.prompt for s in board.segments), opts, seed,
                          size, n, {"segments": [asdict(s) for s in board.segments]},
@@ -659,6 +657,27 @@ def story(storyboard: str | os.PathLike, output: str | os.PathLike | None = None
     res["seconds"] = round(time.perf_counter() - t0, 3)
     res["segments"] = len(spans)
     return res
+
+
+def _segment_spans(segments, pipe, negative: str) -> list:
+    """The storyboard's segments as frame spans. Boundaries are rounded where they fall on
+    the whole film's clock, so the film is as long as the segments add up to (rounding each
+    segment alone drifted by up to half a frame per segment); a segment shorter than the
+    model's step between prompts (one latent frame) may not be drawn at all, and says so."""
+    from sora_cli.pipeline import Span
+
+    spans, start, said = [], 0.0, 0
+    for i, seg in enumerate(segments, 1):
+        end = start + seg.duration
+        frames = max(1, round(end * pipe.fps) - said)
+        if frames < pipe.temporal:
+            console.warn(f"segment {i} lasts {seg.duration:g} s, {frames} frame(s), shorter "
+                         f"than the model's step between prompts ({pipe.temporal} frames, "
+                         f"{pipe.temporal / pipe.fps:g} s): its prompt may not be drawn")
+        spans.append(Span(seg.prompt, frames, seg.negative or negative))
+        said += frames
+        start = end
+    return spans
 
 
 def bridge(inputs: list[str | os.PathLike], output: str | os.PathLike, overlap: float = 1.0,

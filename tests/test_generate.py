@@ -604,3 +604,18 @@ def test_extend_goes_on_in_the_clips_shape_and_its_sound_ends_with_its_picture(
     sound = audio_samples(out)
     assert abs(len(sound) / 8000 - 1.0) < 0.05   # the clip's 1 s of picture, not its 3 s
     assert np.abs(sound).mean() > 0.05             # the sine (amplitude 1/8) is there
+
+
+def test_a_storyboard_is_as_long_as_its_segments_and_warns_of_one_too_short_to_draw(
+        sora, tiny_bundle, tmp_path, env1):
+    # 0.3 s is 2 frames at 8 fps, under the 4 frames between prompts; rounded alone, the
+    # segments made 6 + 6 + 2 + 6 = 20 frames (2.5 s) for 2.37 s asked: 19 on the film's clock
+    board = tmp_path / "board.txt"
+    board.write_text("0.69s: a red ball\n0.69s: a blue ball\n0.3s: a green ball\n"
+                     "0.69s: a white ball\n")
+    out = tmp_path / "film.mp4"
+    r = sora("story", board, "-o", out, "--model", tiny_bundle, "--seed", "1", *FAST, env=env1)
+    assert r.returncode == 0, r.stderr
+    assert probe(out).frames == round(2.37 * 8)
+    assert "segment 3 lasts 0.3 s, 2 frame(s), shorter than the model's step" in \
+        " ".join(r.stderr.split())
