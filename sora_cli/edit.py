@@ -368,7 +368,7 @@ def _check_overlap(paths, infos, lengths: list[int], overlap: float, frames: int
     for n, (p, info, length) in enumerate(zip(paths, infos, lengths)):
         seams = 1 if n in (0, last) else 2  # a clip in the middle fades at both ends
         if seams * frames > length - (1 if seams == 1 else 0):
-            what = "longer than" if seams == 1 else "too long for two fades in"
+            what = "as long as or longer than" if seams == 1 else "too long for two fades in"
             raise SoraError(f"--overlap {overlap:g}s is {what} {p.name} ({info.duration:g}s); "
                             "use a shorter --overlap")
 

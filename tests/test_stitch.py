@@ -132,6 +132,9 @@ def test_overlap_longer_than_a_clip(tmp_path):
     b = ffmpeg_clip(tmp_path / "b.mp4", seconds=1, fps=10)
     with pytest.raises(SoraError, match="overlap"):
         stitch([a, b], tmp_path / "x.mp4", transition="crossfade", overlap=1.5)
+    # as long as the clip: no frame of it would be left whole
+    with pytest.raises(SoraError, match=r"--overlap 1s is as long as or longer than a.mp4 \(1s\)"):
+        stitch([a, b], tmp_path / "x.mp4", transition="crossfade", overlap=1)
     with pytest.raises(SoraError, match="overlap"):  # a middle clip fades at both ends
         stitch([a, b, a], tmp_path / "x.mp4", transition="crossfade", overlap=0.6)
     with pytest.raises(SoraUsageError):
