@@ -481,8 +481,9 @@ def train_dit_cmd(
                   init=str(init) if init else None, eval_clips=eval_clips, window=window,
                   time_shift=time_shift, min_t=min_t, text_inputs=text_inputs,
                   text_path_only=text_path_only)
-    extra = (f", {'held-out ' if s.get('eval_on', 'held-out').startswith('held-out') else ''}"
-             f"loss {s['heldout_loss']:.4f}" if "heldout_loss" in s else "")
+    # a folder's figure is of clips the run trained on, not held out
+    held = "held-out " if "held-out" in s.get("eval_on", "held-out") else ""
+    extra = f", {held}loss {s['heldout_loss']:.4f}" if "heldout_loss" in s else ""
     if export is not None and os.environ.get("RANK", "0") == "0" and s["step"] >= steps:
         from sora_cli.train.export import export_runs
 
@@ -533,7 +534,9 @@ def data_encode_cmd(
     vae: Annotated[Optional[Path], typer.Option("--vae", help="VAE run folder.")] = None,
     model: Annotated[Optional[str], typer.Option(
         "--model", help="Use this bundle's VAE (name or path) instead of --vae.")] = None,
-    count: Annotated[int, typer.Option("--count", "-n", help="Clips to encode (with --data, at most its windows, spread over it).")] = 10000,
+    count: Annotated[int, typer.Option(
+        "--count", "-n",
+        help="Clips to encode (with --data, at most its windows, spread over it).")] = 10000,
     size: Annotated[int, typer.Option("--size", help="Frame size in pixels.")] = 256,
     frames: Annotated[int, typer.Option("--frames", help="Frames per clip (4k+1).")] = 17,
     fps: Annotated[float, typer.Option("--fps", help="Frame rate of the clips.")] = 8,

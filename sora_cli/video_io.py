@@ -425,7 +425,7 @@ def iter_video(path: str | os.PathLike, rate: float | None = None, start: float 
 
     p = require_file(path)
     info = info or probe(p)
-    seek, skip = 0.0, 0
+    seek, skip, graph = 0.0, 0, f"fps={info.fps!r}," if info.vfr else ""
     if rate is not None:
         if start > 0:
             # An input seek drops every frame that begins before it, so also the one still on
@@ -436,17 +436,14 @@ def iter_video(path: str | os.PathLike, rate: float | None = None, start: float 
         # is the frame on screen at that time (the default, nearest, takes one half a frame
         # on); start_time=0 starts the count at the seek even when no frame begins there
         graph = f"fps={rate!r}:round=up:start_time=0,"
-    else:
-        graph = f"fps={info.fps!r}," if info.vfr else ""
     graph += display_filter(info) + (fit_filter(info.width, info.height, fit) if fit else "")
-    resample = rate if rate is not None else (info.fps if info.vfr else None)
     reader = imageio_ffmpeg.read_frames(
         ffmpeg_path(p), pix_fmt="rgb24", input_params=["-ss", f"{seek:.6f}"] if seek > 0 else [],
         output_params=["-vf", graph.rstrip(",")] if graph else [])
     try:
         meta = next(reader)
         w, h = meta["size"]
-        fps = resample if resample is not None else info.fps
+        fps = rate or info.fps   # a variable-rate clip comes at its average rate
     except (OSError, RuntimeError, StopIteration, KeyError) as exc:
         reader.close()
         _unreadable(p, exc)

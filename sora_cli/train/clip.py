@@ -267,16 +267,15 @@ def eval_clip_run(run_dir: str, count: int = 270, seed: int = 0, device: str = "
     or of a bundle's CLIP; with `folder`, its caption-to-clip retrieval on that folder, cut
     into clips as the run was trained (its own --frames and --fps, where it kept them)."""
     import json
-    from pathlib import Path
 
-    from sora_cli.train.loop import same_setting
+    from sora_cli.train.loop import run_config_path, same_setting
     from sora_cli.train.runs import load_clip_run
 
     at_least("--eval-frames", count, 1, ": the held-out clips to classify")
     dev = distributed.resolve_device(device)
     model, tcfg = load_clip_run(run_dir, dev)
     if folder:
-        saved = Path(run_dir) / "model.json"
+        saved = run_config_path(run_dir)
         run = json.loads(saved.read_text()) if saved.is_file() else {}
         frames, fps = run.get("frames", frames), run.get("fps", fps)
         trained = same_setting(run.get("data"), folder)

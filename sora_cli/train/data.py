@@ -141,6 +141,11 @@ class FolderClips:
     def __len__(self) -> int:
         return len(self.inner)
 
+    @property
+    def captions(self) -> list[str]:
+        """Each item's caption without decoding it, as LatentShards.captions."""
+        return [self.inner.rows[clip][0]["caption"] for clip, _ in self.inner.items]
+
     def report(self) -> None:
         """Say what training will see of the folder, and warn of settings that degrade it."""
         first, *warnings = self.inner.describe()

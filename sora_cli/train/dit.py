@@ -256,7 +256,7 @@ def build_task(cfg: TrainConfig, dist, vae: str, clip: str | None = None,
     # a user's folder is measured on its own clips, and its samples show its own words
     eval_folder = None if data_source == "world" else data_source
     if eval_folder and sample_prompt == SAMPLE_PROMPT:
-        sample_prompt = ds.captions[0] if latents else ds.inner.rows[0][0]["caption"]
+        sample_prompt = ds.captions[0]
     check_resumed(
         cfg.out, resume, cfg, dist.is_main, size=size, frames=frames, fps=fps, window=window,
         time_shift=time_shift, min_t=min_t, latents=str(latents) if latents else None,

@@ -187,7 +187,8 @@ def build_task(cfg: TrainConfig, dist, size: int = 256, frames: int = 17, fps: f
                                   "latent_std": figures["latent_std"]}}
 
     extra = {"size": size, "frames": frames, "fps": fps, "views": views,
-             "data": folder or "world", "data_id": data.folder_id(ds), "init": str(init) if started else None}
+             "data": folder or "world", "data_id": data.folder_id(ds),
+             "init": str(init) if started else None}
     if decoder_only:
         extra.update(decoder_only=True, latent_noise=latent_noise)
     return Task("vae", vae, loss, batches, conf, sample=sample, finish=finish, extra=extra)

@@ -72,27 +72,6 @@ class WorldClips(IterableDataset):
             i += n
 
 
-def _resize_video(frames: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
-    """Centre-crop to the target aspect, then resize (antialiased) to (H, W): uint8 (T,H,W,3)."""
-    h, w = size
-    if frames.shape[1:3] == (h, w):
-        return torch.from_numpy(np.ascontiguousarray(frames))
-    t = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
-    src_h, src_w = t.shape[-2:]
-    if src_h * w > src_w * h:           # too tall: crop rows
-        ch = round(src_w * h / w)
-        y0 = (src_h - ch) // 2
-        t = t[..., y0:y0 + ch, :]
-    elif src_h * w < src_w * h:         # too wide: crop columns
-        cw = round(src_h * w / h)
-        x0 = (src_w - cw) // 2
-        t = t[..., x0:x0 + cw]
-    if tuple(t.shape[-2:]) != (h, w):
-        t = torch.nn.functional.interpolate(t, size=(h, w), mode="bilinear", antialias=True,
-                                            align_corners=False)
-    return t.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
-
-
 @functools.lru_cache(maxsize=None)
 def _probe(path: str, mtime_ns: int, size: int):
     # a run opens its folder for training, its sample and its figures: probe each file once
@@ -226,5 +205,7 @@ class VideoFolder(Dataset):
             pad = np.repeat(frames[-1:], self.num_frames - len(frames), axis=0)
             frames = np.concatenate([frames, pad])
         scene = {k: row[k] for k in ("setting", "subjects", "weather", "camera") if k in row}
-        return {"video": _resize_video(frames, self.size), "caption": row["caption"],
+        # fit= made them the size already, in ffmpeg
+        return {"video": torch.from_numpy(np.ascontiguousarray(frames)),
+                "caption": row["caption"],
                 "scene": scene, "index": i}
