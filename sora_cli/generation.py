@@ -535,6 +535,26 @@ def _clip_at_model_fps(path, pipe, size: tuple[int, int], fit: str = "crop") -> 
     return np.concatenate(done)
 
 
+def _without_own_mark(frames: np.ndarray, info, opts: GenerateOptions) -> np.ndarray:
+    """A sora-cli source's watermark taken out of its frames before the new file's mark goes
+    on over them all (`watermark.unmark`: two marks wear the kept part down pass by pass).
+    Frames of another size than the source's, or a source without a recorded mark, keep
+    what they have: a mark that no longer lines up cannot be taken out."""
+    recorded = (info.sora or {}).get("watermark")
+    if not opts.watermark or not isinstance(recorded, str) \
+            or frames.shape[1:3] != (info.height, info.width):
+        return frames
+    try:
+        payload = int(recorded, 16)
+    except ValueError:
+        return frames
+    if not 0 <= payload < 1 << 48:
+        return frames
+    from sora_cli.watermark import unmark
+
+    return unmark(frames, payload)[0]
+
+
 def extend(clip: str | os.PathLike, prompt: str = "", seconds: float = 4.0,
            output: str | os.PathLike | None = None, opts: GenerateOptions | None = None,
            only_new: bool = False, fit: str = "crop", pipe=None) -> dict:
@@ -557,7 +577,7 @@ def extend(clip: str | os.PathLike, prompt: str = "", seconds: float = 4.0,
     pipe = pipe or load_pipeline(opts)
     use_settings(pipe, opts)
     size = _extension_size(pipe, opts, info)
-    frames = _clip_at_model_fps(clip, pipe, size, fit)
+    frames = _without_own_mark(_clip_at_model_fps(clip, pipe, size, fit), info, opts)
     n = _frame_count(seconds, pipe, "--seconds")
     settings = _settings("extend", pipe, prompt, opts, seed, size,
                          n if only_new else n + len(frames),
@@ -704,7 +724,8 @@ def bridge(inputs: list[str | os.PathLike], output: str | os.PathLike, overlap: 
     from sora_cli.edit import joined_sound
     from sora_cli.pipeline import frames_for
 
-    clips = [_clip_at_model_fps(path, pipe, size) for path in inputs]
+    clips = [_without_own_mark(_clip_at_model_fps(path, pipe, size), info, opts)
+             for path, info in zip(inputs, infos)]
     n = frames_for(overlap, pipe.fps)
     settings = _settings("bridge", pipe, prompt, opts, seed, size,
                          sum(len(c) for c in clips) + n * (len(clips) - 1),

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from sora_cli.errors import SoraError, SoraUsageError
-from sora_cli.video_io import (VideoInfo, atomic_output, check_output_path, display_filter,
+from sora_cli.video_io import (EXACT, VideoInfo, atomic_output, check_output_path, display_filter,
                                ffmpeg_exe, ffmpeg_path, ffmpeg_reason, probe, quarter_turn,
                                run_ffmpeg)
 
@@ -150,7 +150,7 @@ def _frames_at(path: Path, indices: list[int], width: int, height: int) -> list[
     pick = "+".join(f"eq(n\\,{i})" for i in indices)
     proc = subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", ffmpeg_path(path),
-         "-map", "0:v:0", "-vf", f"select='{pick}',scale={width}:{height}:flags=area",
+         "-map", "0:v:0", "-vf", f"select='{pick}',scale={width}:{height}:flags=area+{EXACT}",
          "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
         capture_output=True)
     if proc.returncode != 0:

@@ -30,6 +30,12 @@ from sora_cli.errors import SoraError, SoraUsageError
 
 # The key under which sora-cli keeps its generation settings (compact JSON) in the MP4.
 SORA_TAG = "sora"
+# swscale's default RGB <-> YUV conversion truncates where it should round and takes chroma
+# from neighbouring pixels: every encode and decode darkened a picture by about 1.1 levels,
+# and each further pass (extend, a re-encoding stitch) again (five passes: 32 dB against the
+# first picture). Rounding exactly and interpolating chroma in full makes passes converge.
+EXACT = "accurate_rnd+full_chroma_int"
+SWS_ARGS = ["-sws_flags", f"bicubic+{EXACT}"]
 
 
 def ffmpeg_exe() -> str:
@@ -311,7 +317,7 @@ def display_filter(info: VideoInfo) -> str:
     shown size; "" when they already are."""
     if info.sar == 1:
         return ""
-    return f"scale={info.width}:{info.height},setsar=1,"
+    return f"scale={info.width}:{info.height}:flags=bicubic+{EXACT},setsar=1,"
 
 
 def fit_filter(width: int, height: int, size: tuple[int, int]) -> str:
@@ -326,7 +332,7 @@ def fit_filter(width: int, height: int, size: tuple[int, int]) -> str:
         crop = ""
     # area averages every source pixel when shrinking (no aliasing); it cannot enlarge
     flags = "area" if min(width, height) > min(w, h) else "bicubic"
-    return f"{crop}scale={w}:{h}:flags={flags},"
+    return f"{crop}scale={w}:{h}:flags={flags}+{EXACT},"
 
 
 def shown_seconds(info: VideoInfo) -> float:
@@ -439,7 +445,7 @@ def iter_video(path: str | os.PathLike, rate: float | None = None, start: float 
     graph += display_filter(info) + (fit_filter(info.width, info.height, fit) if fit else "")
     reader = imageio_ffmpeg.read_frames(
         ffmpeg_path(p), pix_fmt="rgb24", input_params=["-ss", f"{seek:.6f}"] if seek > 0 else [],
-        output_params=["-vf", graph.rstrip(",")] if graph else [])
+        output_params=[*SWS_ARGS, *(["-vf", graph.rstrip(",")] if graph else [])])
     try:
         meta = next(reader)
         w, h = meta["size"]
@@ -642,9 +648,10 @@ def write_video(path: str | os.PathLike, frames: np.ndarray | Iterable[np.ndarra
                         pix_fmt_out="yuv420p", quality=None, macro_block_size=1,
                         ffmpeg_log_level="quiet", audio_codec="aac" if audio else None,
                         audio_path=ffmpeg_path(audio) if audio else None,
-                        output_params=["-crf", str(crf), "-preset", preset,
+                        output_params=["-crf", str(crf), "-preset", preset, *SWS_ARGS,
                                        "-movflags", "+faststart+use_metadata_tags",
-                                       *(["-vf", f"scale={scale[0]}:{scale[1]}:flags=lanczos"]
+                                       *(["-vf", f"scale={scale[0]}:{scale[1]}"
+                                                 f":flags=lanczos+{EXACT}"]
                                          if scale and scale != (w, h) else []),
                                        *metadata_args(metadata)])
                     with _ffmpeg_report(log):  # ffmpeg starts here

@@ -215,15 +215,24 @@ def tile_period(height: int, width: int) -> int:
 def watermark_pattern(height: int, width: int, payload: int | bytes,
                       cfg: WatermarkConfig = DEFAULT) -> np.ndarray:
     """The luma offset (H, W) float32 that carries `payload`, RMS = cfg.strength."""
+    return _patterns(height, width, payload, cfg)[0]
+
+
+def _patterns(height: int, width: int, payload: int | bytes,
+              cfg: WatermarkConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(the mark of `payload`, the part of it every payload has: the sync pilot)."""
     payload = _payload_int(payload)
     p = tile_period(height, width)
     lay = _layout(cfg)
-    spec = np.zeros((p, p), complex)
-    spec[lay.freqs[:, 1] % p, lay.freqs[:, 0] % p] = _spectrum(payload, cfg)
-    tile = np.real(np.fft.ifft2(spec))
-    tile *= cfg.strength / np.sqrt(np.mean(tile ** 2))
+    coef = _spectrum(payload, cfg)
+    tiles = []
+    for part in (coef, np.where(np.isin(np.arange(len(coef)), lay.pilot), coef, 0)):
+        spec = np.zeros((p, p), complex)
+        spec[lay.freqs[:, 1] % p, lay.freqs[:, 0] % p] = part
+        tiles.append(np.real(np.fft.ifft2(spec)))
+    scale = cfg.strength / np.sqrt(np.mean(tiles[0] ** 2))
     reps = (-(-height // p), -(-width // p))
-    return np.tile(tile, reps)[:height, :width].astype(np.float32)
+    return tuple(np.tile(t * scale, reps)[:height, :width].astype(np.float32) for t in tiles)
 
 
 def embed_watermark(frames: np.ndarray, payload: int | bytes,
@@ -257,6 +266,51 @@ def embed_watermark(frames: np.ndarray, payload: int | bytes,
         np.clip(chunk, 0, 255, out=chunk)
         out[i:i + step] = chunk
     return out
+
+
+def mark_share(frames: np.ndarray, payload: int | bytes, cfg: WatermarkConfig = DEFAULT,
+               sample: int = 48) -> float:
+    """How much of a mark of `payload`, laid at these frames' own size and place, they carry:
+    about 1 for frames marked at this size (a little less after lossy coding), about 0 for
+    frames never marked, marked with another payload, or cropped or scaled since (the tile
+    no longer lines up). Read on the still part of up to `sample` frames, the picture's
+    smooth part taken away, against the payload's own part of the mark (the sync pilot is
+    every payload's)."""
+    frames = np.asarray(frames)
+    t, h, w = frames.shape[:3]
+    if min(h, w) < 64 or t == 0:
+        return 0.0
+    idx = np.linspace(0, t - 1, min(t, sample)).round().astype(int)
+    still = _still(_luma(frames[idx]))
+    r = max(2, min(h, w) // 32)
+    whole, pilot = _patterns(h, w, payload, cfg)
+    own = (whole - pilot).astype(np.float64)
+    res = still - _box_blur(still, r)
+    ref = own - _box_blur(own, r)
+    return float(np.sum(res * ref) / np.sum(ref * ref))
+
+
+def unmark(frames: np.ndarray, payload: int | bytes, cfg: WatermarkConfig = DEFAULT,
+           least: float = 0.5) -> tuple[np.ndarray, float]:
+    """(frames, share): the mark of `payload` taken back out of frames that carry it at their
+    own size (share >= `least`, see `mark_share`), else the frames as they are and share 0.
+
+    Why: a clip made again from a marked clip (extend, bridge) is marked as a whole with the
+    new file's payload. On top of the old mark that stacks a second one on the kept part each
+    pass (PSNR 40, 36, 33, 31, 29 dB over five passes, where one mark and the coding alone
+    give 39 to 37 dB) and the two payloads blur what a detector reads there."""
+    share = mark_share(frames, payload, cfg)
+    if share < least:
+        return frames, 0.0
+    h, w = frames.shape[1:3]
+    step = np.rint(min(share, 1.0) * watermark_pattern(h, w, payload, cfg)).astype(np.int16)
+    out = np.empty_like(frames)
+    n = max(1, (1 << 22) // (h * w * 3))   # bounded temporaries on long videos
+    for i in range(0, len(frames), n):
+        chunk = frames[i:i + n].astype(np.int16)
+        chunk -= step[None, :, :, None]
+        out[i:i + n] = np.clip(chunk, 0, 255)
+    return out, share
 
 
 def _saturated(chunk: np.ndarray, src: np.ndarray, delta: np.ndarray, over: np.ndarray,
@@ -483,7 +537,7 @@ def detect_watermark_file(path, cfg: WatermarkConfig = DEFAULT, max_frames: int 
     import subprocess
 
     from sora_cli.errors import SoraError
-    from sora_cli.video_io import ffmpeg_exe, ffmpeg_path, probe
+    from sora_cli.video_io import EXACT, ffmpeg_exe, ffmpeg_path, probe
 
     info = probe(path)
     w, h = info.width, info.height
@@ -492,7 +546,7 @@ def detect_watermark_file(path, cfg: WatermarkConfig = DEFAULT, max_frames: int 
         w, h = max(2, round(w * f / 2) * 2), max(2, round(h * f / 2) * 2)
     proc = subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", ffmpeg_path(path),
-         "-map", "0:v:0", "-frames:v", str(max_frames), "-vf", f"scale={w}:{h}:flags=area",
+         "-map", "0:v:0", "-frames:v", str(max_frames), "-vf", f"scale={w}:{h}:flags=area+{EXACT}",
          "-f", "rawvideo", "-pix_fmt", "gray", "pipe:1"], capture_output=True)
     if proc.returncode != 0 or not proc.stdout:
         raise SoraError(f"cannot read frames of {path} to look for a watermark")

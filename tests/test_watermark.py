@@ -12,7 +12,7 @@ import pytest
 from sora_cli.video_io import ffmpeg_exe, read_video, write_video
 from sora_cli.watermark import (PAYLOAD_BITS, _conv_encode, _crc16, _int_bits, _viterbi,
                                 detect_watermark, detect_watermark_file, embed_watermark,
-                                payload_for)
+                                mark_share, payload_for, unmark)
 
 from conftest import ffmpeg_clip
 
@@ -149,3 +149,21 @@ def test_unmarked_clips_read_unmarked(tmp_path):
     for seed in range(10, 16):
         r = detect_watermark(scene(seed))
         assert not r.found and r.payload is None
+
+
+def test_a_mark_is_taken_out_only_where_it_lines_up(marked_mp4):
+    frames = read_video(marked_mp4).frames
+    clean = scene(1)
+    share = mark_share(frames, PAYLOAD)
+    assert 0.6 < share < 1.2, share            # H.264 at CRF 18 keeps most of it
+    assert abs(mark_share(clean, PAYLOAD)) < 0.15
+    # another payload shares only the sync pilot; a shifted or cropped clip no mark at all
+    assert mark_share(frames, payload_for("another video")) < 0.4
+    assert abs(mark_share(frames[:, 8:, 8:], PAYLOAD)) < 0.2
+    out, taken = unmark(frames, PAYLOAD)
+    assert taken == pytest.approx(share)
+    assert abs(mark_share(out, PAYLOAD)) < 0.1
+    assert not detect_watermark(out).found
+    assert psnr(out, clean) > psnr(frames, clean) + 0.3   # nearer the picture before marking
+    same, none = unmark(frames[:, 8:, 8:], PAYLOAD)
+    assert none == 0 and np.array_equal(same, frames[:, 8:, 8:])
