@@ -15,6 +15,7 @@ import os
 import shlex
 import tempfile
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -510,49 +511,87 @@ def file_hash(path: str | os.PathLike) -> str:
     return h.hexdigest()[:16]
 
 
-def _clip_at_model_fps(path, pipe, size: tuple[int, int], fit: str = "crop") -> np.ndarray:
-    """The whole clip at the model's frame rate and `size` (height, width), decoded as a
-    stream: only the model-size frames are held, where a minute of 1080p decoded whole would
-    be 11 GB. Frames are picked as `edit.change_fps` picks them (the nearest in time)."""
+def _model_chunks(path, pipe, size: tuple[int, int], fit: str = "crop") -> Iterator[np.ndarray]:
+    """The clip at the model's frame rate and `size` (height, width), in chunks of frames,
+    decoded as a stream: a minute of 1080p decoded whole would be 11 GB. Frames are picked as
+    `edit.change_fps` picks them (the nearest in time). A crop is made inside ffmpeg, which
+    then turns only model-size pictures into RGB (exact RGB of 1080p takes 2.8x as long)."""
     from sora_cli.edit import change_fps_stream
     from sora_cli.pipeline import to_model_size
     from sora_cli.video_io import iter_video
 
-    fps, stream = iter_video(path)
+    fps, stream = iter_video(path, fit=size if fit == "crop" else None)
     if abs(fps - pipe.fps) > 1e-3:
         stream = change_fps_stream(stream, fps, pipe.fps)
-    done: list[np.ndarray] = []
     chunk: list[np.ndarray] = []
     for frame in stream:
         chunk.append(frame)
         if len(chunk) * frame.nbytes >= 2**25:  # resized 32 MB at a time (x4 as floats)
-            done.append(to_model_size(np.stack(chunk), *size, fit=fit))
+            yield to_model_size(np.stack(chunk), *size, fit=fit)
             chunk = []
     if chunk:
-        done.append(to_model_size(np.stack(chunk), *size, fit=fit))
-    if not done:
-        raise SoraError(f"cannot read {path}: no video frames in it (damaged or truncated)")
-    return np.concatenate(done)
+        yield to_model_size(np.stack(chunk), *size, fit=fit)
 
 
-def _without_own_mark(frames: np.ndarray, info, opts: GenerateOptions) -> np.ndarray:
-    """A sora-cli source's watermark taken out of its frames before the new file's mark goes
-    on over them all (`watermark.unmark`: two marks wear the kept part down pass by pass).
-    Frames of another size than the source's, or a source without a recorded mark, keep
-    what they have: a mark that no longer lines up cannot be taken out."""
+class _Source:
+    """A clip that extend or bridge go on from, at the model's rate and size, never held
+    whole (a 10-minute source held at 256x256 took 2.9 GB): one pass counts its frames and
+    keeps its ends, which the model sees; `frames()` is a second pass, for the output."""
+
+    def __init__(self, path, info, pipe, size: tuple[int, int], fit: str,
+                 opts: GenerateOptions):
+        from sora_cli.pipeline import frames_of
+
+        self.path, self.pipe, self.size, self.fit = path, pipe, size, fit
+        keep = max(48, frames_of(pipe.context, pipe.temporal), frames_of(2, pipe.temporal))
+        head: list[np.ndarray] = []
+        tail: deque[np.ndarray] = deque(maxlen=keep)
+        self.count = 0
+        for chunk in _model_chunks(path, pipe, size, fit):
+            head.extend(chunk[:keep - len(head)])
+            tail.extend(chunk[-keep:])
+            self.count += len(chunk)
+        if not self.count:
+            raise SoraError(f"cannot read {path}: no video frames in it (damaged or truncated)")
+        self.payload, self.share = _own_mark(np.stack(tail), info, opts)
+        self.head, self.tail = self._unmarked(np.stack(head)), self._unmarked(np.stack(tail))
+
+    def _unmarked(self, frames: np.ndarray) -> np.ndarray:
+        if not self.share:
+            return frames
+        from sora_cli.watermark import unmark
+
+        return unmark(frames, self.payload, self.share)[0]
+
+    def frames(self) -> Iterator[np.ndarray]:
+        done = 0
+        for chunk in _model_chunks(self.path, self.pipe, self.size, self.fit):
+            done += len(chunk)
+            yield self._unmarked(chunk)
+        if done != self.count:
+            raise SoraError(f"{self.path} changed while it was being read ({self.count} frames, "
+                            f"then {done}): run again once nothing writes to it")
+
+
+def _own_mark(frames: np.ndarray, info, opts: GenerateOptions) -> tuple[int, float]:
+    """(payload, share) of a sora-cli source's watermark, to take out of its frames before the
+    new file's mark goes on over them all (`watermark.unmark`: two marks wear the kept part
+    down pass by pass); share 0 where there is none to take out: no new mark, no recorded
+    one, or frames of another size than the source's (a mark that no longer lines up)."""
     recorded = (info.sora or {}).get("watermark")
     if not opts.watermark or not isinstance(recorded, str) \
             or frames.shape[1:3] != (info.height, info.width):
-        return frames
+        return 0, 0.0
     try:
         payload = int(recorded, 16)
     except ValueError:
-        return frames
+        return 0, 0.0
     if not 0 <= payload < 1 << 48:
-        return frames
-    from sora_cli.watermark import unmark
+        return 0, 0.0
+    from sora_cli.watermark import UNMARK_LEAST, mark_share
 
-    return unmark(frames, payload)[0]
+    share = mark_share(frames, payload)
+    return (payload, share) if share >= UNMARK_LEAST else (0, 0.0)
 
 
 def extend(clip: str | os.PathLike, prompt: str = "", seconds: float = 4.0,
@@ -577,23 +616,24 @@ def extend(clip: str | os.PathLike, prompt: str = "", seconds: float = 4.0,
     pipe = pipe or load_pipeline(opts)
     use_settings(pipe, opts)
     size = _extension_size(pipe, opts, info)
-    frames = _without_own_mark(_clip_at_model_fps(clip, pipe, size, fit), info, opts)
+    source = _Source(clip, info, pipe, size, fit, opts)
     n = _frame_count(seconds, pipe, "--seconds")
     settings = _settings("extend", pipe, prompt, opts, seed, size,
-                         n if only_new else n + len(frames),
+                         n if only_new else n + source.count,
                          {"source_hash": file_hash(clip), "source_frames": info.frames,
                           "only_new": only_new})
     t0 = time.perf_counter()
     with _Progress(out.name, pipe.settings.steps) as bar:
-        new = pipe.extend(frames, prompt, seconds, size=size, seed=seed, negative=opts.negative,
-                          fit=fit, on_window=bar.on_window, on_step=bar.on_step)
+        new = pipe.extend(source.tail, prompt, seconds, size=size, seed=seed,
+                          negative=opts.negative, fit=fit, on_window=bar.on_window,
+                          on_step=bar.on_step)
         if not only_new:
-            new = _chain([frames], new)
+            new = _chain(source.frames(), new)
         with tempfile.TemporaryDirectory(prefix="sora-sound-") as work:
             # the clip's sound for its own part only: a track longer than its picture would
             # otherwise play on over the new seconds, and set the file's length
             sound = None if only_new or not info.has_audio else joined_sound(
-                [Path(clip)], [info], [len(frames)], 0, pipe.fps, Path(work) / "sound.wav")
+                [Path(clip)], [info], [source.count], 0, pipe.fps, Path(work) / "sound.wav")
             res = write_generated(new, out, pipe, settings, opts, action="c2pa.edited",
                                   ingredients=[Path(clip)], identity=identity, audio=sound)
     res["seconds"] = round(time.perf_counter() - t0, 3)
@@ -631,9 +671,9 @@ def _say_sound_is_dropped(infos) -> None:
                      "only, so the video is silent")
 
 
-def _chain(first: list[np.ndarray], rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-    yield from first
-    yield from rest
+def _chain(*parts: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    for part in parts:
+        yield from part
 
 
 def story(storyboard: str | os.PathLike, output: str | os.PathLike | None = None,
@@ -724,26 +764,25 @@ def bridge(inputs: list[str | os.PathLike], output: str | os.PathLike, overlap: 
     from sora_cli.edit import joined_sound
     from sora_cli.pipeline import frames_for
 
-    clips = [_without_own_mark(_clip_at_model_fps(path, pipe, size), info, opts)
-             for path, info in zip(inputs, infos)]
+    clips = [_Source(path, info, pipe, size, "crop", opts) for path, info in zip(inputs, infos)]
     n = frames_for(overlap, pipe.fps)
     settings = _settings("bridge", pipe, prompt, opts, seed, size,
-                         sum(len(c) for c in clips) + n * (len(clips) - 1),
+                         sum(c.count for c in clips) + n * (len(clips) - 1),
                          {"source_hash": [file_hash(p) for p in inputs], "overlap": overlap})
     t0 = time.perf_counter()
 
     def frames(bar):
         for i, clip in enumerate(clips):
-            yield clip
+            yield from clip.frames()
             if i + 1 < len(clips):
-                yield from pipe.bridge(clip, clips[i + 1], prompt, overlap, size=size,
+                yield from pipe.bridge(clip.tail, clips[i + 1].head, prompt, overlap, size=size,
                                        seed=seed + i, negative=opts.negative,
                                        on_window=bar.on_window, on_step=bar.on_step)
 
     # each clip keeps its sound for its own part; the generated frames between are silent
     with tempfile.TemporaryDirectory(prefix="sora-sound-") as work, \
             _Progress(out.name, pipe.settings.steps, runs=len(clips) - 1) as bar:
-        sound = joined_sound([Path(p) for p in inputs], infos, [len(c) for c in clips], n,
+        sound = joined_sound([Path(p) for p in inputs], infos, [c.count for c in clips], n,
                              pipe.fps, Path(work) / "sound.wav")
         res = write_generated(frames(bar), out, pipe, settings, opts, action="c2pa.edited",
                               ingredients=[Path(p) for p in inputs], identity=identity,

@@ -276,6 +276,30 @@ def _peak_rss_kb(bundle: Path, seconds: float, out: Path) -> int:
     return int(r.stdout.strip().splitlines()[-1])
 
 
+def _extend_peak_rss_kb(bundle: Path, source: Path) -> int:
+    code = ("import resource\n"
+            "from sora_cli.generation import GenerateOptions, extend\n"
+            f"extend({str(source)!r}, '', 0.5, {str(source.with_suffix('.out.mp4'))!r}, "
+            f"GenerateOptions(steps=1, credentials=False, model={str(bundle)!r}, device='cpu',"
+            " seed=0))\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout.strip().splitlines()[-1])
+
+
+def test_extending_a_long_clip_takes_no_more_memory_than_a_short_one(tiny_bundle, tmp_path,
+                                                                      make_clip):
+    """The source is streamed into the output, not held: 20 minutes at 64x64 held whole
+    would be 113 MB (twice that while it was put together)."""
+    short = make_clip("short.mp4", seconds=10, size="64x64", fps=8, source="testsrc2")
+    long = make_clip("long.mp4", seconds=1200, size="64x64", fps=8, source="testsrc2")
+    a, b = _extend_peak_rss_kb(tiny_bundle, short), _extend_peak_rss_kb(tiny_bundle, long)
+    assert probe(long.with_suffix(".out.mp4")).frames == 9600 + 4
+    assert b <= a + 40 * 1024, (a, b)
+
+
 def test_sixty_seconds_take_no_more_memory_than_ten(tiny_bundle, tmp_path):
     ten = _peak_rss_kb(tiny_bundle, 10, tmp_path / "ten.mp4")
     sixty = _peak_rss_kb(tiny_bundle, 60, tmp_path / "sixty.mp4")
