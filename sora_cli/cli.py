@@ -130,7 +130,7 @@ def stitch_cmd(
                              "transition": transition, "inputs": [str(p) for p in inputs],
                              "credentials": not no_credentials})
     else:
-        console.result(f"{info.path}  ({info.duration:.2f} s)")
+        console.result(f"{info.path}  ({_seconds(info.duration)} s)")
 
 
 @app.command("inspect")
@@ -647,6 +647,12 @@ def _one_prompt(arg: str | None, opt: str) -> str:
     return arg if arg is not None else opt
 
 
+def _seconds(d: float) -> str:
+    """Two decimals, or three where two would round a length: 0.125 s (one frame at 8 fps)
+    printed as 0.12 looked like a lost frame."""
+    return f"{d:.2f}" if abs(round(d, 2) - d) < 1e-9 else f"{d:.3f}"
+
+
 def _report_videos(results: list, json_out: bool) -> None:
     if json_out:
         console.result_json(results[0] if len(results) == 1 else {"videos": results})
@@ -655,7 +661,7 @@ def _report_videos(results: list, json_out: bool) -> None:
         if not r.get("credentials", True):
             console.warn(f"{r['output']}: written without content credentials "
                          "(--no-credentials)")
-        console.result(f"{r['output']}  ({r['duration']:.2f} s, {r['width']}x{r['height']}, "
+        console.result(f"{r['output']}  ({_seconds(r['duration'])} s, {r['width']}x{r['height']}, "
                        f"{r['fps']:g} fps, seed {r['seed']}, made in {r['seconds']:.1f} s)")
 
 

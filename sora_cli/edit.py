@@ -392,6 +392,8 @@ def _copy_tables(paths: list[Path], size: tuple[int, int] | None,
 
     tables = []
     for p in paths:
+        if any(c in str(p.resolve()) for c in "\r\n"):
+            return None   # the concat demuxer's listing has no way to write a line break
         try:
             table = read_mp4(p)
         except Mp4Truncated:

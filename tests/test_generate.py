@@ -139,6 +139,7 @@ def test_a_length_under_one_frame_makes_one_and_says_so(sora, tiny_bundle, tmp_p
     assert r.returncode == 0 and probe(tmp_path / "x.mp4").frames == 1, r.stderr
     assert "--duration 0.01 is shorter than one frame at the model's 8 fps: making one " \
         "frame (0.125 s)" in " ".join(r.stderr.split())
+    assert "(0.125 s, 64x64" in r.stdout   # the result line does not round it to 0.12
     r = sora("generate", "a red ball", "-d", "0.5", "-o", tmp_path / "y.mp4", "--model",
              tiny_bundle, "-q", *FAST, env=env1)
     assert r.returncode == 0 and "shorter than one frame" not in r.stderr

@@ -48,6 +48,15 @@ def test_cut_of_matching_clips_is_a_stream_copy(tmp_path):
     assert len(frames) == 35
 
 
+def test_a_name_with_a_line_break_is_joined_all_the_same(tmp_path):
+    """ffmpeg's concat listing cannot hold one, so such clips are re-encoded, not copied."""
+    a = ffmpeg_clip(tmp_path / "a\nb.mp4", seconds=1, fps=10)
+    b = ffmpeg_clip(tmp_path / "c.mp4", seconds=1, fps=10)
+    info = stitch([a, b], tmp_path / "out.mp4")
+    assert info.frames == 20 and len(read_video(tmp_path / "out.mp4").frames) == 20
+    assert info.sora["sources"][0]["file"] == "a\nb.mp4"
+
+
 def test_cut_normalises_mixed_sizes_fps_and_formats(tmp_path):
     a = ffmpeg_clip(tmp_path / "a.mp4", seconds=1, size="64x48", fps=10)
     b = ffmpeg_clip(tmp_path / "b.mp4", seconds=1.5, size="40x40", fps=8, pix_fmt="yuv444p",

@@ -210,8 +210,11 @@ def test_captions_name_their_clips_plainly_or_say_what_is_wrong(tmp_path):
 
     rows({"id": "IMG_0042", "caption": "any case"}, {"id": "b.mp4", "caption": "id is a name"},
          {"id": 7, "caption": "by file", "file": "b.mp4"})
-    assert [p.name for _, p, _ in VideoFolder(tmp_path, 2, 16, fps=4).rows] == \
-        ["IMG_0042.MOV", "b.mp4", "b.mp4"]
+    ds = VideoFolder(tmp_path, 2, 16, fps=4)
+    assert [p.name for _, p, _ in ds.rows] == ["IMG_0042.MOV", "b.mp4", "b.mp4"]
+    # a clip with two captions is allowed, and the log says it weighs double
+    assert "captions.jsonl:3 names b.mp4 again (first on line 2): such a clip is trained on " \
+        "once per caption" in " ".join(ds.describe())
     for row, words in [({"id": "b", "caption": "x", "file": "gone.mp4"}, "no such clip"),
                        ({"id": "b", "caption": "x", "file": "sub"}, "is a folder, not a clip"),
                        ({"id": "b", "caption": "x", "file": 7}, '"file" must be a file name'),

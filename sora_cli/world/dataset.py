@@ -115,6 +115,8 @@ class VideoFolder(Dataset):
         names = {p.name.lower(): p.name for p in self.folder.iterdir()}
         self.rows, self.items = [], []
         self.short = self.slow = 0    # clips shorter than a window, slower than fps
+        self.again: list[tuple[int, int, str]] = []   # (line, first line, name): a clip twice
+        first_line: dict[Path, int] = {}
         for n, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
@@ -131,6 +133,9 @@ class VideoFolder(Dataset):
                 raise SoraError(f"{where}: the caption is empty; say what the clip shows (the "
                                 "model learns uncaptioned clips by itself, from caption dropout)")
             path = self._path(row, names, where)
+            if path.resolve() in first_line:
+                self.again.append((n, first_line[path.resolve()], path.name))
+            first_line.setdefault(path.resolve(), n)
             try:
                 st = path.stat()
                 info = require_clip(_probe(str(path), st.st_mtime_ns, st.st_size), "training")
@@ -186,6 +191,12 @@ class VideoFolder(Dataset):
             lines.append(f"{self.short} of {len(self.rows)} clips are shorter than one window "
                          f"({self.num_frames} frames{fps}): their last frame repeats to fill "
                          "it; fewer --frames would keep them moving")
+        if self.again:
+            line, first, name = self.again[0]
+            more = f" (and {len(self.again) - 1} more)" if len(self.again) > 1 else ""
+            lines.append(f"captions.jsonl:{line} names {name} again (first on line {first})"
+                         f"{more}: such a clip is trained on once per caption, more often "
+                         "than the others")
         if self.slow:
             lines.append(f"{self.slow} of {len(self.rows)} clips run at fewer than {self.fps:g} "
                          "fps: their frames repeat to make up the rate; a lower --fps suits them")
