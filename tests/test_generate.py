@@ -264,30 +264,30 @@ def test_storyboard_and_long_video_run_segment_by_segment(sora, tiny_bundle, tmp
     assert info.sora["segments"][1]["prompt"] == "a red ball resting on a beach"
 
 
-def _peak_rss_kb(bundle: Path, seconds: float, out: Path) -> int:
-    code = ("import resource, sys\n"
-            "from sora_cli.generation import GenerateOptions, generate\n"
-            f"generate('a white fish swimming left underwater', {str(out)!r}, GenerateOptions("
-            f"duration={seconds}, steps=1, credentials=False, model={str(bundle)!r}, "
-            "device='cpu', seed=0))\n"
+def _peak_rss_kb(call: str, bundle: Path) -> int:
+    """Peak memory of a fresh process that makes one video with `call` (generate(...) or
+    extend(...) of sora_cli.generation, OPTS standing for the tiny bundle's options)."""
+    code = ("import resource\n"
+            "from sora_cli.generation import GenerateOptions, extend, generate\n"
+            f"OPTS = GenerateOptions(steps=1, credentials=False, model={str(bundle)!r}, "
+            "device='cpu', seed=0)\n"
+            f"{call}\n"
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
     assert r.returncode == 0, r.stderr
     return int(r.stdout.strip().splitlines()[-1])
+
+
+def _generate_peak_rss_kb(bundle: Path, seconds: float, out: Path) -> int:
+    return _peak_rss_kb(f"from dataclasses import replace\n"
+                        f"generate('a white fish swimming left underwater', {str(out)!r}, "
+                        f"replace(OPTS, duration={seconds}))", bundle)
 
 
 def _extend_peak_rss_kb(bundle: Path, source: Path) -> int:
-    code = ("import resource\n"
-            "from sora_cli.generation import GenerateOptions, extend\n"
-            f"extend({str(source)!r}, '', 0.5, {str(source.with_suffix('.out.mp4'))!r}, "
-            f"GenerateOptions(steps=1, credentials=False, model={str(bundle)!r}, device='cpu',"
-            " seed=0))\n"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
-    assert r.returncode == 0, r.stderr
-    return int(r.stdout.strip().splitlines()[-1])
+    return _peak_rss_kb(f"extend({str(source)!r}, '', 0.5, "
+                        f"{str(source.with_suffix('.out.mp4'))!r}, OPTS)", bundle)
 
 
 def test_extending_a_long_clip_takes_no_more_memory_than_a_short_one(tiny_bundle, tmp_path,
@@ -302,8 +302,8 @@ def test_extending_a_long_clip_takes_no_more_memory_than_a_short_one(tiny_bundle
 
 
 def test_sixty_seconds_take_no_more_memory_than_ten(tiny_bundle, tmp_path):
-    ten = _peak_rss_kb(tiny_bundle, 10, tmp_path / "ten.mp4")
-    sixty = _peak_rss_kb(tiny_bundle, 60, tmp_path / "sixty.mp4")
+    ten = _generate_peak_rss_kb(tiny_bundle, 10, tmp_path / "ten.mp4")
+    sixty = _generate_peak_rss_kb(tiny_bundle, 60, tmp_path / "sixty.mp4")
     assert probe(tmp_path / "sixty.mp4").frames == 480
     assert sixty <= 1.2 * ten, (ten, sixty)
 
@@ -482,20 +482,31 @@ def test_a_bundle_can_turn_on_skip_layer_guidance(sora, tiny_bundle, tmp_path, e
 
 @pytest.mark.parametrize("fps, seconds", [(30, 2.3), (40, 0.3), (5, 3), (8, 2)])
 def test_a_clip_is_read_at_the_model_rate_and_size_as_a_stream(make_clip, fps, seconds):
-    """extend/bridge read their clips frame by frame; the result must be what decoding the
-    whole clip, then change_fps and to_model_size, gives (40 fps x 0.3 s: 12 frames to 2)."""
+    """extend/bridge read their clips frame by frame, twice (ends, then all for the output);
+    the frames must be those decoding the whole clip, then change_fps and to_model_size pick
+    (40 fps x 0.3 s: 12 frames to 2). --fit pad resizes as to_model_size does; a crop is made
+    by ffmpeg, so its pixels differ a little, but never which frame each one is."""
     from types import SimpleNamespace
 
     from sora_cli.edit import change_fps
-    from sora_cli.generation import _clip_at_model_fps
+    from sora_cli.generation import GenerateOptions, _Source
     from sora_cli.pipeline import to_model_size
 
     clip = make_clip(f"c{fps}.mp4", seconds=seconds, size="160x96", fps=fps)
     whole = read_video(clip)
+    pipe = SimpleNamespace(fps=8.0, context=1, temporal=4)
     for fit in ("crop", "pad"):
         want = to_model_size(change_fps(whole.frames, whole.fps, 8.0), 64, 48, fit=fit)
-        got = _clip_at_model_fps(clip, SimpleNamespace(fps=8.0), (64, 48), fit)
-        assert got.shape == want.shape and np.array_equal(got, want), (fit, got.shape)
+        source = _Source(clip, probe(clip), pipe, (64, 48), fit, GenerateOptions())
+        got = np.concatenate(list(source.frames()))
+        assert got.shape == want.shape and source.count == len(want), (fit, got.shape)
+        assert np.array_equal(source.head, got[:48]) and np.array_equal(source.tail, got[-48:])
+        if fit == "pad":
+            assert np.array_equal(got, want)
+        else:
+            d = np.abs(got[:, None].astype(int) - want[None].astype(int)).mean((2, 3, 4))
+            # (each frame nearest its own counterpart: a repeated frame is as near to its twin)
+            assert (d.diagonal() <= d.min(1) + 1e-9).all() and d.diagonal().max() < 8, d
 
 
 @pytest.mark.parametrize("fps, new_fps", [(8, 6), (8, 5), (24, 10), (8, 7.5), (30, 12)])
