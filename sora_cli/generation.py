@@ -524,16 +524,19 @@ def file_hash(path: str | os.PathLike) -> str:
     return h.hexdigest()[:16]
 
 
-def _model_chunks(path, pipe, size: tuple[int, int], fit: str = "crop") -> Iterator[np.ndarray]:
+def _model_chunks(path, info, pipe, size: tuple[int, int], fit: str = "crop"
+                  ) -> Iterator[np.ndarray]:
     """The clip at the model's frame rate and `size` (height, width), in chunks of frames,
     decoded as a stream: a minute of 1080p decoded whole would be 11 GB. Frames are picked as
-    `edit.change_fps` picks them (the nearest in time). A crop is made inside ffmpeg, which
-    then turns only model-size pictures into RGB (exact RGB of 1080p takes 2.8x as long)."""
+    `edit.change_fps` picks them (the nearest in time). A clip larger than `size` is cropped
+    and shrunk inside ffmpeg, which then turns only model-size pictures into RGB (exact RGB
+    of 1080p takes 2.8x as long); others are fitted as `pipeline.to_model_size` fits them."""
     from sora_cli.edit import change_fps_stream
     from sora_cli.pipeline import to_model_size
     from sora_cli.video_io import iter_video
 
-    fps, stream = iter_video(path, fit=size if fit == "crop" else None)
+    shrink = fit == "crop" and info.width * info.height > size[0] * size[1]
+    fps, stream = iter_video(path, info=info, fit=size if shrink else None)
     if abs(fps - pipe.fps) > 1e-3:
         stream = change_fps_stream(stream, fps, pipe.fps)
     chunk: list[np.ndarray] = []
@@ -555,12 +558,13 @@ class _Source:
                  opts: GenerateOptions):
         from sora_cli.pipeline import frames_of
 
-        self.path, self.pipe, self.size, self.fit = path, pipe, size, fit
+        self.path, self.info, self.pipe, self.size, self.fit = path, info, pipe, size, fit
+        self.stamp = _stamp(path)
         keep = max(48, frames_of(pipe.context, pipe.temporal), frames_of(2, pipe.temporal))
         head: list[np.ndarray] = []
         tail: deque[np.ndarray] = deque(maxlen=keep)
         self.count = 0
-        for chunk in _model_chunks(path, pipe, size, fit):
+        for chunk in _model_chunks(path, info, pipe, size, fit):
             head.extend(chunk[:keep - len(head)])
             tail.extend(chunk[-keep:])
             self.count += len(chunk)
@@ -577,23 +581,39 @@ class _Source:
         return unmark(frames, self.payload, self.share)[0]
 
     def frames(self) -> Iterator[np.ndarray]:
+        self._same_file()
         done = 0
-        for chunk in _model_chunks(self.path, self.pipe, self.size, self.fit):
+        for chunk in _model_chunks(self.path, self.info, self.pipe, self.size, self.fit):
             done += len(chunk)
             yield self._unmarked(chunk)
-        if done != self.count:
-            raise SoraError(f"{self.path} changed while it was being read ({self.count} frames, "
-                            f"then {done}): run again once nothing writes to it")
+        self._same_file(done)
+
+    def _same_file(self, done: int | None = None) -> None:
+        """The file both passes read is the one the first began on: a clip copied over it
+        meanwhile would give one clip's frames and another's continuation, under the first
+        one's hash."""
+        if _stamp(self.path) != self.stamp or done not in (None, self.count):
+            raise SoraError(f"{self.path} changed while it was being read: run again once "
+                            "nothing writes to it")
+
+
+def _stamp(path) -> tuple:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ()
+    return st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev
 
 
 def _own_mark(frames: np.ndarray, info, opts: GenerateOptions) -> tuple[int, float]:
     """(payload, share) of a sora-cli source's watermark, to take out of its frames before the
     new file's mark goes on over them all (`watermark.unmark`: two marks wear the kept part
     down pass by pass); share 0 where there is none to take out: no new mark, no recorded
-    one, or frames of another size than the source's (a mark that no longer lines up)."""
+    one, or one that does not line up with these frames (`watermark.mark_share`). It may line up at
+    another size than the file's: a video made with --size holds a mark drawn at the model's
+    size and scaled with the picture, which lines up again once it is read at that size."""
     recorded = (info.sora or {}).get("watermark")
-    if not opts.watermark or not isinstance(recorded, str) \
-            or frames.shape[1:3] != (info.height, info.width):
+    if not opts.watermark or not isinstance(recorded, str):
         return 0, 0.0
     try:
         payload = int(recorded, 16)
@@ -780,6 +800,7 @@ def bridge(inputs: list[str | os.PathLike], output: str | os.PathLike, overlap: 
     from sora_cli.pipeline import frames_for
 
     clips = [_Source(path, info, pipe, size, "crop", opts) for path, info in zip(inputs, infos)]
+    _long_enough_to_bridge(inputs, clips, pipe)
     n = frames_for(overlap, pipe.fps)
     settings = _settings("bridge", pipe, prompt, opts, seed, size,
                          sum(c.count for c in clips) + n * (len(clips) - 1),
@@ -804,6 +825,20 @@ def bridge(inputs: list[str | os.PathLike], output: str | os.PathLike, overlap: 
                               audio=sound)
     res["seconds"] = round(time.perf_counter() - t0, 3)
     return res
+
+
+def _long_enough_to_bridge(inputs, clips: list[_Source], pipe) -> None:
+    """Every clip checked before the first bridge is drawn (the third clip's length was
+    found wanting only once the first bridge was made and written)."""
+    from sora_cli.pipeline import frames_of
+
+    ends = frames_of(pipe.context, pipe.temporal), frames_of(2, pipe.temporal)
+    for i, (path, clip) in enumerate(zip(inputs, clips)):
+        need = max(ends[0] if i + 1 < len(clips) else 0, ends[1] if i else 0)
+        if clip.count < need:
+            raise SoraError(f"{Path(path).name} has {clip.count} frame"
+                            f"{'s' if clip.count != 1 else ''} at the model's "
+                            f"{pipe.fps:g} fps; a bridge needs {need} of each clip it joins")
 
 
 # What shapes a batch video besides its prompt: an item whose value of any of these changes

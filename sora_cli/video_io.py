@@ -324,10 +324,11 @@ def fit_filter(width: int, height: int, size: tuple[int, int]) -> str:
     """ffmpeg filters (with a trailing comma) that centre-crop width x height frames to the
     shape of `size` (height, width) and scale them to it."""
     h, w = size
+    # exact: ffmpeg otherwise moves a crop of 4:2:0 frames onto even rows and columns
     if height * w > width * h:          # too tall: crop rows
-        crop = f"crop={width}:{max(1, round(width * h / w))},"
+        crop = f"crop={width}:{max(1, round(width * h / w))}:exact=1,"
     elif height * w < width * h:        # too wide: crop columns
-        crop = f"crop={max(1, round(height * w / h))}:{height},"
+        crop = f"crop={max(1, round(height * w / h))}:{height}:exact=1,"
     else:
         crop = ""
     # area averages every source pixel when shrinking (no aliasing); it cannot enlarge

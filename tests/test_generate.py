@@ -252,6 +252,24 @@ def test_extending_an_extension_leaves_one_mark_and_keeps_the_picture(sora, tiny
     assert psnr(last, first) > 33
 
 
+def test_extending_a_video_made_with_size_takes_its_mark_out_too(sora, tiny_bundle, tmp_path,
+                                                                 env1):
+    """A --size video's mark was drawn at the model's size and scaled with the picture: read
+    back at the model's size it lines up again, and comes out."""
+    from sora_cli.watermark import mark_share
+
+    src, out = tmp_path / "big.mp4", tmp_path / "more.mp4"
+    r = sora("generate", "a red ball", "-o", src, "--size", "96x96", "--model", tiny_bundle,
+             "--duration", "2", "--seed", "1", *FAST, env=env1)
+    assert r.returncode == 0, r.stderr
+    r = sora("extend", src, "--seconds", "1", "-o", out, "--model", tiny_bundle, *FAST, env=env1)
+    assert r.returncode == 0, r.stderr
+    kept = read_video(out).frames[:16]
+    old, new = (int(probe(p).sora["watermark"], 16) for p in (src, out))
+    assert kept.shape[1:3] == (64, 64)
+    assert abs(mark_share(kept, old)) < 0.3 and mark_share(kept, new) > 0.6
+
+
 def test_storyboard_and_long_video_run_segment_by_segment(sora, tiny_bundle, tmp_path, env1):
     board = tmp_path / "board.txt"
     board.write_text("# a tiny film\n2s: a red ball bouncing on a beach\n"
@@ -507,6 +525,35 @@ def test_a_clip_is_read_at_the_model_rate_and_size_as_a_stream(make_clip, fps, s
             d = np.abs(got[:, None].astype(int) - want[None].astype(int)).mean((2, 3, 4))
             # (each frame nearest its own counterpart: a repeated frame is as near to its twin)
             assert (d.diagonal() <= d.min(1) + 1e-9).all() and d.diagonal().max() < 8, d
+
+
+def test_a_source_copied_over_while_it_is_read_is_refused(make_clip):
+    """Two passes over one clip must read one clip: the same frame count is not enough."""
+    import shutil
+    from types import SimpleNamespace
+
+    from sora_cli.errors import SoraError
+    from sora_cli.generation import GenerateOptions, _Source
+
+    clip = make_clip("a.mp4", seconds=1, size="64x64", fps=8)
+    other = make_clip("b.mp4", seconds=1, size="64x64", fps=8, source="testsrc2")
+    source = _Source(clip, probe(clip), SimpleNamespace(fps=8.0, context=1, temporal=4),
+                     (64, 64), "crop", GenerateOptions())
+    shutil.copyfile(other, clip)
+    with pytest.raises(SoraError, match="a.mp4 changed while it was being read"):
+        list(source.frames())
+
+
+def test_bridge_checks_every_clip_before_drawing_the_first_bridge(sora, tiny_bundle, tmp_path,
+                                                                  make_clip, env1):
+    a = make_clip("a.mp4", seconds=1, size="64x64", fps=8)
+    one = make_clip("one.mp4", seconds=0.125, size="64x64", fps=8)
+    out = tmp_path / "out.mp4"
+    r = sora("stitch", a, a, one, "-t", "bridge", "-o", out, "--model", tiny_bundle, *FAST,
+             env=env1)
+    assert r.returncode == 1 and not out.exists(), r.stderr
+    assert r.stderr.strip() == ("error: one.mp4 has 1 frame at the model's 8 fps; a bridge "
+                                "needs 5 of each clip it joins")
 
 
 @pytest.mark.parametrize("fps, new_fps", [(8, 6), (8, 5), (24, 10), (8, 7.5), (30, 12)])

@@ -62,6 +62,20 @@ def test_round_trips_keep_the_levels_and_repeated_ones_settle(tmp_path):
     assert 10 * np.log10(255 ** 2 / np.mean(total ** 2)) > 40
 
 
+def test_a_crop_made_by_ffmpeg_is_centred_to_the_pixel(tmp_path):
+    """ffmpeg moves a crop of 4:2:0 frames onto even columns unless told to be exact: a
+    322 px wide clip cropped to 320 starts at column 1, not 0."""
+    src = ffmpeg_clip(tmp_path / "src.mp4", seconds=0.5, size="322x180", fps=8,
+                      source="testsrc2")
+    def luma(frames):   # (chroma, stored at half the columns, cannot move by one)
+        return frames.astype(float) @ np.array([0.299, 0.587, 0.114])
+
+    whole = luma(read_video(src).frames)
+    fitted = luma(read_video(src, fit=(180, 320)).frames)
+    err = [np.abs(fitted - whole[:, :, x:x + 320]).mean() for x in (0, 1, 2)]
+    assert err[1] < 0.6 and err[1] < min(err[0], err[2]) / 4, err
+
+
 def test_faststart_moov_before_mdat(tmp_path):
     write_video(tmp_path / "a.mp4", gradient_frames(), fps=8)
     data = (tmp_path / "a.mp4").read_bytes()
