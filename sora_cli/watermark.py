@@ -310,11 +310,16 @@ def unmark(frames: np.ndarray, payload: int | bytes, share: float | None = None,
         return frames, 0.0
     h, w = frames.shape[1:3]
     step = np.rint(min(share, 1.0) * watermark_pattern(h, w, payload, cfg)).astype(np.int16)
+    step = step[None, :, :, None]
     out = np.empty_like(frames)
     n = max(1, (1 << 22) // (h * w * 3))   # bounded temporaries on long videos
     for i in range(0, len(frames), n):
-        chunk = frames[i:i + n].astype(np.int16)
-        chunk -= step[None, :, :, None]
+        src = frames[i:i + n]
+        chunk = src.astype(np.int16) - step
+        # A channel at its end took none of the mark that pointed past it (white stayed
+        # white): taking it out there would darken white a little each pass.
+        np.copyto(chunk, 255, where=(src == 255) & (step > 0))
+        np.copyto(chunk, 0, where=(src == 0) & (step < 0))
         out[i:i + n] = np.clip(chunk, 0, 255)
     return out, share
 

@@ -167,3 +167,14 @@ def test_a_mark_is_taken_out_only_where_it_lines_up(marked_mp4):
     assert psnr(out, clean) > psnr(frames, clean) + 0.3   # nearer the picture before marking
     same, none = unmark(frames[:, 8:, 8:], PAYLOAD)
     assert none == 0 and np.array_equal(same, frames[:, 8:, 8:])
+
+
+def test_taking_a_mark_out_gives_back_the_frames_it_went_into_white_included():
+    """Where the mark pointed past white (or black) the frame kept its end, so taking it out
+    must leave that end: otherwise each extend of a clip darkens its white parts."""
+    rng = np.random.default_rng(0)
+    frames = np.full((4, 128, 128, 3), 255, np.uint8)
+    frames[:, :, 64:] = rng.integers(40, 200, (4, 128, 64, 3))
+    frames[:, :32, 64:] = 0
+    back, share = unmark(embed_watermark(frames, PAYLOAD), PAYLOAD, share=1.0)
+    assert share == 1.0 and np.array_equal(back, frames)
