@@ -559,7 +559,7 @@ class _Source:
         from sora_cli.pipeline import frames_of
 
         self.path, self.info, self.pipe, self.size, self.fit = path, info, pipe, size, fit
-        self.stamp = _stamp(path)
+        self.opts, self.stamp = opts, _stamp(path)
         keep = max(48, frames_of(pipe.context, pipe.temporal), frames_of(2, pipe.temporal))
         head: list[np.ndarray] = []
         tail: deque[np.ndarray] = deque(maxlen=keep)
@@ -570,22 +570,20 @@ class _Source:
             self.count += len(chunk)
         if not self.count:
             raise SoraError(f"cannot read {path}: no video frames in it (damaged or truncated)")
-        self.payload, self.share = _own_mark(np.stack(tail), info, opts)
-        self.head, self.tail = self._unmarked(np.stack(head)), self._unmarked(np.stack(tail))
+        self.mark = _own_mark(np.stack(tail), info, opts)
+        self.head, self.tail = (_unmarked(np.stack(f), *self.mark) for f in (head, tail))
 
-    def _unmarked(self, frames: np.ndarray) -> np.ndarray:
-        if not self.share:
-            return frames
-        from sora_cli.watermark import unmark
-
-        return unmark(frames, self.payload, self.share)[0]
-
-    def frames(self) -> Iterator[np.ndarray]:
+    def frames(self, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
+        """The whole clip again, at the model's size or at `size` (the file's, for --size:
+        scaled once, not drawn down to the model's size and back up), its mark taken out."""
+        size = size or self.size
         self._same_file()
-        done = 0
-        for chunk in _model_chunks(self.path, self.info, self.pipe, self.size, self.fit):
+        done, mark = 0, self.mark
+        for chunk in _model_chunks(self.path, self.info, self.pipe, size, self.fit):
+            if not done and size != self.size:   # a mark lines up at one size, if any
+                mark = _own_mark(chunk[:48], self.info, self.opts)
             done += len(chunk)
-            yield self._unmarked(chunk)
+            yield _unmarked(chunk, *mark)
         self._same_file(done)
 
     def _same_file(self, done: int | None = None) -> None:
@@ -597,6 +595,14 @@ class _Source:
                             "nothing writes to it")
 
 
+def _unmarked(frames: np.ndarray, payload: int, share: float, drawn) -> np.ndarray:
+    if not share:
+        return frames
+    from sora_cli.watermark import unmark
+
+    return unmark(frames, payload, share, drawn=drawn)[0]
+
+
 def _stamp(path) -> tuple:
     try:
         st = os.stat(path)
@@ -605,26 +611,32 @@ def _stamp(path) -> tuple:
     return st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev
 
 
-def _own_mark(frames: np.ndarray, info, opts: GenerateOptions) -> tuple[int, float]:
-    """(payload, share) of a sora-cli source's watermark, to take out of its frames before the
-    new file's mark goes on over them all (`watermark.unmark`: two marks wear the kept part
-    down pass by pass); share 0 where there is none to take out: no new mark, no recorded
-    one, or one that does not line up with these frames (`watermark.mark_share`). It may line up at
-    another size than the file's: a video made with --size holds a mark drawn at the model's
-    size and scaled with the picture, which lines up again once it is read at that size."""
-    recorded = (info.sora or {}).get("watermark")
+def _own_mark(frames: np.ndarray, info, opts: GenerateOptions) -> tuple:
+    """(payload, share, drawn) of a sora-cli source's watermark, to take out of its frames
+    before the new file's mark goes on over them all (`watermark.unmark`: two marks wear the
+    kept part down pass by pass); share 0 where there is none to take out: no new mark, no
+    recorded one, or one that does not line up with these frames. A --size video's mark was
+    laid at the size the model drew (its recorded width and height) and scaled with the
+    picture: it is looked for both at the frames' size and scaled from that one."""
+    settings = info.sora or {}
+    recorded = settings.get("watermark")
     if not opts.watermark or not isinstance(recorded, str):
-        return 0, 0.0
+        return 0, 0.0, None
     try:
         payload = int(recorded, 16)
     except ValueError:
-        return 0, 0.0
+        return 0, 0.0, None
     if not 0 <= payload < 1 << 48:
-        return 0, 0.0
+        return 0, 0.0, None
     from sora_cli.watermark import UNMARK_LEAST, mark_share
 
-    share = mark_share(frames, payload)
-    return (payload, share) if share >= UNMARK_LEAST else (0, 0.0)
+    sizes = [None]
+    drew = settings.get("height"), settings.get("width")
+    if all(isinstance(v, int) and v >= 64 for v in drew) and drew != frames.shape[1:3]:
+        sizes.append(drew)
+    share, drawn = max(((mark_share(frames, payload, drawn=d), d) for d in sizes),
+                       key=lambda found: found[0])
+    return (payload, share, drawn) if share >= UNMARK_LEAST else (0, 0.0, None)
 
 
 def extend(clip: str | os.PathLike, prompt: str = "", seconds: float = 4.0,
@@ -660,7 +672,17 @@ def extend(clip: str | os.PathLike, prompt: str = "", seconds: float = 4.0,
         new = pipe.extend(source.tail, prompt, seconds, size=size, seed=seed,
                           negative=opts.negative, fit=fit, on_window=bar.on_window,
                           on_step=bar.on_step)
-        if not only_new:
+        file_hw, write_opts = output_size(opts), opts
+        if not only_new and file_hw and min(file_hw) >= WATERMARK_MIN_SIDE:
+            # --size: the clip's own frames go to the file scaled once, straight from it;
+            # drawn down to the model's size and scaled back up with the new ones, a clip
+            # extended at 640x360 three times kept its start at 19 dB
+            from sora_cli.pipeline import to_model_size
+
+            new = _chain(source.frames(file_hw),
+                         (to_model_size(c, *file_hw, fit=fit, mode="bicubic") for c in new))
+            write_opts = replace(opts, size=None)
+        elif not only_new:
             new = _chain(source.frames(), new)
         with tempfile.TemporaryDirectory(prefix="sora-sound-") as work:
             # the clip's sound for its own part only: a track longer than its picture would
@@ -668,7 +690,7 @@ def extend(clip: str | os.PathLike, prompt: str = "", seconds: float = 4.0,
             sound = None if only_new or not info.has_audio else joined_sound(
                 [Path(clip)], [info], [source.count], 0, pipe.fps, Path(work) / "sound.wav")
             res = write_generated(bar.writing(new, settings["frames"]), out, pipe, settings,
-                                  opts, action="c2pa.edited",
+                                  write_opts, action="c2pa.edited",
                                   ingredients=[Path(clip)], identity=identity, audio=sound)
     res["seconds"] = round(time.perf_counter() - t0, 3)
     return res

@@ -83,8 +83,10 @@ def frames_of(latents: int, temporal: int = 4) -> int:
     return 1 + temporal * (latents - 1) if latents > 0 else 0
 
 
-def to_model_size(frames: np.ndarray, height: int, width: int, fit: str = "crop") -> np.ndarray:
-    """Resize (T,H,W,3) uint8 frames to the model size: centre-crop or letterbox-pad, no stretch."""
+def to_model_size(frames: np.ndarray, height: int, width: int, fit: str = "crop",
+                  mode: str = "bilinear") -> np.ndarray:
+    """Resize (T,H,W,3) uint8 frames to the model size: centre-crop or letterbox-pad, no stretch.
+    `mode`: torch's interpolation (bicubic is the sharper for enlarging)."""
     import torch
     import torch.nn.functional as F
 
@@ -96,7 +98,7 @@ def to_model_size(frames: np.ndarray, height: int, width: int, fit: str = "crop"
     scale = max(height / h, width / w) if fit == "crop" else min(height / h, width / w)
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
     x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
-    x = F.interpolate(x, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)
+    x = F.interpolate(x, size=(nh, nw), mode=mode, antialias=True, align_corners=False)
     if fit == "crop":
         top, left = (nh - height) // 2, (nw - width) // 2
         x = x[:, :, top:top + height, left:left + width]

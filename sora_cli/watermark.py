@@ -274,13 +274,14 @@ UNMARK_LEAST = 0.5
 
 
 def mark_share(frames: np.ndarray, payload: int | bytes, cfg: WatermarkConfig = DEFAULT,
-               sample: int = 48) -> float:
+               sample: int = 48, drawn: tuple[int, int] | None = None) -> float:
     """How much of a mark of `payload`, laid at these frames' own size and place, they carry:
     about 1 for frames marked at this size (a little less after lossy coding), about 0 for
     frames never marked, marked with another payload, or cropped or scaled since (the tile
     no longer lines up). Read on the still part of up to `sample` frames, the picture's
     smooth part taken away, against the payload's own part of the mark (the sync pilot is
-    every payload's)."""
+    every payload's). `drawn` (height, width): the mark was laid at that size and the
+    picture scaled to these frames' since (sora's --size), so its tile is scaled too."""
     frames = np.asarray(frames)
     t, h, w = frames.shape[:3]
     if min(h, w) < 64 or t == 0:
@@ -288,7 +289,7 @@ def mark_share(frames: np.ndarray, payload: int | bytes, cfg: WatermarkConfig = 
     idx = np.linspace(0, t - 1, min(t, sample)).round().astype(int)
     still = _still(_luma(frames[idx]))
     r = max(2, min(h, w) // 32)
-    whole, pilot = _patterns(h, w, payload, cfg)
+    whole, pilot = _mark_at(h, w, payload, cfg, drawn)
     own = (whole - pilot).astype(np.float64)
     res = still - _box_blur(still, r)
     ref = own - _box_blur(own, r)
@@ -296,20 +297,23 @@ def mark_share(frames: np.ndarray, payload: int | bytes, cfg: WatermarkConfig = 
 
 
 def unmark(frames: np.ndarray, payload: int | bytes, share: float | None = None,
-           cfg: WatermarkConfig = DEFAULT) -> tuple[np.ndarray, float]:
+           cfg: WatermarkConfig = DEFAULT, drawn: tuple[int, int] | None = None
+           ) -> tuple[np.ndarray, float]:
     """(frames, share): the mark of `payload` taken back out of frames that carry it at their
     own size (`mark_share` at least UNMARK_LEAST; `share` when the caller measured it on more
-    of the clip than these frames), else the frames as they are and share 0.
+    of the clip than these frames), else the frames as they are and share 0. `drawn` as
+    `mark_share` takes it.
 
     Why: a clip made again from a marked clip (extend, bridge) is marked as a whole with the
     new file's payload. On top of the old mark that stacks a second one on the kept part each
     pass (PSNR 40, 36, 33, 31, 29 dB over five passes, where one mark and the coding alone
     give 39 to 37 dB) and the two payloads blur what a detector reads there."""
-    share = mark_share(frames, payload, cfg) if share is None else share
+    share = mark_share(frames, payload, cfg, drawn=drawn) if share is None else share
     if share < UNMARK_LEAST:
         return frames, 0.0
     h, w = frames.shape[1:3]
-    step = np.rint(min(share, 1.0) * watermark_pattern(h, w, payload, cfg)).astype(np.int16)
+    mark = _mark_at(h, w, payload, cfg, drawn)[0]
+    step = np.rint(min(share, 1.0) * mark).astype(np.int16)
     step = step[None, :, :, None]
     out = np.empty_like(frames)
     n = max(1, (1 << 22) // (h * w * 3))   # bounded temporaries on long videos
@@ -322,6 +326,28 @@ def unmark(frames: np.ndarray, payload: int | bytes, share: float | None = None,
         np.copyto(chunk, 0, where=(src == 0) & (step < 0))
         out[i:i + n] = np.clip(chunk, 0, 255)
     return out, share
+
+
+def _mark_at(height: int, width: int, payload: int | bytes, cfg: WatermarkConfig,
+             drawn: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
+    """`_patterns` at height x width, or laid at `drawn` and scaled to it (bilinear, as near
+    to ffmpeg's Lanczos as this needs: a 352x192 mark scaled to 640x360 reads 0.94 so)."""
+    if drawn is None or tuple(drawn) == (height, width):
+        return _patterns(height, width, payload, cfg)
+    return tuple(_resize(p, height, width) for p in _patterns(*drawn, payload, cfg))
+
+
+def _resize(img: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize of a 2-D array, pixel centres aligned (align_corners=False)."""
+    def taps(n_in: int, n_out: int):
+        x = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+        i0 = np.floor(x).astype(int)
+        return i0, np.minimum(i0 + 1, n_in - 1), (x - i0).astype(np.float32)
+
+    i0, i1, t = taps(img.shape[0], height)
+    img = img[i0] * (1 - t)[:, None] + img[i1] * t[:, None]
+    j0, j1, u = taps(img.shape[1], width)
+    return (img[:, j0] * (1 - u) + img[:, j1] * u).astype(np.float32)
 
 
 def _saturated(chunk: np.ndarray, src: np.ndarray, delta: np.ndarray, over: np.ndarray,
