@@ -524,17 +524,24 @@ def file_hash(path: str | os.PathLike) -> str:
     return h.hexdigest()[:16]
 
 
-def _model_chunks(path, info, pipe, size: tuple[int, int], fit: str = "crop"
-                  ) -> Iterator[np.ndarray]:
+def _model_chunks(path, info, pipe, size: tuple[int, int], fit: str = "crop",
+                  frame: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
     """The clip at the model's frame rate and `size` (height, width), in chunks of frames,
     decoded as a stream: a minute of 1080p decoded whole would be 11 GB. Frames are picked as
     `edit.change_fps` picks them (the nearest in time). A clip larger than `size` is cropped
     and shrunk inside ffmpeg, which then turns only model-size pictures into RGB (exact RGB
-    of 1080p takes 2.8x as long); others are fitted as `pipeline.to_model_size` fits them."""
+    of 1080p takes 2.8x as long); others are fitted as `pipeline.to_model_size` fits them.
+    `frame`: the file's frame (--size), which the clip is fitted to first and which is then
+    stretched onto `size` (the model's frame in that shape, as rounded), as the model's
+    frames are stretched back onto it: a seam then joins one picture, not two crops."""
     from sora_cli.edit import change_fps_stream
     from sora_cli.pipeline import to_model_size
     from sora_cli.video_io import iter_video
 
+    if frame and tuple(frame) != tuple(size):
+        for chunk in _model_chunks(path, info, pipe, frame, fit):
+            yield to_model_size(chunk, *size, fit="stretch")
+        return
     shrink = fit == "crop" and info.width * info.height > size[0] * size[1]
     fps, stream = iter_video(path, info=info, fit=size if shrink else None)
     if abs(fps - pipe.fps) > 1e-3:
@@ -555,16 +562,16 @@ class _Source:
     keeps its ends, which the model sees; `frames()` is a second pass, for the output."""
 
     def __init__(self, path, info, pipe, size: tuple[int, int], fit: str,
-                 opts: GenerateOptions):
+                 opts: GenerateOptions, frame: tuple[int, int] | None = None):
         from sora_cli.pipeline import frames_of
 
         self.path, self.info, self.pipe, self.size, self.fit = path, info, pipe, size, fit
-        self.opts, self.stamp = opts, _stamp(path)
+        self.opts, self.stamp, self.frame = opts, _stamp(path), frame
         keep = max(48, frames_of(pipe.context, pipe.temporal), frames_of(2, pipe.temporal))
         head: list[np.ndarray] = []
         tail: deque[np.ndarray] = deque(maxlen=keep)
         self.count = 0
-        for chunk in _model_chunks(path, info, pipe, size, fit):
+        for chunk in _model_chunks(path, info, pipe, size, fit, frame):
             head.extend(chunk[:keep - len(head)])
             tail.extend(chunk[-keep:])
             self.count += len(chunk)
@@ -574,12 +581,13 @@ class _Source:
         self.head, self.tail = (_unmarked(np.stack(f), *self.mark) for f in (head, tail))
 
     def frames(self, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
-        """The whole clip again, at the model's size or at `size` (the file's, for --size:
+        """The whole clip again, as the model sees it or at `size` (the file's, for --size:
         scaled once, not drawn down to the model's size and back up), its mark taken out."""
+        frame = None if size else self.frame
         size = size or self.size
         self._same_file()
         done, mark = 0, self.mark
-        for chunk in _model_chunks(self.path, self.info, self.pipe, size, self.fit):
+        for chunk in _model_chunks(self.path, self.info, self.pipe, size, self.fit, frame):
             if not done and size != self.size:   # a mark lines up at one size, if any
                 mark = _own_mark(chunk[:48], self.info, self.opts)
             done += len(chunk)
@@ -661,7 +669,8 @@ def extend(clip: str | os.PathLike, prompt: str = "", seconds: float = 4.0,
     pipe = pipe or load_pipeline(opts)
     use_settings(pipe, opts)
     size = _extension_size(pipe, opts, info)
-    source = _Source(clip, info, pipe, size, fit, opts)
+    file_hw = output_size(opts)
+    source = _Source(clip, info, pipe, size, fit, opts, frame=file_hw)
     n = _frame_count(seconds, pipe, "--seconds")
     settings = _settings("extend", pipe, prompt, opts, seed, size,
                          n if only_new else n + source.count,
@@ -672,15 +681,17 @@ def extend(clip: str | os.PathLike, prompt: str = "", seconds: float = 4.0,
         new = pipe.extend(source.tail, prompt, seconds, size=size, seed=seed,
                           negative=opts.negative, fit=fit, on_window=bar.on_window,
                           on_step=bar.on_step)
-        file_hw, write_opts = output_size(opts), opts
+        write_opts = opts
         if not only_new and file_hw and min(file_hw) >= WATERMARK_MIN_SIDE:
             # --size: the clip's own frames go to the file scaled once, straight from it;
             # drawn down to the model's size and scaled back up with the new ones, a clip
-            # extended at 640x360 three times kept its start at 19 dB
+            # extended at 640x360 three times kept its start at 22 dB. The new ones are
+            # stretched onto the file's frame as the model's view of the clip was taken
             from sora_cli.pipeline import to_model_size
 
             new = _chain(source.frames(file_hw),
-                         (to_model_size(c, *file_hw, fit=fit, mode="bicubic") for c in new))
+                         (to_model_size(c, *file_hw, fit="stretch", mode="bicubic")
+                          for c in new))
             write_opts = replace(opts, size=None)
         elif not only_new:
             new = _chain(source.frames(), new)

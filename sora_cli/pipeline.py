@@ -85,24 +85,28 @@ def frames_of(latents: int, temporal: int = 4) -> int:
 
 def to_model_size(frames: np.ndarray, height: int, width: int, fit: str = "crop",
                   mode: str = "bilinear") -> np.ndarray:
-    """Resize (T,H,W,3) uint8 frames to the model size: centre-crop or letterbox-pad, no stretch.
-    `mode`: torch's interpolation (bicubic is the sharper for enlarging)."""
+    """Resize (T,H,W,3) uint8 frames to the model size: centre-crop or letterbox-pad, no stretch
+    (fit "stretch", not a user's --fit, maps a frame of --size onto the model's frame of the
+    same shape as rounded, as generate's --size maps it back). `mode`: torch's interpolation
+    (bicubic is the sharper for enlarging)."""
     import torch
     import torch.nn.functional as F
 
-    if fit not in ("crop", "pad"):
+    if fit not in ("crop", "pad", "stretch"):
         raise SoraUsageError(f"--fit must be crop or pad, got {fit!r}")
     t, h, w, _ = frames.shape
     if (h, w) == (height, width):
         return frames
     scale = max(height / h, width / w) if fit == "crop" else min(height / h, width / w)
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    if fit == "stretch":
+        nh, nw = height, width
     x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
     x = F.interpolate(x, size=(nh, nw), mode=mode, antialias=True, align_corners=False)
     if fit == "crop":
         top, left = (nh - height) // 2, (nw - width) // 2
         x = x[:, :, top:top + height, left:left + width]
-    else:
+    elif fit == "pad":
         # Pad with the edge colour of the image rather than black: the model never saw black bars.
         pt, pl = (height - nh) // 2, (width - nw) // 2
         x = F.pad(x, (pl, width - nw - pl, pt, height - nh - pt), mode="replicate")
