@@ -290,6 +290,10 @@ def write_generated(frames: Iterable[np.ndarray], output: Path, pipe, settings: 
     out_fps = opts.fps or pipe.fps
     flat = (frame for chunk in frames for frame in chunk)
     hw = output_size(opts)
+    if payload is not None and hw is not None and min(hw) < WATERMARK_MIN_SIDE:
+        console.warn(f"{hw[1]}x{hw[0]} is too small for the invisible watermark to be read "
+                     f"back ({WATERMARK_MIN_SIDE} pixels a side at least): the video carries it, "
+                     "but only its metadata and content credentials say it is machine-made")
     scale = None if hw is None else (hw[1], hw[0])
     if out_fps > pipe.fps + 1e-6:
         info = _write_interpolated(flat, output, pipe.fps, out_fps, opts, metadata, finalize,

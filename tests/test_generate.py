@@ -133,6 +133,21 @@ def test_default_output_name_from_prompt_and_seed(sora, tiny_bundle, tmp_path, e
     assert r.stdout.strip().startswith("a-yellow-star-falling-s42.mp4")
 
 
+def test_a_size_too_small_to_read_the_watermark_back_says_so(sora, tiny_bundle, tmp_path, env1):
+    from sora_cli.watermark import detect_watermark_file
+
+    out = tmp_path / "small.mp4"
+    r = sora("generate", "a red ball", "-o", out, "--size", "48x48", "--model", tiny_bundle,
+             "--duration", "1", *FAST, env=env1)
+    assert r.returncode == 0 and probe(out).width == 48, r.stderr
+    assert "48x48 is too small for the invisible watermark to be read back" in \
+        " ".join(r.stderr.split())
+    assert not detect_watermark_file(out).found     # what the warning is about
+    r = sora("generate", "a red ball", "-o", tmp_path / "ok.mp4", "--size", "64x64", "--model",
+             tiny_bundle, "--duration", "1", *FAST, env=env1)
+    assert r.returncode == 0 and "too small" not in r.stderr
+
+
 def test_a_length_under_one_frame_makes_one_and_says_so(sora, tiny_bundle, tmp_path, env1):
     r = sora("generate", "a red ball", "-d", "0.01", "-o", tmp_path / "x.mp4", "--model",
              tiny_bundle, "-q", *FAST, env=env1)
