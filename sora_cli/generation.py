@@ -644,7 +644,8 @@ def _own_mark(frames: np.ndarray, info, opts: GenerateOptions) -> tuple:
 
     sizes = [None]
     drew = settings.get("height"), settings.get("width")
-    if all(isinstance(v, int) and v >= 64 for v in drew) and drew != frames.shape[1:3]:
+    if all(isinstance(v, int) and v >= WATERMARK_MIN_SIDE for v in drew) \
+            and drew != frames.shape[1:3]:
         sizes.append(drew)
     share, drawn = max(((mark_share(frames, payload, drawn=d), d) for d in sizes),
                        key=lambda found: found[0])

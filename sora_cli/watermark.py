@@ -215,18 +215,22 @@ def tile_period(height: int, width: int) -> int:
 def watermark_pattern(height: int, width: int, payload: int | bytes,
                       cfg: WatermarkConfig = DEFAULT) -> np.ndarray:
     """The luma offset (H, W) float32 that carries `payload`, RMS = cfg.strength."""
-    return _patterns(height, width, payload, cfg)[0]
+    return _patterns(height, width, payload, cfg, pilot=False)[0]
 
 
-def _patterns(height: int, width: int, payload: int | bytes,
-              cfg: WatermarkConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(the mark of `payload`, the part of it every payload has: the sync pilot)."""
+def _patterns(height: int, width: int, payload: int | bytes, cfg: WatermarkConfig,
+              pilot: bool = True) -> tuple[np.ndarray, ...]:
+    """(the mark of `payload`, and with `pilot` the part of it every payload has: the sync
+    pilot)."""
     payload = _payload_int(payload)
     p = tile_period(height, width)
     lay = _layout(cfg)
     coef = _spectrum(payload, cfg)
+    parts = [coef]
+    if pilot:
+        parts.append(np.where(np.isin(np.arange(len(coef)), lay.pilot), coef, 0))
     tiles = []
-    for part in (coef, np.where(np.isin(np.arange(len(coef)), lay.pilot), coef, 0)):
+    for part in parts:
         spec = np.zeros((p, p), complex)
         spec[lay.freqs[:, 1] % p, lay.freqs[:, 0] % p] = part
         tiles.append(np.real(np.fft.ifft2(spec)))
@@ -312,7 +316,7 @@ def unmark(frames: np.ndarray, payload: int | bytes, share: float | None = None,
     if share < UNMARK_LEAST:
         return frames, 0.0
     h, w = frames.shape[1:3]
-    mark = _mark_at(h, w, payload, cfg, drawn)[0]
+    mark = _mark_at(h, w, payload, cfg, drawn, pilot=False)[0]
     step = np.rint(min(share, 1.0) * mark).astype(np.int16)
     step = step[None, :, :, None]
     out = np.empty_like(frames)
@@ -329,12 +333,12 @@ def unmark(frames: np.ndarray, payload: int | bytes, share: float | None = None,
 
 
 def _mark_at(height: int, width: int, payload: int | bytes, cfg: WatermarkConfig,
-             drawn: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
+             drawn: tuple[int, int] | None, pilot: bool = True) -> tuple[np.ndarray, ...]:
     """`_patterns` at height x width, or laid at `drawn` and scaled to it (bilinear, as near
     to ffmpeg's Lanczos as this needs: a 352x192 mark scaled to 640x360 reads 0.94 so)."""
     if drawn is None or tuple(drawn) == (height, width):
-        return _patterns(height, width, payload, cfg)
-    return tuple(_resize(p, height, width) for p in _patterns(*drawn, payload, cfg))
+        return _patterns(height, width, payload, cfg, pilot)
+    return tuple(_resize(p, height, width) for p in _patterns(*drawn, payload, cfg, pilot))
 
 
 def _resize(img: np.ndarray, height: int, width: int) -> np.ndarray:
