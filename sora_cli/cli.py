@@ -170,7 +170,7 @@ def inspect_cmd(
         except SoraError as exc:
             if len(files) == 1:
                 raise
-            console.err.print(f"error: {exc}", markup=False)   # the others still get described
+            console.error(str(exc))   # the others still get described
             failed.append({"path": str(file), "error": str(exc)})
             continue
         reports.append(report)
@@ -1063,8 +1063,13 @@ def eval_cmd(
         console.result(line)
 
 
-def _terminated(signum, frame) -> None:
-    raise KeyboardInterrupt
+def _interrupted() -> int:
+    """Say why the command stopped; the shell's code for it (130 Ctrl-C, 128 + N signal N)."""
+    from sora_cli.signals import stopped
+
+    message, code = stopped()
+    console.error(message)
+    return code
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -1074,17 +1079,17 @@ def main(argv: Optional[List[str]] = None) -> None:
     except ImportError:  # pragma: no cover - older Typer on plain click
         from click import exceptions as cx
     import click
-    import signal
 
-    # A plain `kill` should clean up like Ctrl-C: unwinding runs the `finally` blocks that
-    # delete temporary outputs and stop ffmpeg children.
-    signal.signal(signal.SIGTERM, _terminated)
+    from sora_cli.signals import take_over
+
+    console.standard_streams()
+    take_over()   # kill and hangup clean up like Ctrl-C (sora_cli/signals.py)
     args = sys.argv[1:] if argv is None else argv
     try:
         rv = app(args=args, prog_name="sora", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
-        if code == 130:  # Typer turns Ctrl-C (and our SIGTERM) into a silent exit code 130
-            console.err.print("error: interrupted", markup=False)
+        if code == 130:  # Typer turns Ctrl-C (and our signals) into a silent exit code 130
+            code = _interrupted()
     except cx.NoArgsIsHelpError as exc:
         # `sora` or `sora world` alone: show that level's help, as a person expects.
         if exc.ctx is not None:
@@ -1093,28 +1098,25 @@ def main(argv: Optional[List[str]] = None) -> None:
     except (cx.UsageError, click.exceptions.UsageError) as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
         unquoted = _unquoted_prompt(exc)
-        console.err.print(f"error: {unquoted or exc.format_message() + hint}", markup=False)
+        console.error(unquoted or exc.format_message() + hint)
         code = 2
-    except (typer.Abort, click.exceptions.Abort):
-        console.err.print("error: interrupted", markup=False)
-        code = 130
+    except (typer.Abort, click.exceptions.Abort, KeyboardInterrupt):
+        code = _interrupted()
     except (typer.Exit, click.exceptions.Exit) as exc:
         code = exc.exit_code
+    except console.ReaderGone:
+        # `sora ... | head -1`: the reader has what it wanted; as a tool killed by SIGPIPE
+        console.drop_stdout()
+        code = 141
     except SoraError as exc:
         if console.debug_enabled():
             console.err.print_exception()
-        console.err.print(f"error: {exc}", markup=False)
+        console.error(str(exc))
         code = exc.exit_code
-    except KeyboardInterrupt:
-        console.err.print("error: interrupted", markup=False)
-        code = 130
-    except BrokenPipeError:
-        code = 0
     except Exception as exc:  # a bug or an environment problem: still one line by default
         if console.debug_enabled():
             console.err.print_exception()
-        console.err.print(f"error: {type(exc).__name__}: {exc} "
-                          "(run with --debug for the traceback)", markup=False)
+        console.error(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)")
         code = 1
     sys.exit(code)
 

@@ -44,11 +44,26 @@ def debug_enabled() -> bool:
     return os.environ.get("SORA_DEBUG", "") not in ("", "0", "false", "no")
 
 
+def _say(*parts) -> None:
+    """Print on stderr, where a failure to print is no failure of the command: a full disk
+    (`2>/dev/full`) or a terminal gone with its ssh session must not stop a generation whose
+    warning it was."""
+    try:
+        _console().print(*parts, markup=False)
+    except (OSError, ValueError):
+        pass
+
+
 def log(message: str) -> None:
     """A progress or status line for a person; silenced by --quiet. Plain text, not markup:
     messages carry paths and prompts, in which "[bold]" is part of the name."""
     if not _quiet:
-        _console().print(message, markup=False)
+        _say(message)
+
+
+def error(message: str) -> None:
+    """The one `error:` line of a failed command."""
+    _say(f"error: {message}")
 
 
 _warned: set[str] = set()
@@ -63,19 +78,64 @@ def warn(message: str) -> None:
     from rich.text import Text
 
     # only the label is styled: the message is plain text, like log's
-    _console().print(Text("warning:", style="yellow"), message, markup=False)
+    _say(Text("warning:", style="yellow"), message)
 
 
 def result(text: str) -> None:
     """A result line on stdout (a path, a figure): plain text, never styled."""
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+    _out(text + "\n")
 
 
 def result_json(obj: Any) -> None:
     """Exactly one JSON object on stdout, for --json."""
-    sys.stdout.write(json.dumps(obj, default=str) + "\n")
-    sys.stdout.flush()
+    _out(json.dumps(obj, default=str) + "\n")
+
+
+def _out(text: str) -> None:
+    """Results are what a script reads: one it cannot get is an error (exit 1), said in a
+    line, except a pipe closed by its reader (`| head -1`), which main ends quietly."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise ReaderGone from None
+    except OSError as exc:
+        from sora_cli.errors import SoraError
+
+        raise SoraError(f"cannot write the result to standard output: "
+                        f"{exc.strerror or exc}") from None
+
+
+class ReaderGone(Exception):
+    """Standard output is a pipe whose reader has closed it."""
+
+
+def standard_streams() -> None:
+    """A script may start `sora` with stdin, stdout or stderr closed (`>&-`). The files the
+    command opens would then take those numbers, and ffmpeg children write their output to
+    them: /dev/null takes them first, so what would have gone there is dropped instead."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            new = os.open(os.devnull, os.O_RDWR)
+            if new != fd:
+                os.dup2(new, fd)
+                os.close(new)
+    for name, mode in (("stdin", "r"), ("stdout", "w"), ("stderr", "w")):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, mode, encoding="utf-8"))
+
+
+def drop_stdout() -> None:
+    """After a reader closed the pipe: what Python flushes at exit goes nowhere, instead of
+    a second BrokenPipeError on the way out."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 @contextmanager

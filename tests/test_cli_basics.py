@@ -267,3 +267,36 @@ def test_user_text_is_printed_as_given_not_as_emoji_or_markup(tmp_path, capsys, 
     err = capsys.readouterr().err
     assert "warning: t/[red]clips[/red] :fire: has no clips\n" in err
     assert "reading [bold]x[/bold]\n" in err
+
+
+def _shell(command: str, cwd) -> subprocess.CompletedProcess:
+    """`sora` inside a shell line, for what only a shell sets up: closed or full streams, pipes."""
+    sora_cmd = f"{sys.executable} -m sora_cli"
+    return subprocess.run(["bash", "-c", command.replace("sora ", sora_cmd + " ", 1)], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_closed_or_full_standard_streams_are_no_traceback(tmp_path):
+    # stdout closed by the caller: the result has nowhere to go, the command still succeeds
+    r = _shell("sora check 'a red ball on a beach' >&-", tmp_path)
+    assert (r.returncode, r.stderr) == (0, ""), r.stderr
+    # stderr closed, or full: a message that cannot be shown is no failure of the command
+    r = _shell("sora check 'a red ball on a beach' 2>&-", tmp_path)
+    assert (r.returncode, r.stdout) == (0, "allowed\n")
+    # (an error line that cannot be shown still sets the exit code)
+    r = _shell("sora check 'a red ball on a beach' --policy nowhere.json 2>/dev/full; echo $?",
+               tmp_path)
+    assert r.stdout == "1\n"
+    # a result that cannot be written is the command's failure, in one line
+    r = _shell("sora check 'a red ball on a beach' >/dev/full", tmp_path)
+    assert r.returncode == 1
+    assert r.stderr.splitlines() == ["error: cannot write the result to standard output: "
+                                     "No space left on device"]
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path):
+    (tmp_path / "many.txt").write_text("".join(f"a red ball number {i}\n" for i in range(5000)))
+    r = _shell("sora check --file many.txt | head -1; echo ${PIPESTATUS[0]}", tmp_path)
+    # as a tool killed by SIGPIPE: 128 + 13, nothing on stderr
+    assert r.stdout.splitlines() == ["allowed\ta red ball number 0", "141"]
+    assert r.stderr == ""

@@ -780,3 +780,32 @@ def test_a_storyboard_is_as_long_as_its_segments_and_warns_of_one_too_short_to_d
     assert probe(out).frames == round(2.37 * 8)
     assert "segment 3 lasts 0.3 s, 2 frame(s), shorter than the model's step" in \
         " ".join(r.stderr.split())
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+def test_a_kill_or_a_hangup_cleans_up_like_ctrl_c(tiny_bundle, tmp_path, signame):
+    # SIGHUP is what a closed terminal or ssh session sends: its hidden temporary was left
+    cmd = [sys.executable, "-m", "sora_cli", "generate", "a red ball bouncing on a beach",
+           "-o", str(tmp_path / "k.mp4"), "--model", str(tiny_bundle), "-d", "600", *FAST]
+    proc = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(tmp_path.glob(".k.*")):
+        time.sleep(0.05)
+    assert list(tmp_path.glob(".k.*")), "the video never started"
+    number = getattr(signal, signame)
+    proc.send_signal(number)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + number
+    assert err.splitlines() == [f"error: stopped by {signame}"]
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_warning_that_cannot_be_shown_does_not_stop_the_video(tiny_bundle, tmp_path):
+    r = subprocess.run(["bash", "-c", f'{sys.executable} -m sora_cli generate "a purple elephant '
+                                      f'on a beach" -o e.mp4 --model {tiny_bundle} -d 1 '
+                                      f'{" ".join(FAST)} 2>/dev/full'],
+                       cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0
+    assert r.stdout.startswith("e.mp4  (1.00 s") and probe(tmp_path / "e.mp4").frames == 8

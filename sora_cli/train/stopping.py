@@ -1,5 +1,6 @@
-"""Ctrl-C and `kill` during training: the first one lets the step in progress finish and the
-run save a checkpoint that `--resume` continues from; a second one stops at once.
+"""Ctrl-C, `kill` and a hangup during training: the first one lets the step in progress
+finish and the run save a checkpoint that `--resume` continues from; a second one stops at
+once.
 
 Without this a Ctrl-C lost everything since the last timed checkpoint (up to
 --checkpoint-minutes of work), and a job scheduler's SIGTERM lost the same.
@@ -11,12 +12,11 @@ import signal
 import threading
 
 from sora_cli import console
-
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+from sora_cli.signals import STOPPING, received, take_over
 
 
 class StopRequests:
-    """A context in which SIGINT and SIGTERM set `asked` instead of unwinding; the training
+    """A context in which SIGINT, SIGTERM and SIGHUP set `asked` instead of unwinding; the training
     loop polls it after each step. Outside the main thread (where handlers cannot be set) it
     does nothing and signals act as before."""
 
@@ -28,12 +28,13 @@ class StopRequests:
         if self.asked:  # asked twice: stop now, as before
             raise KeyboardInterrupt
         self.asked = True
+        received(signum)
         console.warn("stopping after this step with a checkpoint; press Ctrl-C again to stop "
                      "at once without one")
 
     def __enter__(self) -> "StopRequests":
         if threading.current_thread() is threading.main_thread():
-            self._before = {s: signal.signal(s, self._handle) for s in SIGNALS}
+            self._before = take_over(self._handle, STOPPING)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -42,6 +43,8 @@ class StopRequests:
 
 
 def ignore_interrupts(worker_id: int) -> None:
-    """Data-loader workers share the terminal's Ctrl-C; they leave it to the training process,
-    which shuts them down once its checkpoint is saved."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Data-loader workers share the terminal's Ctrl-C and its hangup; they leave them to the
+    training process, which shuts them down once its checkpoint is saved."""
+    for number in STOPPING:
+        if number != signal.SIGTERM:
+            signal.signal(number, signal.SIG_IGN)
