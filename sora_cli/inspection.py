@@ -147,7 +147,7 @@ def _draw_sheet(info: VideoInfo, out: Path, cols: int, rows: int, tile_width: in
 
 def _frames_at(path: Path, indices: list[int], width: int, height: int) -> list[np.ndarray]:
     """Decode only the frames at `indices`, scaled: one pass, small memory."""
-    pick = "+".join(f"eq(n\\,{i})" for i in indices)
+    pick = _any_of([f"eq(n\\,{i})" for i in indices])
     proc = subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", ffmpeg_path(path),
          "-map", "0:v:0", "-vf", f"select='{pick}',scale={width}:{height}:flags=area+{EXACT}",
@@ -159,6 +159,15 @@ def _frames_at(path: Path, indices: list[int], width: int, height: int) -> list[
     data = proc.stdout
     return [np.frombuffer(data[i:i + size], np.uint8).reshape(height, width, 3)
             for i in range(0, len(data) - size + 1, size)]
+
+
+def _any_of(terms: list[str]) -> str:
+    """`terms` summed as a balanced tree: ffmpeg's expressions take at most 100 terms in a
+    row (a 10x11 sheet failed with "Error initializing filters"), and nest far deeper."""
+    if len(terms) == 1:
+        return terms[0]
+    half = len(terms) // 2
+    return f"({_any_of(terms[:half])}+{_any_of(terms[half:])})"
 
 
 def encode_png(image: np.ndarray) -> bytes:

@@ -58,6 +58,21 @@ def test_contact_sheet_grid_of_evenly_spaced_frames(tmp_path):
     assert np.abs(np.array(levels) - expected).max() < 6
 
 
+def test_a_contact_sheet_of_more_than_a_hundred_tiles(tmp_path):
+    # ffmpeg's frame picker takes at most 100 terms in a row: an 11x11 sheet failed, blaming
+    # the file ("cannot read frames of ...")
+    clip = ramp_clip(tmp_path / "r.mp4", frames=25)
+    sheet = read_png(contact_sheet(clip, tmp_path / "s.png", cols=11, rows=11)).astype(int)
+    assert sheet.shape == (4 + 3 * (48 + 11 + 4), 4 + 11 * (64 + 4), 3)   # 25 frames: 11x3
+    long = write_video(tmp_path / "long.mp4", np.repeat(np.full((1, 48, 64, 3), 90, np.uint8),
+                                                        130, axis=0), fps=10, crf=5).path
+    sheet = read_png(contact_sheet(long, tmp_path / "l.png", cols=11, rows=11)).astype(int)
+    assert sheet.shape == (4 + 11 * (48 + 11 + 4), 4 + 11 * (64 + 4), 3)
+    tiles = [sheet[4 + r * 63 + 8:4 + r * 63 + 40, 4 + c * 68 + 8:4 + c * 68 + 56].mean()
+             for r in range(11) for c in range(11)]
+    assert np.abs(np.array(tiles) - 90).max() < 3   # every one of the 121 tiles drawn
+
+
 def test_contact_sheet_of_a_short_clip_and_bad_requests(tmp_path):
     clip = ramp_clip(tmp_path / "r.mp4", frames=3)
     sheet = read_png(contact_sheet(clip, tmp_path / "s.png"))
