@@ -4,11 +4,49 @@
 # python, no jq), and the finished videos stitched into one film.
 #
 #   bash examples/batch.sh [OUT_DIR]          # from the repository root; OUT_DIR: batch-out
+#   bash examples/batch.sh --read MANIFEST    # step 4 alone: list a manifest's items
 #
 # Environment: MODEL (bundle name or folder, default "default"), STEPS (denoising steps,
 # default: the model's), DURATION (seconds per prompt of prompts.txt, default 4),
 # STOP_AFTER (seconds before the first run is interrupted, default 20).
 set -euo pipefail
+
+# Reading a manifest (step 4), defined first so that `--read MANIFEST` can run it alone.
+json_string() {  # json_string TEXT -> the JSON string that TEXT starts with, unescaped
+    local re='^"(([^"\\]|\\.)*)"' v
+    [[ $1 =~ $re ]] || return 1
+    v=${BASH_REMATCH[1]}
+    v=${v//\\\"/\"}
+    printf '%s' "${v//\\\\/\\}"
+}
+field() {  # field ROW KEY -> the string value of the first "KEY": "..."
+    [[ $1 == *"\"$2\": \""* ]] || return 1
+    json_string "\"${1#*\"$2\": \"}"
+}
+last_field() {  # last_field ROW KEY -> the string value of the last "KEY": "..."
+    [[ $1 == *"\"$2\": \""* ]] || return 1
+    json_string "\"${1##*\"$2\": \"}"
+}
+done_videos=()
+read_manifest() {  # read_manifest FILE: a line per item; the done videos into done_videos
+    local row status prompt video
+    while IFS= read -r row; do
+        status=$(field "$row" status) || status=?
+        prompt=$(field "$row" prompt) || prompt=?
+        if [[ $status == done ]]; then
+            video=$(last_field "$row" output)
+            done_videos+=("$(dirname "$1")/$video")
+            printf '%-8s %s  <- %s\n' "$status" "$video" "$prompt"
+        else
+            printf '%-8s %s\n' "$status" "$prompt"   # refused or failed: see "error"
+        fi
+    done < "$1"
+    echo "${#done_videos[@]} videos done"
+}
+if [[ ${1:-} == --read ]]; then
+    read_manifest "${2:?usage: bash examples/batch.sh --read MANIFEST}"
+    exit
+fi
 
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-batch-out}
@@ -39,28 +77,12 @@ OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} torchrun --standalone --nproc_per_node=2 \
     -m sora_cli batch "$here/jobs.jsonl" -o "$out/jobs" "${opts[@]}"
 
 # 4. Read a manifest with nothing but the shell: one JSON object a line, keys in a fixed order
-#    (id, index, prompt, options, seed, output, duration, seconds, status, error, ...).
-#    The top-level "output" is the last one on the line (a row's options may name one too).
-field() {  # field ROW KEY -> the string value of "KEY": "..." (first occurrence)
-    local v=${1#*\"$2\": \"}
-    [[ $v == "$1" ]] && return 1
-    printf '%s' "${v%%\"*}"
-}
-done_videos=()
+#    (id, index, prompt, options, seed, output, duration, seconds, status, error, ...), text
+#    as it is but for JSON's escapes. The top-level "output" is the last one on the line (a
+#    row's options may name one too): read_manifest, above; `bash examples/batch.sh --read
+#    MANIFEST` runs only this step.
 echo "== 4. $out/prompts/manifest.jsonl"
-while IFS= read -r row; do
-    status=$(field "$row" status) || status=?
-    prompt=$(field "$row" prompt) || prompt=?
-    if [[ $status == done ]]; then
-        video=${row##*\"output\": \"}
-        video=${video%%\"*}
-        done_videos+=("$out/prompts/$video")
-        printf '%-8s %s  <- %s\n' "$status" "$video" "$prompt"
-    else
-        printf '%-8s %s\n' "$status" "$prompt"   # refused or failed: see "error"
-    fi
-done < "$out/prompts/manifest.jsonl"
-echo "${#done_videos[@]} videos done"
+read_manifest "$out/prompts/manifest.jsonl"
 
 # 5. Stitch the finished videos, in prompt order, into one film. They share size, frame rate
 #    and codec settings, so a plain cut is a stream copy; --transition crossfade --overlap 0.5

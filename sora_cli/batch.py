@@ -3,7 +3,8 @@
 A job file holds one prompt a line (`#` comments and blank lines skipped) or JSON rows
 (`{"prompt": ..., "seed": 3, "duration": 2, ...}`) carrying any `sora generate` option. Each
 item is logged to a per-rank manifest as it starts and as it ends, so a killed batch loses at
-most the item in flight; re-running skips what is done with the same settings. Under
+most the item in flight; re-running skips what is done with the same settings, wherever its
+row has moved in the file. One batch at a time runs in a folder (a lock per rank). Under
 `torchrun` rank r takes items r, r+W, r+2W, ... Every process rewrites `manifest.jsonl` from
 all the per-rank manifests after each of its items (one row per item in job-file order, the
 ranks taking turns), and rank 0 merges them for good at the end.
@@ -17,6 +18,7 @@ import math
 import os
 import re
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable
@@ -25,6 +27,7 @@ from sora_cli.errors import SoraError
 
 MANIFEST = "manifest.jsonl"
 LOCK = ".manifest.lock"     # ranks take turns rewriting manifest.jsonl (batch._merge_in_turn)
+RUNNING = ".batch.rank{rank}.lock"   # held while a rank runs: one batch at a time in a folder
 # Options a JSON row may carry; anything else is reported for that item, not silently dropped.
 ROW_OPTIONS = {"prompt", "negative", "duration", "seconds", "size", "aspect", "fps", "seed",
                "steps", "guidance", "output", "sampler", "literal"}
@@ -48,14 +51,33 @@ class BatchItem:
     # Everything that shapes the video once the command's flags fill in what the row leaves
     # out (set by the caller); a re-run with other flags then gets new ids and remakes items.
     settings: dict | None = None
+    repeat: int = 1     # the n-th row of the file that makes this same video (number_repeats)
+
+    @property
+    def content(self) -> str:
+        """A hash of the prompt and the settings (the row's own options when none are set,
+        and then its position, where its default seed comes from, when it has no seed)."""
+        shaping = self.settings
+        if shaping is None:
+            shaping = {"position": self.index, **self.options} \
+                if "seed" not in self.options else self.options
+        row = json.dumps({"prompt": self.prompt, **shaping}, sort_keys=True, default=str)
+        return hashlib.sha1(row.encode()).hexdigest()[:12]
 
     @property
     def id(self) -> str:
-        """Stable across re-runs of the same job file with the same settings: position plus a
-        hash of the prompt and the settings (the row's own options when none are set)."""
-        shaping = self.options if self.settings is None else self.settings
-        row = json.dumps({"prompt": self.prompt, **shaping}, sort_keys=True, default=str)
-        return f"{self.index:05d}-{hashlib.sha1(row.encode()).hexdigest()[:8]}"
+        """Stable across re-runs with the same settings, wherever the row moved in the file: a
+        row inserted above a done one does not make it again. (A prompt-list item's default
+        seed is its position, so there a move is a new video.) Rows that make the same video
+        are told apart by their order."""
+        return self.content if self.repeat == 1 else f"{self.content}-{self.repeat}"
+
+
+def number_repeats(items: list[BatchItem]) -> None:
+    """Give each item its `repeat`: 1 for the first row of its content, 2 for the next, ..."""
+    seen: dict[str, int] = {}
+    for item in items:
+        seen[item.content] = item.repeat = seen.get(item.content, 0) + 1
 
 
 def slugify(text: str, limit: int = 40) -> str:
@@ -65,13 +87,15 @@ def slugify(text: str, limit: int = 40) -> str:
 
 def parse_jobs(text: str) -> list[BatchItem]:
     items: list[BatchItem] = []
-    for number, raw in enumerate(text.splitlines(), 1):
+    from sora_cli.textfile import text_lines
+
+    for number, raw in enumerate(text_lines(text), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         index = len(items)
         if not line.startswith("{"):
-            items.append(BatchItem(index, number, line))
+            items.append(_plain_row(index, number, line))
             continue
         try:
             row = json.loads(line)
@@ -109,6 +133,21 @@ def parse_jobs(text: str) -> list[BatchItem]:
     return items
 
 
+def _plain_row(index: int, number: int, line: str) -> BatchItem:
+    """A line that is not a JSON object: a prompt as written, or in JSON quotes ("a red
+    ball", as a script may write it), but not another JSON value such as ["a red ball"]."""
+    if line[0] in '"[':
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError:
+            return BatchItem(index, number, line)     # "Stop!" said the ball: text
+        if isinstance(value, str) and value.strip():
+            return BatchItem(index, number, value.strip())
+        return BatchItem(index, number, line, error=f"line {number}: a JSON row must be an "
+                                                    'object such as {"prompt": "a red ball"}')
+    return BatchItem(index, number, line)
+
+
 def _typed(key: str, value, number: int):
     """(value, None), a whole float made an int; or (value, why it is the wrong type)."""
     got = f"(got {json.dumps(value)})"
@@ -134,6 +173,8 @@ def _output_problem(name, number: int) -> str | None:
     """Why a row's "output" cannot be used: it must name an .mp4 inside the batch folder."""
     if not isinstance(name, str) or not name.strip():
         return f"line {number}: \"output\" must be a file name such as \"ball.mp4\""
+    if any(ord(c) < 32 or c == "\x7f" for c in name):
+        return f"line {number}: output {json.dumps(name)} holds a control character"
     path = PurePosixPath(name)
     if path.is_absolute() or ".." in path.parts:
         return (f"line {number}: output {name} must stay inside the batch folder (a name such "
@@ -162,7 +203,9 @@ def _looks_like_csv(path, text: str) -> bool:
     """A .csv file, or a first line that is a header such as `prompt,duration,seed`."""
     if str(path).lower().endswith(".csv"):
         return True
-    first = next((line.strip() for line in text.splitlines()
+    from sora_cli.textfile import text_lines
+
+    first = next((line.strip() for line in text_lines(text)
                   if line.strip() and not line.lstrip().startswith("#")), "")
     cells = [c.strip().strip("\"'") for c in re.split(r"[,;\t]", first)]
     return (len(cells) > 1 and cells[0].lower() == "prompt"
@@ -170,8 +213,11 @@ def _looks_like_csv(path, text: str) -> bool:
 
 
 def item_seed(item: BatchItem, base_seed: int) -> int:
+    """The row's own seed; else the batch's --seed plus the row's position."""
     seed = item.options.get("seed")
-    return int(seed) if seed is not None else base_seed + item.index
+    if isinstance(seed, int) and not isinstance(seed, bool):
+        return seed
+    return base_seed + item.index
 
 
 def item_output(item: BatchItem, out_dir: Path, seed: int) -> Path:
@@ -182,7 +228,11 @@ def item_output(item: BatchItem, out_dir: Path, seed: int) -> Path:
 def _read_rows(path: Path) -> list[dict]:
     rows = []
     if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
+        # rows are written with their text as it is: only "\n" ends one (a prompt may hold a
+        # U+2028, which splitlines would break the row at)
+        for line in path.read_text(encoding="utf-8").split("\n"):
+            if not line.strip():
+                continue
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError:
@@ -246,9 +296,13 @@ def merge_manifests(out_dir: Path, items: list[BatchItem], final: bool = True) -
     tmp = out_dir / f".{MANIFEST}.{os.getpid()}.tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         for item in items:
-            row = latest.get(item.id) or earlier.get(item.index)
+            row = latest.get(item.id)
+            if row is not None:   # the row may have moved in the file since it was made
+                row = {**row, "index": item.index}
+            else:
+                row = earlier.get(item.index)
             if row is not None:
-                f.write(json.dumps(row) + "\n")
+                f.write(_json(row) + "\n")
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, target)
@@ -282,27 +336,50 @@ def run_batch(items: list[BatchItem], out_dir: str | os.PathLike,
     `output_path`: an existing file that the manifests do not say this batch made fails its
     item instead, unless `overwrite`.
     """
-    from sora_cli.guard import PromptRefused
-
     from sora_cli.folders import make_folder
 
     out = make_folder(out_dir)
+    with _running(out, rank):
+        return _run_batch(items, out, run_item, base_seed, rank, world_size, barrier, on_item,
+                          overwrite)
+
+
+def _run_batch(items, out: Path, run_item, base_seed, rank, world_size, barrier, on_item,
+               overwrite) -> BatchSummary:
+    from sora_cli.folders import make_folder
+    from sora_cli.guard import PromptRefused
+
     started, started_at = time.perf_counter(), time.time()
+    number_repeats(items)
     done_before = finished_rows(out)
     # Taken before this run rewrites manifest.jsonl: the files of earlier runs stay replaceable
     # even where this run's rows have not yet taken over from theirs.
     made = made_outputs(out)
+    # the videos of items still in the job file: a new item never takes one's name (a row
+    # inserted above a done one would otherwise get its position's default name)
+    claimed = {row["output"]: row["id"] for row in done_before.values()
+               if row["status"] == "done" and row["id"] in {item.id for item in items}}
     summary = BatchSummary(str(out), str(out / MANIFEST), total=len(items))
     rank_manifest = out / f"manifest.rank{rank}.jsonl"
     mine: Iterable[BatchItem] = items[rank::world_size]
     for item in mine:
         if item.id in done_before:
-            summary.skipped += 1
+            if done_before[item.id]["status"] == "refused":
+                summary.refused += 1   # still refused: counted as the manifest says
+            else:
+                summary.skipped += 1
             continue
-        seed = item_seed(item, base_seed) if item.error is None else base_seed + item.index
+        seed = item_seed(item, base_seed)
         # a row that failed to read may name a path outside the folder: nothing is written
         output = item_output(item, out, seed) if item.error is None else None
         name = None if output is None else output.relative_to(out).as_posix()
+        if name in claimed and claimed[name] != item.id:
+            if "output" in item.options:
+                item.error = (f"line {item.line}: output {name} is the video of another row of "
+                              "this job file, already made; give this row another name")
+                output = name = None
+            else:
+                output, name = _unclaimed(output, out, claimed)
         row = {"id": item.id, "index": item.index, "prompt": item.prompt, "options": item.options,
                "seed": seed, "output": name, "duration": None,
                "seconds": None, "status": "failed", "error": item.error, "rank": rank}
@@ -344,6 +421,47 @@ def run_batch(items: list[BatchItem], out_dir: str | os.PathLike,
     return summary
 
 
+def _unclaimed(output: Path, out: Path, claimed: dict) -> tuple[Path, str]:
+    """`output` with -2, -3, ... added to its stem until no done item's video has the name."""
+    for n in range(2, len(claimed) + 3):
+        path = output.with_name(f"{output.stem}-{n}{output.suffix}")
+        name = path.relative_to(out).as_posix()
+        if name not in claimed:
+            return path, name
+    raise AssertionError("unreachable: more names tried than are claimed")
+
+
+@contextmanager
+def _running(out: Path, rank: int):
+    """Hold this rank's lock on the folder while the batch runs: a second batch started on
+    the same folder (or the same command twice) would make the same videos at once, fail
+    them as existing files and leave the manifest saying so. Where the system has no such
+    locks (Windows) nothing is held."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path = out / RUNNING.format(rank=rank)
+    with open(path, "a+", encoding="utf-8") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            pid = f.read().strip()
+            who = f" (process {pid})" if pid.isdigit() else ""
+            raise SoraError(f"another sora batch is running in {out}{who}: wait for it to "
+                            "end, or give another --out-dir") from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
+
+
 def _merge_in_turn(out_dir: Path, items: list[BatchItem]) -> None:
     """`merge_manifests` while holding a lock on the folder, so that ranks finishing at once
     take turns: each merge then reads at least what the one before it read (the per-rank logs
@@ -362,6 +480,11 @@ def _merge_in_turn(out_dir: Path, items: list[BatchItem]) -> None:
 
 def _append(path: Path, row: dict) -> None:
     with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(row) + "\n")
+        f.write(_json(row) + "\n")
         f.flush()
         os.fsync(f.fileno())
+
+
+def _json(row: dict) -> str:
+    """A manifest row: text as it is (a shell reading the file sees "café", not "caf\\u00e9")."""
+    return json.dumps(row, ensure_ascii=False)

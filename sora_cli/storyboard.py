@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sora_cli.errors import SoraError
+from sora_cli.textfile import text_lines
 
 DEFAULT_SEGMENT_SECONDS = 4.0
 MAX_SEGMENT_SECONDS = 600.0
@@ -76,7 +77,7 @@ def parse_storyboard(text: str, source: str = "storyboard",
     if stripped.startswith("{") or stripped.startswith("["):
         return _parse_json(text, source, default_duration)
     segments = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text_lines(text), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         if _KEY_LINE.match(line):

@@ -29,3 +29,10 @@ def read_text_arg(path: str | os.PathLike, what: str, hint: str) -> tuple[str, s
         raise SoraError(f"{p} is not a text file ({hint})") from None
     except OSError as exc:  # unreadable: permissions, a device, a vanished file
         raise SoraError(f"cannot read {what} {p}: {exc.strerror or exc}") from None
+
+
+def text_lines(text: str) -> list[str]:
+    """The lines of a job file or storyboard as an editor and the shell number them: ended by
+    a line break only. str.splitlines also breaks at U+2028, form feeds and the like, which
+    would cut a prompt in two and shift every line number after it."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")

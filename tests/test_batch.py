@@ -4,6 +4,7 @@ replace, resuming after the flags changed, the manifest kept current, CSV job fi
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -286,3 +287,104 @@ def test_every_rank_brings_manifest_jsonl_up_to_date_as_its_items_finish(tmp_pat
                                                      for r in rows_of(out)]))
     assert seen == [[(0, 0), (1, 1)], [(0, 0), (1, 1), (3, 1)]]
     assert (out / "manifest.rank1.jsonl").exists()   # merged for good by rank 0 alone
+
+
+def _writer(label: str):
+    def run_item(item, seed, output):
+        output.write_bytes(f"{label} {item.prompt} {seed}".encode())
+        return {"duration": 1}
+    return run_item
+
+
+def test_a_row_inserted_above_done_ones_does_not_make_them_again(tmp_path):
+    # Items were known by their position: one row added at the top of a job file made every
+    # row again. Rows with their own seed are the same videos wherever they stand.
+    from sora_cli.batch import parse_jobs, run_batch
+
+    out = tmp_path / "out"
+    first = ['{"prompt": "a red ball", "seed": 5}', '{"prompt": "a blue car", "seed": 7}',
+             '{"prompt": "a blue car", "seed": 7}']        # the same video twice: two items
+    assert run_batch(parse_jobs("\n".join(first)), out, _writer("one")).done == 3
+    made = {r["output"]: (out / r["output"]).read_bytes() for r in rows_of(out)}
+    assert sorted(made) == ["0001-a-red-ball-s5.mp4", "0002-a-blue-car-s7.mp4",
+                            "0003-a-blue-car-s7.mp4"]
+    # above them: another red ball of seed 5 (a longer one) whose default name is the first's
+    moved = parse_jobs("\n".join(['{"prompt": "a red ball", "seed": 5, "duration": 2}',
+                                  *first]))
+    summary = run_batch(moved, out, _writer("two"))
+    assert (summary.done, summary.skipped) == (1, 3)
+    rows = rows_of(out)
+    assert [r["index"] for r in rows] == [0, 1, 2, 3]
+    assert [r["output"] for r in rows] == ["0001-a-red-ball-s5-2.mp4", *made]
+    assert all((out / name).read_bytes() == data for name, data in made.items())
+    assert (out / "0001-a-red-ball-s5-2.mp4").read_bytes() == b"two a red ball 5"
+    # a prompt list's item takes its seed from its place: moved, it is another video
+    assert run_batch(parse_jobs("a green fish\na red ball"), tmp_path / "p",
+                     _writer("one")).done == 2
+    summary = run_batch(parse_jobs("a red ball\na green fish"), tmp_path / "p", _writer("two"))
+    assert (summary.done, summary.skipped) == (2, 0)
+
+
+def test_a_second_batch_on_the_same_folder_is_refused_while_one_runs(tmp_path):
+    # Two at once made the same videos twice, failed them as existing files, and left a
+    # manifest saying "failed" for every good video, which each later run repeated.
+    from sora_cli.batch import parse_jobs, run_batch
+    from sora_cli.errors import SoraError
+
+    out = tmp_path / "out"
+    errors = []
+
+    def start_another(item, seed, output):
+        try:
+            run_batch(parse_jobs("a red ball"), out, _writer("two"))
+        except SoraError as exc:
+            errors.append(str(exc))
+        return _writer("one")(item, seed, output)
+
+    assert run_batch(parse_jobs("a red ball"), out, start_another).done == 1
+    assert errors == [f"another sora batch is running in {out} (process {os.getpid()}): "
+                      "wait for it to end, or give another --out-dir"]
+    assert run_batch(parse_jobs("a red ball"), out, _writer("three")).skipped == 1
+    assert sorted(p.name for p in out.iterdir()) == ["0001-a-red-ball-s0.mp4", "manifest.jsonl"]
+
+
+def test_rows_that_are_json_but_not_objects_and_control_characters_in_names(tmp_path):
+    from sora_cli.batch import parse_jobs, run_batch
+
+    items = parse_jobs('"a red ball"\n["a blue ball"]\n"Stop!" said the ball\n'
+                       '{"prompt": "a cyan star", "output": "a\\u0000b.mp4"}\n'
+                       '{"prompt": "a pink fish", "seed": 6, "steps": 2.5}\n')
+    assert [i.prompt for i in items[::2]] == ["a red ball", '"Stop!" said the ball',
+                                              "a pink fish"]
+    assert items[1].error == ('line 2: a JSON row must be an object such as '
+                              '{"prompt": "a red ball"}')
+    assert items[3].error == 'line 4: output "a\\u0000b.mp4" holds a control character'
+    run_batch(items, tmp_path / "out", _writer("one"))
+    rows = rows_of(tmp_path / "out")
+    assert [r["status"] for r in rows] == ["done", "failed", "done", "failed", "failed"]
+    assert rows[4]["seed"] == 6      # the row's own, though the row failed
+
+
+def test_a_rerun_counts_refused_items_as_refused(tmp_path):
+    from sora_cli.batch import parse_jobs, run_batch
+    from sora_cli.guard import check_prompt
+
+    def guarded(item, seed, output):
+        check_prompt(item.prompt)
+        return _writer("one")(item, seed, output)
+
+    jobs = "a red ball\na graphic beheading with gore\n"
+    summary = run_batch(parse_jobs(jobs), tmp_path, guarded)
+    assert (summary.done, summary.refused) == (1, 1)
+    summary = run_batch(parse_jobs(jobs), tmp_path, guarded)
+    assert (summary.done, summary.skipped, summary.refused) == (0, 1, 1)
+
+
+def test_manifest_text_is_written_as_it_is(tmp_path):
+    from sora_cli.batch import parse_jobs, run_batch
+
+    run_batch(parse_jobs("a red ball at the café\u2028on a beach\n"), tmp_path, _writer("one"))
+    text = (tmp_path / "manifest.jsonl").read_text(encoding="utf-8")
+    assert "café" in text and text.count("\n") == 1
+    assert run_batch(parse_jobs("a red ball at the café\u2028on a beach\n"), tmp_path,
+                     _writer("two")).skipped == 1

@@ -356,3 +356,32 @@ def test_storyboards_and_job_files_saved_with_a_bom_read_as_written(tmp_path):
     assert read_text_arg(jobs, "job file", "")[0] == '{"prompt": "a red ball"}\n'
     with pytest.raises(SoraError, match="job file .* is a folder: give the file in it"):
         read_text_arg(tmp_path, "job file", "")
+
+
+def test_batch_sh_reads_a_manifest_with_quotes_and_names_in_it(tmp_path):
+    # The plain-shell reader cut a prompt at its first \" ("a \")
+    from sora_cli.batch import parse_jobs, run_batch
+
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("no bash")
+    jobs = ['{"prompt": "a red ball called \\"Bo\\" at the café", "output": "sub/bo.mp4"}',
+            "a graphic beheading with gore", 'a blue car, path C:\\\\cars\\\\']
+
+    def run_item(item, seed, output):
+        from sora_cli.guard import check_prompt
+
+        check_prompt(item.prompt)
+        output.write_bytes(b"video")
+        return {"duration": 1}
+
+    out = tmp_path / "out"
+    run_batch(parse_jobs("\n".join(jobs)), out, run_item)
+    r = subprocess.run([bash, str(EXAMPLES / "batch.sh"), "--read", str(out / "manifest.jsonl")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        'done     sub/bo.mp4  <- a red ball called "Bo" at the café',
+        "refused  a graphic beheading with gore",
+        "done     0003-a-blue-car-path-c-cars-s2.mp4  <- a blue car, path C:\\\\cars\\\\",
+        "2 videos done"]
