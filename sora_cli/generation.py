@@ -434,6 +434,18 @@ def _outputs(prompt: str, output, seed0: int, num: int) -> list[Path]:
     return [out.with_name(f"{out.stem}-{i + 1}{out.suffix}") for i in range(num)]
 
 
+def _beside(source, ending: str, what: str) -> Path:
+    """The default output of a command that reads a file: its name with `ending` (".mp4",
+    "-extended.mp4"), beside it. Input from stdin or a pipe or device (`-`, /dev/stdin, bash's
+    <(...)) has no such place: the video would go into /dev, so -o must name it."""
+    path = Path(str(source))
+    special = path.exists() and not path.is_file() and not path.is_dir()   # a pipe, a device
+    if str(source) == "-" or special or path.absolute().parts[1:2] in (("dev",), ("proc",)):
+        raise SoraUsageError(f"{what} read from stdin or a pipe ({source}) needs -o to name "
+                             "the video")
+    return path.with_name(path.stem + ending)
+
+
 def _check_fit(fit: str) -> None:
     """A bad --fit is a usage error before any model work, for images and clips alike."""
     if fit not in ("crop", "pad"):
@@ -668,7 +680,7 @@ def extend(clip: str | os.PathLike, prompt: str = "", seconds: float = 4.0,
     if only_new:
         _say_sound_is_dropped([info])
     seed = opts.seed if opts.seed is not None else new_seed()
-    out = Path(output) if output else Path(clip).with_name(f"{Path(clip).stem}-extended.mp4")
+    out = Path(output) if output else _beside(clip, "-extended.mp4", "a clip")
     check_output_path(out, opts.overwrite)
     identity = signing_identity(opts)
     pipe = pipe or load_pipeline(opts)
@@ -753,8 +765,8 @@ def story(storyboard: str | os.PathLike, output: str | os.PathLike | None = None
     """A film from a storyboard: each segment continues the one before with its own prompt."""
     from sora_cli.storyboard import load_storyboard
 
-    if str(storyboard) == "-" and not output:  # else the video would be named "-.mp4"
-        raise SoraUsageError("a storyboard read from stdin (-) needs -o to name the video")
+    if not output:   # checked before the storyboard is read: a pipe reads only once
+        _beside(storyboard, ".mp4", "a storyboard")
     board = load_storyboard(storyboard)
     if board.duration > MAX_DURATION:  # a fault of the file, not of the command line
         raise SoraError(f"{storyboard}: the segments add up to {board.duration:g} s, more than "
@@ -768,7 +780,7 @@ def story(storyboard: str | os.PathLike, output: str | os.PathLike | None = None
     check_prompts({**named, "the negative prompt": opts.negative}, opts)
     seed = opts.seed if opts.seed is not None else (board.seed if board.seed is not None
                                                     else new_seed())
-    out = Path(output) if output else Path(str(storyboard)).with_suffix(".mp4")
+    out = Path(output) if output else _beside(storyboard, ".mp4", "a storyboard")
     from sora_cli.video_io import check_output_path
 
     check_output_path(out, opts.overwrite)

@@ -33,9 +33,11 @@ _LINE = re.compile(r"^\s*(?:(?P<dur>\d+(?:\.\d+)?)\s*(?:s|sec|secs|seconds)?\s*[
                    re.IGNORECASE)
 _TRAILING = re.compile(r"^(?P<prompt>.*\S)\s*\|\s*(?P<dur>\d+(?:\.\d+)?)\s*(?:s|sec|secs|seconds)?\s*$",
                        re.IGNORECASE)
-# What starts like a duration but is none ("-1s:", "1m:", "1,5s:", "1s:" with no prompt): read
-# as a prompt, it would become a default-length segment of the wrong scene
-_DURATION_LIKE = re.compile(r"^\s*[-+]?\d[\d.,]*\s*[a-z]{0,7}\s*[:|]\s*(?P<rest>.*)$", re.IGNORECASE)
+# What starts like a duration but is none ("-1s:", "1m:", "1,5s:", "1e0s:", "nan s:", "1s:"
+# with no prompt): read as a prompt, it would become a default-length segment of the wrong
+# scene
+_DURATION_LIKE = re.compile(r"^\s*(?:[-+]?\d[\w.,+-]*\s*[a-z]{0,7}|[-+]?(?:nan|inf(?:inity)?)"
+                            r"\s*(?:s|sec|secs|seconds)?)\s*[:|]\s*(?P<rest>.*)$", re.IGNORECASE)
 SEGMENT_KEYS = ("prompt", "duration", "negative")
 
 
@@ -74,7 +76,7 @@ def _segment(prompt: object, duration: object, where: str, negative: object = ""
 def parse_storyboard(text: str, source: str = "storyboard",
                      default_duration: float = DEFAULT_SEGMENT_SECONDS) -> Storyboard:
     stripped = text.lstrip()
-    if stripped.startswith("{") or stripped.startswith("["):
+    if stripped.startswith(("{", "[")) or source.lower().endswith(".json"):
         return _parse_json(text, source, default_duration)
     segments = []
     for number, line in enumerate(text_lines(text), 1):
@@ -136,8 +138,11 @@ def _parse_json(text: str, source: str, default_duration: float) -> Storyboard:
             if unknown:  # a misspelt "duration" would silently become the default
                 raise SoraError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: "
                                 f"{', '.join(SEGMENT_KEYS)}")
-            segments.append(_segment(row.get("prompt"), row.get("duration", default_duration),
-                                     where, row.get("negative", "")))
+            duration = row.get("duration", default_duration)
+            if not isinstance(duration, (int, float)):   # "4" would read, but so would "nan"
+                raise SoraError(f"{where}: duration must be a number of seconds, got "
+                                f"{json.dumps(duration)}")
+            segments.append(_segment(row.get("prompt"), duration, where, row.get("negative", "")))
         else:
             raise SoraError(f"{where}: expected a prompt string or an object")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)

@@ -113,6 +113,8 @@ def ffmpeg_reason(stderr: bytes | str) -> str:
     echoes = ("Conversion failed", "Terminating thread with return code", "Task finished with "
               "error code", "Error sending frames to consumers", "Error while opening encoder",
               "Could not open encoder before EOF", "Nothing was written into output file")
+    # an FFREPORT log starts with the command line, which is no reason
+    text = re.sub(r"(?m)^Command line:\n.*\n?", "", text)
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     useful = [ln for ln in lines if not ln.startswith(boring) and not any(e in ln for e in echoes)]
     line = (useful or lines or ["ffmpeg gave no reason"])[-1]
@@ -517,9 +519,24 @@ def check_output_path(path: str | os.PathLike, overwrite: bool = False,
         raise SoraError(f"output folder {folder} is a file, not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise SoraError(f"output folder is not writable: {folder}")
+    _can_create_in(folder)
     if p.exists() and not overwrite:
         raise SoraError(f"{p} already exists (use --overwrite / -y to replace it)")
     return p
+
+
+def _can_create_in(folder: Path) -> None:
+    """A file can really be made in `folder`: where the permission bits say yes, a read-only
+    mount, /proc or /dev/fd still refuse, and would fail only once the video was drawn."""
+    import tempfile
+
+    try:
+        fd, name = tempfile.mkstemp(prefix=".sora-", suffix=".probe", dir=folder)
+    except OSError as exc:
+        raise SoraError(f"cannot write files in {folder} ({exc.strerror or exc}); give -o "
+                        "a path in a folder of yours") from None
+    os.close(fd)
+    os.unlink(name)
 
 
 @contextmanager

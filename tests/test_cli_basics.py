@@ -300,3 +300,16 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path):
     # as a tool killed by SIGPIPE: 128 + 13, nothing on stderr
     assert r.stdout.splitlines() == ["allowed\ta red ball number 0", "141"]
     assert r.stderr == ""
+
+
+def test_a_storyboard_from_a_pipe_needs_a_name_for_its_video(tmp_path):
+    # its default name is the file's with .mp4: /dev/stdin.mp4 was written into /dev, and
+    # bash's <(...) failed only after the whole film was drawn
+    for source in ("/dev/stdin", "<(printf '1: a red ball bouncing on a beach\\n')", "-"):
+        r = _shell(f"printf '1: a red ball bouncing on a beach\\n' | sora story {source}",
+                   tmp_path)
+        assert r.returncode == 2, r.stderr
+        name = "/dev/fd/" if source.startswith("<") else source
+        assert r.stderr.startswith(f"error: a storyboard read from stdin or a pipe ({name}")
+        assert r.stderr.endswith("needs -o to name the video\n")
+    assert list(tmp_path.iterdir()) == []

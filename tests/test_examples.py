@@ -98,6 +98,11 @@ def test_storyboard_durations_either_side_and_misspelt_keys_are_refused():
                         ("1s:", "storyboard:1: no prompt after the duration"),
                         ("a red ball\n-1s: a red ball", "storyboard:2: cannot read the duration"),
                         ("1m: a red ball", "cannot read the duration in '1m: a red ball'"),
+                        ("1e0s: a red ball", "cannot read the duration in '1e0s: a red ball'"),
+                        ("nan s: a red ball", "cannot read the duration"),
+                        ("inf: a red ball", "cannot read the duration"),
+                        ('[{"prompt": "a red ball", "duration": "2"}]',
+                         'segment 1: duration must be a number of seconds, got "2"'),
                         ("1,5s: a red ball", "cannot read the duration"),
                         ('[{"prompt": "a red ball", "duration": true}]', "got True"),
                         ('{"segments": ["a red ball"], "seed": -1}', "seed must be an integer")):
@@ -336,6 +341,19 @@ def test_gpu_recipe_trains_an_expert_and_keeps_it_beside_a_retrained_dit(tiny_bu
     r = run_recipe(tiny_bundle, tmp_path / "bad", timeout=60, PARTS="vae expert", **knobs)
     assert r.returncode == 2 and "add dit to PARTS" in r.stderr
     assert not (tmp_path / "bad" / "time-vae").exists()
+
+
+def test_a_json_storyboard_file_is_json_whatever_it_starts_with():
+    from sora_cli.errors import SoraError
+    from sora_cli.storyboard import parse_storyboard
+
+    # read as text, it was a 4 s segment whose prompt had the quotes
+    with pytest.raises(SoraError, match='b.json: expected a list of segments'):
+        parse_storyboard('"a red ball bouncing on a beach"', "b.json")
+    # text that starts like a number of seconds only as a word does is a prompt
+    board = parse_storyboard("infinite space: a white star\n3 red balls: bouncing\n")
+    assert [s.prompt for s in board.segments] == ["infinite space: a white star",
+                                                  "3 red balls: bouncing"]
 
 
 def test_storyboards_and_job_files_saved_with_a_bom_read_as_written(tmp_path):

@@ -320,3 +320,18 @@ def test_relative_names_with_a_colon_are_read_and_written_as_files(tmp_path, mon
     assert probe("ab:cd.mp4").frames == 6 and (tmp_path / "ab:cd.mp4").is_file()
     assert ffmpeg_path("plain.mp4") == "plain.mp4"
     assert ffmpeg_path(tmp_path / "ab:cd.mp4") == str(tmp_path / "ab:cd.mp4")
+
+
+def test_a_folder_that_refuses_new_files_is_named_before_any_work(tmp_path):
+    # the permission bits said yes (root, /proc), and the write failed after the drawing, its
+    # error the whole ffmpeg command line
+    from sora_cli.video_io import check_output_path, ffmpeg_reason
+
+    with pytest.raises(SoraError, match=r"^cannot write files in /proc \(.*\); give -o"):
+        check_output_path("/proc/clip.mp4")
+    assert check_output_path(tmp_path / "clip.mp4") == tmp_path / "clip.mp4"
+    assert list(tmp_path.iterdir()) == []
+    report = ("ffmpeg started on 2026-12-05 at 12:00:00\nReport written to \"x.log\"\n"
+              "Command line:\n/usr/bin/ffmpeg -y -f rawvideo -i - out.mp4\n")
+    assert "-f rawvideo" not in ffmpeg_reason(report)
+    assert ffmpeg_reason(report + "[libx264 @ 0x5f] broken encoder\n") == "broken encoder"
