@@ -184,9 +184,13 @@ def _output_problem(name, number: int) -> str | None:
     return None
 
 
-def read_jobs(path: str | os.PathLike) -> list[BatchItem]:
+def read_jobs(path: str | os.PathLike | list) -> list[BatchItem]:
+    """The items of a job file, or of a list of rows from Python (prompts, or dicts as the
+    JSON rows); `-` reads stdin."""
     from sora_cli.textfile import read_text_arg
 
+    if isinstance(path, (list, tuple)):
+        return _listed_jobs(path)
     text, name = read_text_arg(path, "job file", "one prompt or JSON row a line")
     if _looks_like_csv(path, text):
         shown = name if str(path) == "-" else path
@@ -197,6 +201,19 @@ def read_jobs(path: str | os.PathLike) -> list[BatchItem]:
     if not items:
         raise SoraError(f"{path}: no prompts (one prompt or JSON row a line)")
     return items
+
+
+def _listed_jobs(rows: list | tuple) -> list[BatchItem]:
+    """Items from a Python list: row k is line k + 1 of the job file it stands for."""
+    lines = []
+    for k, row in enumerate(rows, 1):
+        if isinstance(row, dict):
+            row = json.dumps(row)
+        if not isinstance(row, str) or not row.strip() or "\n" in row or "\r" in row:
+            raise SoraError(f"job {k}: give a prompt (one line of text) or a dict such as "
+                            f'{{"prompt": "a red ball", "seed": 3}}, got {row!r}')
+        lines.append(row)
+    return parse_jobs("\n".join(lines))
 
 
 def _looks_like_csv(path, text: str) -> bool:

@@ -270,6 +270,8 @@ def stitch(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *,
     length of each crossfade. `finalize(tmp_path)` runs on the finished file just before it
     is renamed into place (content credentials are signed there).
     """
+    if isinstance(inputs, (str, bytes, os.PathLike)):   # its letters would be the clips
+        raise SoraUsageError(f"stitch takes a list of clips, got one: {inputs!r}")
     paths = [Path(p) for p in inputs]
     if len(paths) < 2:
         raise SoraUsageError("stitch needs at least two clips to join")

@@ -46,7 +46,7 @@ from itertools import groupby, product
 from pathlib import Path
 from typing import Iterable, Mapping, Optional, Sequence, Union
 
-from sora_cli.errors import SoraError
+from sora_cli.errors import SoraError, SoraUsageError
 
 PathLike = Union[str, Path]
 
@@ -647,6 +647,8 @@ def refusal_message(verdict: Verdict, subject: str = "the prompt") -> str:
 
 def check_prompt(text: str, policy: Optional[Policy] = None, *, item: str = "the prompt") -> None:
     """Raise PromptRefused (exit 1, one line naming the category) if the policy refuses `text`."""
+    if not isinstance(text, str):   # None would pass as an empty prompt
+        raise SoraUsageError(f"{item} must be text, got {type(text).__name__}")
     verdict = screen(text, policy)
     if not verdict.allowed:
         raise PromptRefused(refusal_message(verdict, item), verdict.category, verdict.label,

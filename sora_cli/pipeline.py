@@ -70,6 +70,41 @@ class Span:
     negative: str = ""
 
 
+def _check_request(spans: list[Span], seed) -> None:
+    """What every mode of the pipeline checks, for a Python caller who uses it without
+    `sora_cli.generation` (which checks the same first, and the user's --policy too): prompts
+    are text the built-in content policy allows, the seed one a video's metadata can hold."""
+    import operator
+
+    from sora_cli.guard import check_prompts
+
+    try:
+        whole = None if isinstance(seed, bool) else operator.index(seed)   # numpy's ints too
+    except TypeError:
+        whole = None
+    if whole is None or not 0 <= whole < 2**63:
+        raise SoraUsageError(f"the seed must be an integer from 0 to 2**63 - 1, got {seed!r}")
+    texts = {}
+    for i, span in enumerate(spans, 1):
+        where = "" if len(spans) == 1 else f" of segment {i}"
+        if isinstance(span.frames, bool) or not isinstance(span.frames, int) or span.frames < 1:
+            raise SoraUsageError(f"a span makes at least one frame, got {span.frames!r}{where}")
+        for what, text in ((f"the prompt{where}", span.prompt),
+                           (f"the negative prompt{where}", span.negative)):
+            if not isinstance(text, str):
+                raise SoraUsageError(f"{what} must be text, got {type(text).__name__}")
+            texts[what] = text
+    check_prompts(texts)
+
+
+def check_seconds(seconds, what: str = "the duration") -> float:
+    """A length in seconds that makes at least one frame: a finite number above 0."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
+            or not math.isfinite(seconds) or seconds <= 0:
+        raise SoraUsageError(f"{what} must be a number of seconds above 0, got {seconds!r}")
+    return float(seconds)
+
+
 def frames_for(duration: float, fps: float) -> int:
     return max(1, round(duration * fps))
 
@@ -243,6 +278,7 @@ class VideoPipeline:
 
         from sora_cli.sampling import sample
 
+        _check_request(spans, seed)
         h, w = size[0] // self.spatial, size[1] // self.spatial
         C = int(self.bundle.vae.cfg.z_channels)
         gen = torch.Generator(device="cpu").manual_seed(int(seed))
@@ -382,8 +418,13 @@ class VideoPipeline:
         return windows
 
     # -- modes -------------------------------------------------------------------------------
+    # The modes yield the model's frames as they are drawn: no watermark, metadata or content
+    # credentials (those go on where sora_cli.generation writes a file; frames you write
+    # yourself can be marked with sora_cli.watermark.embed_watermark). `size` is the model's working
+    # (height, width), rounded to what its patches tile (frame_size).
     def generate(self, prompt: str, duration: float, size=None, seed: int = 0, negative: str = "",
                  **hooks) -> Iterator[np.ndarray]:
+        check_seconds(duration)
         return self.story([Span(prompt, frames_for(duration, self.fps), negative)], size, seed,
                           **hooks)
 
@@ -394,6 +435,7 @@ class VideoPipeline:
 
     def animate(self, image: np.ndarray, prompt: str, duration: float, size=None, seed: int = 0,
                 negative: str = "", fit: str = "crop", **hooks) -> Iterator[np.ndarray]:
+        check_seconds(duration)
         hw = self.frame_size(size)
         first = to_model_size(image[None], *hw, fit=fit)
         known = self.encode_frames(first)
@@ -411,6 +453,7 @@ class VideoPipeline:
     def extend(self, frames: np.ndarray, prompt: str, seconds: float, size=None, seed: int = 0,
                negative: str = "", fit: str = "crop", **hooks) -> Iterator[np.ndarray]:
         """Only the new frames that continue `frames` (resampled to the model fps beforehand)."""
+        check_seconds(seconds, "seconds")
         hw = self.frame_size(size)
         ctx = self.context_frames(frames, hw, fit)
         known = self.encode_frames(ctx)
@@ -422,6 +465,7 @@ class VideoPipeline:
                size=None, seed: int = 0, negative: str = "", fit: str = "crop",
                **hooks) -> Iterator[np.ndarray]:
         """Frames that lead from the end of `before` to the start of `after`."""
+        check_seconds(seconds, "seconds")
         hw = self.frame_size(size)
         head_n = frames_of(2, self.temporal)
         if len(after) < head_n:

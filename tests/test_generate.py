@@ -809,3 +809,34 @@ def test_a_warning_that_cannot_be_shown_does_not_stop_the_video(tiny_bundle, tmp
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0
     assert r.stdout.startswith("e.mp4  (1.00 s") and probe(tmp_path / "e.mp4").frames == 8
+
+
+def test_the_pipeline_checks_what_it_is_asked_from_python(tiny_bundle, tmp_path):
+    # Used without sora_cli.generation, it drew a refused prompt, a 0 s or -1 s clip (one
+    # frame) and a negative seed without a word
+    from sora_cli.errors import SoraUsageError
+    from sora_cli.generation import GenerateOptions, batch, load_pipeline
+    from sora_cli.guard import PromptRefused, check_prompt
+
+    pipe = load_pipeline(GenerateOptions(model=str(tiny_bundle), device="cpu", steps=2))
+    with pytest.raises(PromptRefused, match="violence"):
+        pipe.generate("a graphic beheading with gore", 1, seed=1)
+    with pytest.raises(PromptRefused, match="the negative prompt"):
+        pipe.generate("a red ball", 1, seed=1, negative="a graphic beheading with gore")
+    for seconds in (0, -1, float("nan"), "2"):
+        with pytest.raises(SoraUsageError, match="above 0"):
+            pipe.generate("a red ball", seconds)
+    for seed in (-1, 2**63, 1.5, True):
+        with pytest.raises(SoraUsageError, match="seed must be an integer"):
+            pipe.generate("a red ball", 1, seed=seed)
+    with pytest.raises(SoraUsageError, match="must be text"):
+        pipe.generate(None, 1)
+    with pytest.raises(SoraUsageError, match="must be text"):
+        check_prompt(None)
+    assert next(iter(pipe.generate("a red ball", 0.5, seed=np.int64(3)))).shape[1:] == (64, 64, 3)
+    # a list of rows is a job file
+    summary = batch(["a red ball", {"prompt": "a blue car", "seed": 4, "duration": 0.5}],
+                    tmp_path / "b", GenerateOptions(model=str(tiny_bundle), device="cpu",
+                                                    steps=2, duration=0.5, credentials=False))
+    assert summary.done == 2
+    assert probe(tmp_path / "b" / "0002-a-blue-car-s4.mp4").frames == 4

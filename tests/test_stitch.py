@@ -162,6 +162,9 @@ def test_bad_input_clip_writes_nothing(tmp_path):
         stitch([a, tmp_path / "notes.mp4"], tmp_path / "x.mp4")
     with pytest.raises(SoraError, match="no such file"):
         stitch([a, tmp_path / "gone.mp4"], tmp_path / "x.mp4")
+    # one name where a list belongs: its letters were taken for clips ("no such file: a")
+    with pytest.raises(SoraError, match="takes a list of clips, got one"):
+        stitch(str(a), tmp_path / "x.mp4")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4", "notes.mp4"]
 
 
