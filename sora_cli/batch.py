@@ -408,7 +408,7 @@ def _run_batch(items, out: Path, run_item, base_seed, rank, world_size, barrier,
                                     "status": "started", "started_at": time.time(),
                                     "rank": rank})
             try:
-                make_folder(output.parent)   # a row's "sub/name.mp4"
+                make_folder(output.parent, None)   # a row's "sub/name.mp4"
                 info = run_item(item, seed, output)
                 row.update(status="done", duration=info.get("duration"), error=None)
             except PromptRefused as exc:

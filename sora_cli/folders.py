@@ -9,12 +9,14 @@ from pathlib import Path
 from sora_cli.errors import SoraError
 
 
-def make_folder(path: str | os.PathLike, flag: str = "-o") -> Path:
+def make_folder(path: str | os.PathLike, flag: str | None = "-o") -> Path:
     """`path` as a writable folder, made with its parents when missing. `flag` is the option
-    that named it, for the message when it is a file."""
+    that named it, for the message when it is a file (None: no option named it, as for the
+    folder of a batch row's "sub/name.mp4")."""
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
-        raise SoraError(f"{folder} is a file, not a folder: give {flag} a folder")
+        hint = f": give {flag} a folder" if flag else ""
+        raise SoraError(f"{folder} is a file, not a folder{hint}")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a parent that is a file, no permission, a full disk

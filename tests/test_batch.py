@@ -363,6 +363,10 @@ def test_rows_that_are_json_but_not_objects_and_control_characters_in_names(tmp_
     rows = rows_of(tmp_path / "out")
     assert [r["status"] for r in rows] == ["done", "failed", "done", "failed", "failed"]
     assert rows[4]["seed"] == 6      # the row's own, though the row failed
+    # a row's folder that is a file is the row's fault, not -o's
+    run_batch(parse_jobs('{"prompt": "a", "output": "f.mp4"}\n'
+                         '{"prompt": "b", "output": "f.mp4/b.mp4"}'), tmp_path / "o", _writer("x"))
+    assert rows_of(tmp_path / "o")[1]["error"] == f"{tmp_path / 'o' / 'f.mp4'} is a file, not a folder"
 
 
 def test_a_rerun_counts_refused_items_as_refused(tmp_path):
