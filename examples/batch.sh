@@ -17,7 +17,8 @@ json_string() {  # json_string TEXT -> the JSON string that TEXT starts with, un
     [[ $1 =~ $re ]] || return 1
     v=${BASH_REMATCH[1]}
     v=${v//\\\"/\"}
-    printf '%s' "${v//\\\\/\\}"
+    v=${v//\\\//\/}
+    printf '%b' "$v"   # the rest of JSON's escapes are printf's: \\ \n \t \uXXXX ...
 }
 field() {  # field ROW KEY -> the string value of the first "KEY": "..."
     [[ $1 == *"\"$2\": \""* ]] || return 1

@@ -18,16 +18,18 @@ import math
 import os
 import re
 import time
+import unicodedata
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable
 
+from sora_cli import signals
 from sora_cli.errors import SoraError
 
 MANIFEST = "manifest.jsonl"
 LOCK = ".manifest.lock"     # ranks take turns rewriting manifest.jsonl (batch._merge_in_turn)
-RUNNING = ".batch.rank{rank}.lock"   # held while a rank runs: one batch at a time in a folder
+RUNNING = ".batch.lock"     # held by rank 0 while a batch runs: one at a time in a folder
 # Options a JSON row may carry; anything else is reported for that item, not silently dropped.
 ROW_OPTIONS = {"prompt", "negative", "duration", "seconds", "size", "aspect", "fps", "seed",
                "steps", "guidance", "output", "sampler", "literal"}
@@ -73,6 +75,21 @@ class BatchItem:
         return self.content if self.repeat == 1 else f"{self.content}-{self.repeat}"
 
 
+# sora-cli before 0.x.y named an item by its place and 8 hex digits of the same hash
+_LEGACY_ID = re.compile(r"\d{5}-([0-9a-f]{8})")
+
+
+def _keys(item: BatchItem) -> tuple[str, ...]:
+    """The ids a manifest row of `item` may have: its own; for the first row of its content,
+    also the form an older sora-cli wrote (`_read_rows` turns those into "~" + the hash), so
+    a folder made before the upgrade is not made again."""
+    return (item.id, "~" + item.content[:8]) if item.repeat == 1 else (item.id,)
+
+
+def _row_of(rows: dict[str, dict], item: BatchItem) -> dict | None:
+    return next((rows[key] for key in _keys(item) if key in rows), None)
+
+
 def number_repeats(items: list[BatchItem]) -> None:
     """Give each item its `repeat`: 1 for the first row of its content, 2 for the next, ..."""
     seen: dict[str, int] = {}
@@ -108,6 +125,12 @@ def parse_jobs(text: str) -> list[BatchItem]:
             items.append(BatchItem(index, number, line, error=f"line {number}: a JSON row "
                                                                "needs a \"prompt\" string"))
             continue
+        broken = next((k for k, v in [("prompt", prompt), *row.items()]
+                       if isinstance(v, str) and _LONE_SURROGATE.search(v)), None)
+        if broken:   # "\ud800": half a character, which no file or metadata can hold
+            items.append(BatchItem(index, number, line, error=f"line {number}: \"{broken}\" "
+                                   "holds half of a UTF-16 pair, not a character"))
+            continue
         unknown = sorted(set(row) - ROW_OPTIONS)
         error = (f"line {number}: unknown option(s) {', '.join(unknown)}; allowed: "
                  f"{', '.join(sorted(ROW_OPTIONS - {'prompt'}))}" if unknown else None)
@@ -133,6 +156,9 @@ def parse_jobs(text: str) -> list[BatchItem]:
     return items
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _plain_row(index: int, number: int, line: str) -> BatchItem:
     """A line that is not a JSON object: a prompt as written, or in JSON quotes ("a red
     ball", as a script may write it), but not another JSON value such as ["a red ball"]."""
@@ -141,6 +167,9 @@ def _plain_row(index: int, number: int, line: str) -> BatchItem:
             value = json.loads(line)
         except json.JSONDecodeError:
             return BatchItem(index, number, line)     # "Stop!" said the ball: text
+        if isinstance(value, str) and _LONE_SURROGATE.search(value):
+            return BatchItem(index, number, line, error=f"line {number}: the prompt holds half "
+                                                        "of a UTF-16 pair, not a character")
         if isinstance(value, str) and value.strip():
             return BatchItem(index, number, value.strip())
         return BatchItem(index, number, line, error=f"line {number}: a JSON row must be an "
@@ -173,7 +202,7 @@ def _output_problem(name, number: int) -> str | None:
     """Why a row's "output" cannot be used: it must name an .mp4 inside the batch folder."""
     if not isinstance(name, str) or not name.strip():
         return f"line {number}: \"output\" must be a file name such as \"ball.mp4\""
-    if any(ord(c) < 32 or c == "\x7f" for c in name):
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in name):
         return f"line {number}: output {json.dumps(name)} holds a control character"
     path = PurePosixPath(name)
     if path.is_absolute() or ".." in path.parts:
@@ -207,12 +236,11 @@ def _listed_jobs(rows: list | tuple) -> list[BatchItem]:
     """Items from a Python list: row k is line k + 1 of the job file it stands for."""
     lines = []
     for k, row in enumerate(rows, 1):
-        if isinstance(row, dict):
-            row = json.dumps(row)
-        if not isinstance(row, str) or not row.strip() or "\n" in row or "\r" in row:
-            raise SoraError(f"job {k}: give a prompt (one line of text) or a dict such as "
+        if not isinstance(row, (str, dict)) or isinstance(row, str) and not row.strip():
+            raise SoraError(f"job {k}: give a prompt or a dict such as "
                             f'{{"prompt": "a red ball", "seed": 3}}, got {row!r}')
-        lines.append(row)
+        # as JSON: a prompt that starts with "#" or "{" is a prompt, not a comment or a row
+        lines.append(json.dumps(row))
     return parse_jobs("\n".join(lines))
 
 
@@ -251,9 +279,14 @@ def _read_rows(path: Path) -> list[dict]:
             if not line.strip():
                 continue
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError:
                 continue  # the last line of a killed run may be cut short
+            if isinstance(row, dict):
+                old = _LEGACY_ID.fullmatch(str(row.get("id")))
+                if old:
+                    row["id"] = "~" + old.group(1)
+                rows.append(row)
     return rows
 
 
@@ -299,13 +332,16 @@ def merge_manifests(out_dir: Path, items: list[BatchItem], final: bool = True) -
     remade. `final`: the per-rank logs are merged for good and removed."""
     latest: dict[str, dict] = {}
     earlier: dict[int, dict] = {}
+    current = {key for item in items for key in _keys(item)}
     for path in _manifests(out_dir):
         for row in _read_rows(path):
             if row.get("status") == "started":
                 continue
             if row.get("finished_at", 0) >= latest.get(row.get("id"), {}).get("finished_at", 0):
                 latest[row["id"]] = row
-            if (row.get("status") == "done" and (out_dir / (row.get("output") or "")).is_file()
+            # (a row of a current item stands at that item's place, wherever it was made)
+            if (row.get("status") == "done" and row.get("id") not in current
+                    and (out_dir / (row.get("output") or "")).is_file()
                     and row.get("finished_at", 0)
                     >= earlier.get(row.get("index"), {}).get("finished_at", 0)):
                 earlier[row["index"]] = row
@@ -313,9 +349,9 @@ def merge_manifests(out_dir: Path, items: list[BatchItem], final: bool = True) -
     tmp = out_dir / f".{MANIFEST}.{os.getpid()}.tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         for item in items:
-            row = latest.get(item.id)
+            row = _row_of(latest, item)
             if row is not None:   # the row may have moved in the file since it was made
-                row = {**row, "index": item.index}
+                row = {**row, "id": item.id, "index": item.index}
             else:
                 row = earlier.get(item.index)
             if row is not None:
@@ -345,18 +381,20 @@ def run_batch(items: list[BatchItem], out_dir: str | os.PathLike,
               run_item: Callable[[BatchItem, int, Path], dict], *, base_seed: int = 0,
               rank: int = 0, world_size: int = 1, barrier: Callable[[], None] | None = None,
               on_item: Callable[[BatchItem, dict], None] | None = None,
-              overwrite: bool = False) -> BatchSummary:
+              overwrite: bool = False,
+              agree: Callable[[str | None], str | None] | None = None) -> BatchSummary:
     """Run `run_item(item, seed, output_path) -> {"duration": ...}` for this rank's items.
 
     A `PromptRefused` error marks the item `refused`, any other error `failed`; the batch goes
     on either way. Finished items found in the manifests are skipped. `run_item` may replace
     `output_path`: an existing file that the manifests do not say this batch made fails its
-    item instead, unless `overwrite`.
+    item instead, unless `overwrite`. `agree(problem)` returns rank 0's problem (None: none)
+    on every rank, for processes that share the batch.
     """
     from sora_cli.folders import make_folder
 
     out = make_folder(out_dir)
-    with _running(out, rank):
+    with _running(out, rank, agree):
         return _run_batch(items, out, run_item, base_seed, rank, world_size, barrier, on_item,
                           overwrite)
 
@@ -374,14 +412,20 @@ def _run_batch(items, out: Path, run_item, base_seed, rank, world_size, barrier,
     made = made_outputs(out)
     # the videos of items still in the job file: a new item never takes one's name (a row
     # inserted above a done one would otherwise get its position's default name)
-    claimed = {row["output"]: row["id"] for row in done_before.values()
-               if row["status"] == "done" and row["id"] in {item.id for item in items}}
+    claimed: dict[str, int] = {}
+    for item in items:
+        row = _row_of(done_before, item)
+        if row is not None and row["status"] == "done":
+            claimed[row["output"]] = item.index
     summary = BatchSummary(str(out), str(out / MANIFEST), total=len(items))
     rank_manifest = out / f"manifest.rank{rank}.jsonl"
     mine: Iterable[BatchItem] = items[rank::world_size]
     for item in mine:
-        if item.id in done_before:
-            if done_before[item.id]["status"] == "refused":
+        if signals.received_any():   # a stop that a library swallowed on its way up
+            raise KeyboardInterrupt
+        finished = _row_of(done_before, item)
+        if finished is not None:
+            if finished["status"] == "refused":
                 summary.refused += 1   # still refused: counted as the manifest says
             else:
                 summary.skipped += 1
@@ -390,7 +434,7 @@ def _run_batch(items, out: Path, run_item, base_seed, rank, world_size, barrier,
         # a row that failed to read may name a path outside the folder: nothing is written
         output = item_output(item, out, seed) if item.error is None else None
         name = None if output is None else output.relative_to(out).as_posix()
-        if name in claimed and claimed[name] != item.id:
+        if claimed.get(name, item.index) != item.index:
             if "output" in item.options:
                 item.error = (f"line {item.line}: output {name} is the video of another row of "
                               "this job file, already made; give this row another name")
@@ -449,34 +493,46 @@ def _unclaimed(output: Path, out: Path, claimed: dict) -> tuple[Path, str]:
 
 
 @contextmanager
-def _running(out: Path, rank: int):
-    """Hold this rank's lock on the folder while the batch runs: a second batch started on
-    the same folder (or the same command twice) would make the same videos at once, fail
-    them as existing files and leave the manifest saying so. Where the system has no such
-    locks (Windows) nothing is held."""
+def _running(out: Path, rank: int, agree: Callable[[str | None], str | None] | None):
+    """Hold the folder's lock while the batch runs: a second batch started on the same folder
+    (or the same command twice) would make the same videos at once, fail them as existing
+    files and leave the manifest saying so. Rank 0 takes it for all ranks, and `agree`
+    (under torchrun: rank 0's word sent to every rank) lets every rank stop when it cannot.
+    Where the system has no such locks (Windows) nothing is held."""
+    held, problem = _lock(out / RUNNING) if rank == 0 else (None, None)
+    if agree is not None:
+        problem = agree(problem)
+    try:
+        if problem:
+            raise SoraError(problem.format(out=out))
+        yield
+    finally:
+        if held is not None:
+            (out / RUNNING).unlink(missing_ok=True)
+            held.close()
+
+
+def _lock(path: Path):
+    """(the open lock file, None), or (None, why not): another process holds it."""
     try:
         import fcntl
     except ImportError:
-        yield
-        return
-    path = out / RUNNING.format(rank=rank)
-    with open(path, "a+", encoding="utf-8") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            f.seek(0)
-            pid = f.read().strip()
-            who = f" (process {pid})" if pid.isdigit() else ""
-            raise SoraError(f"another sora batch is running in {out}{who}: wait for it to "
-                            "end, or give another --out-dir") from None
+        return None, None
+    f = open(path, "a+", encoding="utf-8")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
         f.seek(0)
-        f.truncate()
-        f.write(str(os.getpid()))
-        f.flush()
-        try:
-            yield
-        finally:
-            path.unlink(missing_ok=True)
+        pid = f.read().strip()
+        f.close()
+        who = f" (process {pid})" if pid.isdigit() else ""
+        return None, (f"another sora batch is running in {{out}}{who}: wait for it to end, "
+                      "or give another --out-dir")
+    f.seek(0)
+    f.truncate()
+    f.write(str(os.getpid()))
+    f.flush()
+    return f, None
 
 
 def _merge_in_turn(out_dir: Path, items: list[BatchItem]) -> None:
@@ -503,5 +559,11 @@ def _append(path: Path, row: dict) -> None:
 
 
 def _json(row: dict) -> str:
-    """A manifest row: text as it is (a shell reading the file sees "café", not "caf\\u00e9")."""
-    return json.dumps(row, ensure_ascii=False)
+    """A manifest row: text as it is (a shell reading the file sees "café", not "caf\\u00e9"),
+    but escaped where it holds what UTF-8 cannot (half a surrogate pair)."""
+    text = json.dumps(row, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(row)
+    return text

@@ -24,13 +24,14 @@ import numpy as np
 
 from sora_cli import __version__, console
 from sora_cli.errors import SoraError, SoraUsageError
+from sora_cli.pipeline import MAX_SECONDS
 
 ASPECTS = {"16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1), "4:3": (4, 3), "3:4": (3, 4)}
 # x264 preset of generated videos: on a 4 s 256x256 clip at CRF 18 "veryfast" encodes in
 # 0.16 s against medium's 0.25 s (the encode is on the critical path: ffmpeg flushes its
 # lookahead only when the last frame is in), for 8% more bytes; the watermark reads back alike.
 PRESET = "veryfast"
-MAX_DURATION = 3600.0
+MAX_DURATION = MAX_SECONDS   # one video: generate, story and the raw pipeline alike
 WATERMARK_MIN_SIDE = 64   # watermark.embed_watermark's smallest frame side
 
 
@@ -467,6 +468,9 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     p = Path(path)
     if p.is_dir():
         raise SoraError(f"{p} is a folder: give an image file in it")
+    if str(path) == "-" or p.exists() and not p.is_file():
+        raise SoraError(f"{p} is stdin, a pipe or a device: save the image to a file first "
+                        "and give its name")
     if not p.is_file():
         raise SoraError(f"no such image: {p}")
     try:
@@ -948,13 +952,20 @@ def batch(jobs: str | os.PathLike, out_dir: str | os.PathLike, opts: GenerateOpt
             else:
                 item.settings = _batch_settings(item, planned[item.index])
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    barrier = None
+    barrier = agree = None
     if world > 1:
         import torch.distributed as dist
 
         if not dist.is_initialized():
             dist.init_process_group("gloo")
         barrier = dist.barrier
+
+        def rank0_says(problem):   # rank 0's word on the folder's lock, for every rank
+            said = [problem]
+            dist.broadcast_object_list(said, src=0)
+            return said[0]
+
+        agree = rank0_says
     state: dict = {}
 
     def run_item(item, seed, output):
@@ -967,7 +978,7 @@ def batch(jobs: str | os.PathLike, out_dir: str | os.PathLike, opts: GenerateOpt
     try:
         return run_batch(items, out_dir, run_item, base_seed=base_seed, rank=rank,
                          world_size=world, barrier=barrier, on_item=on_item,
-                         overwrite=opts.overwrite)
+                         overwrite=opts.overwrite, agree=agree)
     finally:
         if barrier is not None:
             import torch.distributed as dist

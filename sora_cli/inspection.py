@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import struct
 import subprocess
+import tempfile
 import zlib
 from contextlib import ExitStack
 from fractions import Fraction
@@ -148,11 +149,20 @@ def _draw_sheet(info: VideoInfo, out: Path, cols: int, rows: int, tile_width: in
 def _frames_at(path: Path, indices: list[int], width: int, height: int) -> list[np.ndarray]:
     """Decode only the frames at `indices`, scaled: one pass, small memory."""
     pick = _any_of([f"eq(n\\,{i})" for i in indices])
-    proc = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", ffmpeg_path(path),
-         "-map", "0:v:0", "-vf", f"select='{pick}',scale={width}:{height}:flags=area+{EXACT}",
-         "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
-        capture_output=True)
+    graph = f"select='{pick}',scale={width}:{height}:flags=area+{EXACT}"
+    with tempfile.TemporaryDirectory(prefix="sora-sheet-") as folder:
+        vf = ["-vf", graph]
+        if len(graph) > 100_000:
+            # thousands of picks (a 100x100 sheet of a long clip) pass the kernel's limit on
+            # one argument (128 KiB): ffmpeg reads the graph from a file instead (-/vf, 7.0+)
+            script = Path(folder) / "graph.txt"
+            script.write_text(graph, encoding="utf-8")
+            vf = ["-/vf", str(script)]
+        proc = subprocess.run(
+            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i",
+             ffmpeg_path(path), "-map", "0:v:0", *vf, "-fps_mode", "passthrough", "-f",
+             "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
+            capture_output=True)
     if proc.returncode != 0:
         raise SoraError(f"cannot read frames of {path}: {ffmpeg_reason(proc.stderr)}")
     size = width * height * 3

@@ -84,6 +84,8 @@ def _check_request(spans: list[Span], seed) -> None:
         whole = None
     if whole is None or not 0 <= whole < 2**63:
         raise SoraUsageError(f"the seed must be an integer from 0 to 2**63 - 1, got {seed!r}")
+    if not spans:
+        raise SoraUsageError("a video needs at least one span of frames")
     texts = {}
     for i, span in enumerate(spans, 1):
         where = "" if len(spans) == 1 else f" of segment {i}"
@@ -97,11 +99,18 @@ def _check_request(spans: list[Span], seed) -> None:
     check_prompts(texts)
 
 
+MAX_SECONDS = 3600.0   # what one video may last (`sora generate --duration` allows as much)
+
+
 def check_seconds(seconds, what: str = "the duration") -> float:
-    """A length in seconds that makes at least one frame: a finite number above 0."""
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
-            or not math.isfinite(seconds) or seconds <= 0:
-        raise SoraUsageError(f"{what} must be a number of seconds above 0, got {seconds!r}")
+    """A length in seconds that makes at least one frame and fits one video: above 0, at
+    most an hour (a billion seconds was taken, and the process killed for its memory)."""
+    import numbers
+
+    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real) \
+            or not math.isfinite(seconds) or not 0 < seconds <= MAX_SECONDS:
+        raise SoraUsageError(f"{what} must be a number of seconds above 0 and at most "
+                             f"{MAX_SECONDS:g}, got {seconds!r}")
     return float(seconds)
 
 

@@ -22,6 +22,12 @@ def received(signum: int) -> None:
     _received.append(signum)
 
 
+def received_any() -> bool:
+    """Whether a stopping signal has come: a loop checks it between items, since a
+    KeyboardInterrupt raised inside a library's cleanup (a __del__) is swallowed there."""
+    return bool(_received)
+
+
 def _unwind(signum, frame) -> None:
     received(signum)
     raise KeyboardInterrupt

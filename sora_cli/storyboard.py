@@ -114,7 +114,9 @@ def _parse_json(text: str, source: str, default_duration: float) -> Storyboard:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SoraError(f"{source}: invalid JSON at line {exc.lineno}: {exc.msg}")
+        hint = ("; a .json storyboard is read as JSON: name a text one .txt"
+                if not text.lstrip().startswith(("{", "[")) else "")
+        raise SoraError(f"{source}: invalid JSON at line {exc.lineno}: {exc.msg}{hint}")
     seed = None
     if isinstance(data, dict):
         unknown = sorted(set(data) - {"segments", "seed"})
@@ -139,7 +141,8 @@ def _parse_json(text: str, source: str, default_duration: float) -> Storyboard:
                 raise SoraError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: "
                                 f"{', '.join(SEGMENT_KEYS)}")
             duration = row.get("duration", default_duration)
-            if not isinstance(duration, (int, float)):   # "4" would read, but so would "nan"
+            if isinstance(duration, bool) or not isinstance(duration, (int, float)):
+                # "4" would read as a number, but so would "nan"; true would read as 1
                 raise SoraError(f"{where}: duration must be a number of seconds, got "
                                 f"{json.dumps(duration)}")
             segments.append(_segment(row.get("prompt"), duration, where, row.get("negative", "")))

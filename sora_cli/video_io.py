@@ -187,10 +187,15 @@ class Video:
 
 def require_file(path: str | os.PathLike) -> Path:
     p = Path(path)
+    pipe = "save the video to a file first and give its name (a video is read more than once)"
+    if str(path) == "-":
+        raise SoraError(f"videos are not read from stdin (-): {pipe}")
     if not p.exists():
         raise SoraError(f"no such file: {p}")
     if p.is_dir():
         raise SoraError(f"{p} is a folder, not a video file")
+    if not p.is_file():
+        raise SoraError(f"{p} is a pipe or a device, not a file: {pipe}")
     if not os.access(p, os.R_OK):
         raise SoraError(f"cannot read {p}: permission denied")
     if p.stat().st_size == 0:

@@ -259,6 +259,19 @@ def test_a_batch_under_a_real_two_process_torchrun_shares_the_items_and_one_mani
     assert not (out / ".manifest.lock").exists()
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert p.returncode == 0 and "0 done, 3 already done" in p.stdout, p.stdout
+    # while another batch holds the folder, no rank starts: rank 1 took its own lock before
+    from sora_cli.batch import RUNNING, _lock
+
+    held, _ = _lock(out / RUNNING)
+    try:
+        (out / "0002-a-blue-ball-s1.mp4").unlink()     # work that a running rank would redo
+        p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    finally:
+        held.close()
+    assert p.returncode != 0
+    assert p.stderr.count(f"error: another sora batch is running in {out} (process "
+                          f"{os.getpid()})") == 2, p.stderr
+    assert not (out / "0002-a-blue-ball-s1.mp4").exists()
 
 
 def test_every_rank_brings_manifest_jsonl_up_to_date_as_its_items_finish(tmp_path):
@@ -392,3 +405,61 @@ def test_manifest_text_is_written_as_it_is(tmp_path):
     assert "café" in text and text.count("\n") == 1
     assert run_batch(parse_jobs("a red ball at the café\u2028on a beach\n"), tmp_path,
                      _writer("two")).skipped == 1
+
+
+def test_a_folder_made_before_the_upgrade_is_not_made_again(tmp_path):
+    # an older sora-cli named an item "NNNNN-" + 8 hex digits of the same hash
+    from sora_cli.batch import parse_jobs, run_batch
+
+    def jobs():
+        items = parse_jobs("a red ball\na blue car\na red ball\n")
+        for item in items:
+            item.settings = {"seed": item.index, "duration": 1.0}
+        return items
+
+    out = tmp_path / "out"
+    assert run_batch(jobs(), out, _writer("one")).done == 3
+    rows = rows_of(out)
+    for row in rows:
+        row["id"] = f"{row['index']:05d}-{row['id'][:8]}"
+    (out / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    summary = run_batch(jobs(), out, _writer("two"))
+    assert (summary.done, summary.skipped) == (0, 3)
+    assert [r["id"] for r in rows_of(out)] == [i.id for i in jobs()]
+
+
+def test_a_row_moved_by_an_insertion_is_listed_once_while_the_rest_is_made(tmp_path):
+    # the manifest kept an earlier video at its old place as well: the cube twice
+    from sora_cli.batch import parse_jobs, run_batch
+
+    out = tmp_path / "out"
+    first = ['{"prompt": "a red ball", "seed": 1}', '{"prompt": "a blue cube", "seed": 2}']
+    run_batch(parse_jobs("\n".join(first)), out, _writer("one"))
+    moved = parse_jobs("\n".join(['{"prompt": "a green fish", "seed": 3}',
+                                  '{"prompt": "a white bird", "seed": 4}', *first]))
+
+    def killed_at_the_bird(item, seed, output):
+        if "bird" in item.prompt:
+            raise KeyboardInterrupt
+        return _writer("two")(item, seed, output)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(moved, out, killed_at_the_bird)
+    rows = rows_of(out)
+    assert [(r["index"], r["prompt"]) for r in rows] == [
+        (0, "a green fish"), (2, "a red ball"), (3, "a blue cube")]
+
+
+def test_half_a_surrogate_pair_fails_its_row_alone(tmp_path):
+    # written as it is, it stopped the whole batch with a UnicodeEncodeError
+    from sora_cli.batch import _json, parse_jobs, run_batch
+
+    items = parse_jobs('{"prompt": "a red ball \\ud800", "seed": 3}\n"a cube \\udfff"\n'
+                       '{"prompt": "a blue car", "negative": "\\ud800"}\na green fish\n')
+    assert [i.error for i in items] == [
+        'line 1: "prompt" holds half of a UTF-16 pair, not a character',
+        "line 2: the prompt holds half of a UTF-16 pair, not a character",
+        'line 3: "negative" holds half of a UTF-16 pair, not a character', None]
+    summary = run_batch(items, tmp_path, _writer("one"))
+    assert (summary.done, summary.failed) == (1, 3)
+    assert _json({"prompt": "caf\u00e9 \ud800"}) == '{"prompt": "caf\\u00e9 \\ud800"}'

@@ -313,3 +313,18 @@ def test_a_storyboard_from_a_pipe_needs_a_name_for_its_video(tmp_path):
         assert r.stderr.startswith(f"error: a storyboard read from stdin or a pipe ({name}")
         assert r.stderr.endswith("needs -o to name the video\n")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_video_or_image_from_a_pipe_is_refused_in_one_line(tmp_path):
+    # a video is read more than once (probe, then frames): a pipe read "empty (0 bytes)"
+    clip = ffmpeg_clip(tmp_path / "c.mp4", seconds=0.5)
+    cases = {"cat c.mp4 | sora extend /dev/stdin -o x.mp4": "/dev/stdin is a pipe or a device",
+             "sora inspect <(cat c.mp4)": "/dev/fd/",
+             "cat c.mp4 | sora inspect -": "videos are not read from stdin (-)",
+             "cat c.mp4 | sora stitch - c.mp4 -o s.mp4": "videos are not read from stdin (-)",
+             "sora animate - -o a.mp4": "- is stdin, a pipe or a device"}
+    for command, words in cases.items():
+        r = _shell(command, tmp_path)
+        assert r.returncode == 1 and r.stderr.startswith("error: "), (command, r.stderr)
+        assert words in r.stderr and len(r.stderr.splitlines()) == 1, (command, r.stderr)
+    assert [p.name for p in tmp_path.iterdir()] == [clip.name]

@@ -5,6 +5,7 @@ so the default model can draw them."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from dataclasses import replace
@@ -104,7 +105,7 @@ def test_storyboard_durations_either_side_and_misspelt_keys_are_refused():
                         ('[{"prompt": "a red ball", "duration": "2"}]',
                          'segment 1: duration must be a number of seconds, got "2"'),
                         ("1,5s: a red ball", "cannot read the duration"),
-                        ('[{"prompt": "a red ball", "duration": true}]', "got True"),
+                        ('[{"prompt": "a red ball", "duration": true}]', "got true"),
                         ('{"segments": ["a red ball"], "seed": -1}', "seed must be an integer")):
         with pytest.raises(SoraError) as exc:
             parse_storyboard(text)
@@ -350,6 +351,8 @@ def test_a_json_storyboard_file_is_json_whatever_it_starts_with():
     # read as text, it was a 4 s segment whose prompt had the quotes
     with pytest.raises(SoraError, match='b.json: expected a list of segments'):
         parse_storyboard('"a red ball bouncing on a beach"', "b.json")
+    with pytest.raises(SoraError, match=r"Extra data; a \.json storyboard is read as JSON"):
+        parse_storyboard("4s: a red ball bouncing on a beach", "b.json")
     # text that starts like a number of seconds only as a word does is a prompt
     board = parse_storyboard("infinite space: a white star\n3 red balls: bouncing\n")
     assert [s.prompt for s in board.segments] == ["infinite space: a white star",
@@ -395,8 +398,11 @@ def test_batch_sh_reads_a_manifest_with_quotes_and_names_in_it(tmp_path):
 
     out = tmp_path / "out"
     run_batch(parse_jobs("\n".join(jobs)), out, run_item)
-    r = subprocess.run([bash, str(EXAMPLES / "batch.sh"), "--read", str(out / "manifest.jsonl")],
-                       capture_output=True, text=True)
+    # as an older sora-cli wrote it: non-ASCII text as JSON escapes
+    manifest = out / "manifest.jsonl"
+    manifest.write_text(manifest.read_text(encoding="utf-8").replace("é", "\\u00e9"))
+    r = subprocess.run([bash, str(EXAMPLES / "batch.sh"), "--read", str(manifest)],
+                       capture_output=True, text=True, env={**os.environ, "LC_ALL": "C.UTF-8"})
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == [
         'done     sub/bo.mp4  <- a red ball called "Bo" at the café',

@@ -823,9 +823,11 @@ def test_the_pipeline_checks_what_it_is_asked_from_python(tiny_bundle, tmp_path)
         pipe.generate("a graphic beheading with gore", 1, seed=1)
     with pytest.raises(PromptRefused, match="the negative prompt"):
         pipe.generate("a red ball", 1, seed=1, negative="a graphic beheading with gore")
-    for seconds in (0, -1, float("nan"), "2"):
-        with pytest.raises(SoraUsageError, match="above 0"):
+    for seconds in (0, -1, float("nan"), "2", 1e9):    # 1e9 s: killed for its memory
+        with pytest.raises(SoraUsageError, match="above 0 and at most 3600"):
             pipe.generate("a red ball", seconds)
+    with pytest.raises(SoraUsageError, match="at least one span"):
+        pipe.story([])
     for seed in (-1, 2**63, 1.5, True):
         with pytest.raises(SoraUsageError, match="seed must be an integer"):
             pipe.generate("a red ball", 1, seed=seed)
@@ -833,7 +835,8 @@ def test_the_pipeline_checks_what_it_is_asked_from_python(tiny_bundle, tmp_path)
         pipe.generate(None, 1)
     with pytest.raises(SoraUsageError, match="must be text"):
         check_prompt(None)
-    assert next(iter(pipe.generate("a red ball", 0.5, seed=np.int64(3)))).shape[1:] == (64, 64, 3)
+    frames = pipe.generate("a red ball", np.float32(0.5), seed=np.int64(3))
+    assert next(iter(frames)).shape[1:] == (64, 64, 3)
     # a list of rows is a job file
     summary = batch(["a red ball", {"prompt": "a blue car", "seed": 4, "duration": 0.5}],
                     tmp_path / "b", GenerateOptions(model=str(tiny_bundle), device="cpu",

@@ -71,6 +71,11 @@ def test_a_contact_sheet_of_more_than_a_hundred_tiles(tmp_path):
     tiles = [sheet[4 + r * 63 + 8:4 + r * 63 + 40, 4 + c * 68 + 8:4 + c * 68 + 56].mean()
              for r in range(11) for c in range(11)]
     assert np.abs(np.array(tiles) - 90).max() < 3   # every one of the 121 tiles drawn
+    # 10,000 picks pass the kernel's limit on one argument ("Argument list too long")
+    huge = ffmpeg_clip(tmp_path / "huge.mp4", seconds=100, size="16x16", fps=100,
+                       source="color", extra=["-preset", "ultrafast"])
+    sheet = read_png(contact_sheet(huge, tmp_path / "h.png", cols=100, rows=100))
+    assert sheet.shape == (4 + 100 * (16 + 11 + 4), 4 + 100 * (16 + 4), 3)
 
 
 def test_contact_sheet_of_a_short_clip_and_bad_requests(tmp_path):

@@ -1075,9 +1075,10 @@ def test_a_model_trained_on_your_own_videos_is_measured_on_them_and_generates(tm
     assert r.returncode == 0 and f"was trained on the videos in {vids}" in r.stderr, r.stderr
 
 
-@pytest.mark.parametrize("signame", ["SIGINT", "SIGHUP"])
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGHUP", "SIGTERM"])
 def test_ctrl_c_lets_the_step_finish_saves_a_checkpoint_and_resume_goes_on(tmp_path, signame):
-    # SIGHUP: the terminal or ssh session closed under a long run, its workers' too
+    # SIGHUP: the terminal or ssh session closed under a long run, its workers' too; SIGTERM
+    # to the whole group, as a scheduler sends it: the workers died of it, and the checkpoint
     import signal
     import time
 

@@ -43,8 +43,10 @@ class StopRequests:
 
 
 def ignore_interrupts(worker_id: int) -> None:
-    """Data-loader workers share the terminal's Ctrl-C and its hangup; they leave them to the
-    training process, which shuts them down once its checkpoint is saved."""
+    """Data-loader workers leave Ctrl-C, a kill and a hangup to the training process, which
+    shuts them down once its checkpoint is saved: a terminal signals its whole process group,
+    and so do schedulers such as Slurm, and a worker dead of it took the checkpoint with it
+    ("DataLoader worker is killed by signal"). A worker whose training process is gone ends
+    by itself (PyTorch's watchdog)."""
     for number in STOPPING:
-        if number != signal.SIGTERM:
-            signal.signal(number, signal.SIG_IGN)
+        signal.signal(number, signal.SIG_IGN)
