@@ -417,6 +417,8 @@ def _run_batch(items, out: Path, run_item, base_seed, rank, world_size, barrier,
         row = _row_of(done_before, item)
         if row is not None and row["status"] == "done":
             claimed[row["output"]] = item.index
+    if rank == 0:
+        _say_unlisted(out, done_before, claimed)
     summary = BatchSummary(str(out), str(out / MANIFEST), total=len(items))
     rank_manifest = out / f"manifest.rank{rank}.jsonl"
     mine: Iterable[BatchItem] = items[rank::world_size]
@@ -480,6 +482,23 @@ def _run_batch(items, out: Path, run_item, base_seed, rank, world_size, barrier,
             summary.skipped = len(rows) - len(fresh)
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
+
+
+def _say_unlisted(out: Path, done_before: dict, claimed: dict) -> None:
+    """Warn of the videos that earlier runs made in the folder for other items: the manifest
+    has one row per item of this job, so they leave it (a re-run of that other job then finds
+    them unlisted and asks for -y)."""
+    from sora_cli import console
+
+    others = {row["output"] for row in done_before.values()
+              if row["status"] == "done" and row["output"] not in claimed}
+    if others:
+        n = len(others)
+        console.warn(f"{n} video{'s' if n > 1 else ''} in {out} that an earlier run made "
+                     f"{'are' if n > 1 else 'is'} not an item of this job (another prompt, "
+                     "row or flags): a video this job makes under the same name replaces it, "
+                     "the others stay in the folder but leave manifest.jsonl; use another "
+                     "--out-dir to keep batches apart")
 
 
 def _unclaimed(output: Path, out: Path, claimed: dict) -> tuple[Path, str]:

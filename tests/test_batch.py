@@ -463,3 +463,16 @@ def test_half_a_surrogate_pair_fails_its_row_alone(tmp_path):
     summary = run_batch(items, tmp_path, _writer("one"))
     assert (summary.done, summary.failed) == (1, 3)
     assert _json({"prompt": "caf\u00e9 \ud800"}) == '{"prompt": "caf\\u00e9 \\ud800"}'
+
+
+def test_another_jobs_videos_in_the_folder_are_said_to_leave_the_manifest(tmp_path, capsys):
+    # a second job file into the same folder took the first one's videos off the manifest in
+    # silence, and a re-run of the first then failed every item as an existing file
+    from sora_cli.batch import parse_jobs, run_batch
+
+    run_batch(parse_jobs("a red ball\na blue car"), tmp_path, _writer("one"))
+    run_batch(parse_jobs("a red ball\na blue car"), tmp_path, _writer("one"))
+    assert "warning" not in capsys.readouterr().err
+    run_batch(parse_jobs("a red ball\na green fish"), tmp_path, _writer("two"))
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"1 video in {tmp_path} that an earlier run made is not an item of this job" in err
