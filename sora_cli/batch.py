@@ -75,15 +75,15 @@ class BatchItem:
         return self.content if self.repeat == 1 else f"{self.content}-{self.repeat}"
 
 
-# sora-cli before 0.x.y named an item by its place and 8 hex digits of the same hash
-_LEGACY_ID = re.compile(r"\d{5}-([0-9a-f]{8})")
+# an older sora-cli named an item by its place and 8 hex digits of the same hash
+_LEGACY_ID = re.compile(r"(\d{5})-([0-9a-f]{8})")
 
 
 def _keys(item: BatchItem) -> tuple[str, ...]:
-    """The ids a manifest row of `item` may have: its own; for the first row of its content,
-    also the form an older sora-cli wrote (`_read_rows` turns those into "~" + the hash), so
-    a folder made before the upgrade is not made again."""
-    return (item.id, "~" + item.content[:8]) if item.repeat == 1 else (item.id,)
+    """The ids a manifest row of `item` may have: its own, and the form an older sora-cli
+    wrote (`_read_rows` turns those into "~" + the hash + which row of that content it was),
+    so a folder made before the upgrade is not made again."""
+    return item.id, f"~{item.content[:8]}-{item.repeat}"
 
 
 def _row_of(rows: dict[str, dict], item: BatchItem) -> dict | None:
@@ -283,15 +283,28 @@ def _read_rows(path: Path) -> list[dict]:
             except json.JSONDecodeError:
                 continue  # the last line of a killed run may be cut short
             if isinstance(row, dict):
-                old = _LEGACY_ID.fullmatch(str(row.get("id")))
-                if old:
-                    row["id"] = "~" + old.group(1)
                 rows.append(row)
+        _legacy_ids(rows)
     return rows
 
 
 def _manifests(out_dir: Path) -> list[Path]:
     return [out_dir / MANIFEST, *sorted(out_dir.glob("manifest.rank*.jsonl"))]
+
+
+def _legacy_ids(rows: list[dict]) -> None:
+    """Rows an older sora-cli wrote ("00003-1a2b3c4d": place and hash) get "~1a2b3c4d-N",
+    N counting the rows of that hash by their place: the ids `_keys` gives their items."""
+    places: dict[str, set[str]] = {}
+    for row in rows:
+        old = _LEGACY_ID.fullmatch(str(row.get("id")))
+        if old:
+            places.setdefault(old.group(2), set()).add(old.group(1))
+    for row in rows:
+        old = _LEGACY_ID.fullmatch(str(row.get("id")))
+        if old:
+            n = sorted(places[old.group(2)]).index(old.group(1)) + 1
+            row["id"] = f"~{old.group(2)}-{n}"
 
 
 def finished_rows(out_dir: Path) -> dict[str, dict]:
@@ -537,7 +550,11 @@ def _lock(path: Path):
         import fcntl
     except ImportError:
         return None, None
-    f = open(path, "a+", encoding="utf-8")
+    try:
+        f = open(path, "a+", encoding="utf-8")
+    except OSError as exc:   # a folder of /sys, or another user's lock in a shared folder
+        return None, (f"cannot open the batch lock {path} ({exc.strerror or exc}): if another "
+                      "user's batch runs in {out}, wait for it, or give another --out-dir")
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

@@ -957,6 +957,12 @@ def check_cmd(
         raise SoraUsageError("several words were given as separate prompts: put the prompt in quotes, "
                              f"e.g. sora check {_shell_word(' '.join(prompts))} (quote each of "
                              "several prompts, or list them in --file FILE)")
+    if "-" in (prompts or []):
+        # `echo PROMPT | sora check -` screened the text "-" and said "allowed"
+        if file is not None or len(prompts) > 1:
+            raise SoraUsageError("'-' reads the prompts from stdin; give it alone, or use "
+                                 "--file FILE")
+        prompts, file = [], Path("-")
     items = [("the prompt" if len(prompts or []) == 1 and file is None else f"prompt {i}", p)
              for i, p in enumerate(prompts or [], 1)]
     for item, text in items:

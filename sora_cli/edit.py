@@ -290,8 +290,9 @@ def stitch(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *,
         raise SoraUsageError(f"--fps must be more than 0 and at most 1000, got {fps}")
     if not 0 <= crf <= 51:
         raise SoraUsageError(f"--crf must be between 0 and 51, got {crf}")
-    if kind.overlaps and not overlap > 0:
-        raise SoraUsageError(f"--overlap must be more than 0 seconds, got {overlap}")
+    if kind.overlaps and (isinstance(overlap, bool) or not isinstance(overlap, (int, float))
+                          or not overlap > 0):
+        raise SoraUsageError(f"--overlap must be more than 0 seconds, got {overlap!r}")
     for p in paths:
         require_file(p)
     target = check_output_path(output, overwrite)

@@ -62,7 +62,8 @@ class GenerateOptions:
     def validate(self, duration_flag: str = "--duration") -> None:
         """Refuse bad flag values (exit 2) before any work; `duration_flag` is the flag that
         set `duration` in the command at hand (extend's --seconds, bridge's --overlap)."""
-        if not (isinstance(self.duration, (int, float)) and math.isfinite(self.duration)):
+        self._check_types(duration_flag)
+        if not math.isfinite(self.duration):
             raise SoraUsageError(f"{duration_flag} must be a number of seconds")
         if not 0 < self.duration <= MAX_DURATION:
             raise SoraUsageError(f"{duration_flag} must be more than 0 and at most "
@@ -89,6 +90,33 @@ class GenerateOptions:
             raise SoraUsageError(f"--crf must be between 0 and 51, got {self.crf}")
         if self.size:
             parse_wh(self.size)
+
+    def _check_types(self, duration_flag: str) -> None:
+        """From Python, a value of the wrong type is named as the flag's, not a TypeError from
+        deep inside ("2" steps, 2.5 steps, a (256, 256) size, True as a number)."""
+        import numbers
+
+        whole = {"steps": "--steps", "seed": "--seed", "crf": "--crf"}
+        number = {"duration": duration_flag, "fps": "--fps", "guidance": "--guidance"}
+        text = {"size": "--size", "aspect": "--aspect", "sampler": "--sampler"}
+        for field, flag in {**whole, **number, **text}.items():
+            value = getattr(self, field)
+            if value is None and field not in ("duration", "crf"):
+                continue
+            if field in text:
+                right = isinstance(value, str)
+            elif isinstance(value, bool):
+                right = False
+            elif field in whole:
+                right = isinstance(value, numbers.Integral)
+            else:
+                right = isinstance(value, numbers.Real)
+            if not right:
+                kind = ("a whole number" if field in whole else "a number" if field in number
+                        else 'text such as "256x256"' if field == "size" else "text")
+                raise SoraUsageError(f"{flag} must be {kind}, got {value!r}")
+        if not isinstance(self.negative, str):
+            raise SoraUsageError(f"the negative prompt must be text, got {self.negative!r}")
 
 
 def parse_wh(text: str) -> tuple[int, int]:
@@ -421,9 +449,14 @@ def generate(prompt: str, output: str | os.PathLike | None = None,
 
 
 def _require_prompt(prompt: str | None) -> None:
+    if prompt is not None and not isinstance(prompt, str):
+        raise SoraUsageError(f"the prompt must be text, got {prompt!r}")
     if prompt is None or not prompt.strip():
         raise SoraUsageError("the prompt is empty: describe the video, e.g. "
                              "sora generate \"a red ball bouncing on a beach\"")
+    if prompt.strip() == "-":   # as other tools read stdin: here it would be drawn as "-"
+        raise SoraUsageError("the prompt is '-': prompts are not read from stdin here; give "
+                             "it in quotes, or use sora batch - for prompts on stdin")
 
 
 def _outputs(prompt: str, output, seed0: int, num: int) -> list[Path]:
@@ -833,12 +866,12 @@ def bridge(inputs: list[str | os.PathLike], output: str | os.PathLike, overlap: 
            prompt: str = "", opts: GenerateOptions | None = None, pipe=None) -> dict:
     """Join clips with `overlap` seconds of generated transition between each neighbouring pair:
     the model is given the end of one clip and the start of the next and fills the middle."""
+    if isinstance(inputs, (str, bytes, os.PathLike)):   # its letters would be the clips
+        raise SoraUsageError(f"bridge takes a list of clips, got one: {inputs!r}")
     if len(inputs) < 2:
         raise SoraUsageError("stitch needs at least two clips to join, got one")
     opts = replace(opts or GenerateOptions(), duration=overlap)
-    if not overlap > 0:
-        raise SoraUsageError(f"--overlap must be more than 0 seconds, got {overlap}")
-    opts.validate(duration_flag="--overlap")
+    opts.validate(duration_flag="--overlap")   # a number above 0 (and a type check first)
     check_prompts({"the prompt": prompt, "the negative prompt": opts.negative}, opts)
     from sora_cli.video_io import check_output_path, probe, require_clip
 

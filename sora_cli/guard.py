@@ -663,6 +663,9 @@ def check_prompts(texts: Union[Mapping[str, Optional[str]], Iterable], policy: O
     `texts` is a mapping {what it is: text}, e.g. {"the prompt": p, "the negative prompt": n},
     or an iterable of strings (named "prompt 1", "prompt 2", ...). None and empty texts are
     skipped."""
+    if isinstance(texts, str) or texts is None:   # a string's letters would be the prompts
+        raise SoraUsageError(f"check_prompts takes several prompts (a dict or a list), got "
+                             f"{texts!r}: use check_prompt for one")
     policy = policy or default_policy()
     if isinstance(texts, Mapping):
         items = list(texts.items())
@@ -671,7 +674,7 @@ def check_prompts(texts: Union[Mapping[str, Optional[str]], Iterable], policy: O
         items = [("the prompt" if len(texts) == 1 else f"prompt {i}", t)
                  for i, t in enumerate(texts, 1)]
     for item, text in items:
-        if text:
+        if text is not None and text != "":
             check_prompt(text, policy, item=item)
 
 
@@ -679,10 +682,10 @@ def read_prompt_file(path: PathLike) -> list[tuple[str, str]]:
     """(what, text) pairs from a prompt list for screening: one prompt per line ('#' comments and
     blank lines skipped) or JSONL rows whose 'prompt' and 'negative' are both checked; '-' is
     stdin."""
-    from sora_cli.textfile import read_text_arg
+    from sora_cli.textfile import read_text_arg, text_lines
 
     text, name = read_text_arg(path, "prompt file", "one prompt or JSON row a line")
-    lines = text.splitlines()
+    lines = text_lines(text)   # numbered as batch numbers the same file
     items = []
     for number, line in enumerate(lines, 1):
         line = line.strip()

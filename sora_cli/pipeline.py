@@ -191,7 +191,17 @@ class VideoPipeline:
 
     # -- sizes -------------------------------------------------------------------------------
     def frame_size(self, size: tuple[int, int] | None = None) -> tuple[int, int]:
-        """(height, width) rounded to what the VAE and DiT patches can tile."""
+        """(height, width) rounded to what the VAE and DiT patches can tile. A size from
+        Python is checked first: (100000, 100000) took all the memory there was."""
+        import numbers
+
+        if size is not None:
+            ok = isinstance(size, (tuple, list)) and len(size) == 2 and all(
+                isinstance(v, numbers.Integral) and not isinstance(v, bool) and 1 <= v <= 4096
+                for v in size)
+            if not ok:
+                raise SoraUsageError(f"size must be (height, width) in pixels, 1 to 4096 each, "
+                                     f"got {size!r}")
         h, w = size if size else (self.height, self.width)
         a = self.align
         return max(a, round(h / a) * a), max(a, round(w / a) * a)

@@ -409,12 +409,12 @@ def test_manifest_text_is_written_as_it_is(tmp_path):
 
 def test_a_folder_made_before_the_upgrade_is_not_made_again(tmp_path):
     # an older sora-cli named an item "NNNNN-" + 8 hex digits of the same hash
-    from sora_cli.batch import parse_jobs, run_batch
+    from sora_cli.batch import number_repeats, parse_jobs, run_batch
 
     def jobs():
         items = parse_jobs("a red ball\na blue car\na red ball\n")
-        for item in items:
-            item.settings = {"seed": item.index, "duration": 1.0}
+        for item in items:   # the two red balls are the same video: two items of one id
+            item.settings = {"seed": 7, "duration": 1.0}
         return items
 
     out = tmp_path / "out"
@@ -425,7 +425,10 @@ def test_a_folder_made_before_the_upgrade_is_not_made_again(tmp_path):
     (out / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     summary = run_batch(jobs(), out, _writer("two"))
     assert (summary.done, summary.skipped) == (0, 3)
-    assert [r["id"] for r in rows_of(out)] == [i.id for i in jobs()]
+    expected = jobs()
+    number_repeats(expected)
+    assert [r["id"] for r in rows_of(out)] == [i.id for i in expected]
+    assert len({r["output"] for r in rows_of(out)}) == 3
 
 
 def test_a_row_moved_by_an_insertion_is_listed_once_while_the_rest_is_made(tmp_path):
@@ -476,3 +479,12 @@ def test_another_jobs_videos_in_the_folder_are_said_to_leave_the_manifest(tmp_pa
     run_batch(parse_jobs("a red ball\na green fish"), tmp_path, _writer("two"))
     err = " ".join(capsys.readouterr().err.split())
     assert f"1 video in {tmp_path} that an earlier run made is not an item of this job" in err
+
+
+def test_a_lock_that_cannot_be_opened_is_one_line(tmp_path):
+    from sora_cli.batch import parse_jobs, run_batch
+    from sora_cli.errors import SoraError
+
+    (tmp_path / ".batch.lock").mkdir()     # as another user's lock file in a shared folder
+    with pytest.raises(SoraError, match=r"^cannot open the batch lock .*\.batch\.lock \("):
+        run_batch(parse_jobs("a red ball"), tmp_path, _writer("one"))

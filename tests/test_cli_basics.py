@@ -328,3 +328,11 @@ def test_a_video_or_image_from_a_pipe_is_refused_in_one_line(tmp_path):
         assert r.returncode == 1 and r.stderr.startswith("error: "), (command, r.stderr)
         assert words in r.stderr and len(r.stderr.splitlines()) == 1, (command, r.stderr)
     assert [p.name for p in tmp_path.iterdir()] == [clip.name]
+
+
+def test_check_dash_reads_the_prompts_from_stdin(tmp_path):
+    # it screened the text "-" and said "allowed", whatever came on stdin
+    r = _shell("echo 'a naked person on a beach' | sora check -", tmp_path)
+    assert r.returncode == 1 and r.stdout.startswith("refused (sexual)"), r.stdout
+    r = _shell("echo 'a red ball on a beach' | sora check - --json", tmp_path)
+    assert r.returncode == 0 and json.loads(r.stdout)["allowed"] == 1

@@ -835,6 +835,9 @@ def test_the_pipeline_checks_what_it_is_asked_from_python(tiny_bundle, tmp_path)
         pipe.generate(None, 1)
     with pytest.raises(SoraUsageError, match="must be text"):
         check_prompt(None)
+    for size in ((0, 0), (-16, 64), (100000, 100000), "256x256", (64.0, 64)):
+        with pytest.raises(SoraUsageError, match="size must be"):
+            pipe.generate("a red ball", 1, size=size)
     frames = pipe.generate("a red ball", np.float32(0.5), seed=np.int64(3))
     assert next(iter(frames)).shape[1:] == (64, 64, 3)
     # a list of rows is a job file
@@ -843,3 +846,31 @@ def test_the_pipeline_checks_what_it_is_asked_from_python(tiny_bundle, tmp_path)
                                                     steps=2, duration=0.5, credentials=False))
     assert summary.done == 2
     assert probe(tmp_path / "b" / "0002-a-blue-car-s4.mp4").frames == 4
+
+
+def test_options_of_the_wrong_type_are_named_from_python(tmp_path):
+    from sora_cli.errors import SoraUsageError
+    from sora_cli.generation import GenerateOptions, bridge, generate
+    from sora_cli.guard import check_prompts
+
+    for bad, words in ((dict(steps="2"), "--steps must be a whole number"),
+                       (dict(steps=2.5), "--steps must be a whole number"),
+                       (dict(seed=True), "--seed must be a whole number"),
+                       (dict(guidance="3"), "--guidance must be a number"),
+                       (dict(size=(256, 256)), '--size must be text such as "256x256"'),
+                       (dict(negative=None), "the negative prompt must be text")):
+        with pytest.raises(SoraUsageError, match=words):
+            GenerateOptions(**bad).validate()
+    GenerateOptions(duration=np.float32(1), steps=np.int64(2)).validate()
+    with pytest.raises(SoraUsageError, match="the prompt must be text"):
+        generate(123, tmp_path / "x.mp4")
+    with pytest.raises(SoraUsageError, match="the prompt is '-'"):
+        generate("-", tmp_path / "x.mp4")
+    with pytest.raises(SoraUsageError, match="bridge takes a list of clips"):
+        bridge("a.mp4", tmp_path / "x.mp4")
+    with pytest.raises(SoraUsageError, match="--overlap must be a number"):
+        bridge(["a.mp4", "b.mp4"], tmp_path / "x.mp4", overlap="0.5")
+    # one string's letters were screened one by one: "a naked person" passed
+    with pytest.raises(SoraUsageError, match="use check_prompt for one"):
+        check_prompts("a naked person")
+    assert list(tmp_path.iterdir()) == []
