@@ -233,7 +233,8 @@ TrainResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the run
 TrainDeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda or auto.")]
 TrainSeedOpt = Annotated[int, typer.Option("--seed", help="Seed of weights, data and noise.")]
 TrainArchOpt = Annotated[Optional[str], typer.Option(
-    "--arch", help="Architecture overrides: JSON object or .json file, e.g. '{\"width\": 128}'.")]
+    "--arch", help="Architecture overrides: JSON object or .json file, e.g. '{\"width\": "
+                   "128}' (dit, clip) or '{\"z_channels\": 64}' (vae).")]
 TrainDataOpt = Annotated[Optional[Path], typer.Option(
     "--data", help="Train on a folder of your videos with captions.jsonl instead of the "
                    "built-in world: each clip is resampled to --fps and cut into windows of "
