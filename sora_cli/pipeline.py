@@ -197,8 +197,8 @@ class VideoPipeline:
 
         if size is not None:
             ok = isinstance(size, (tuple, list)) and len(size) == 2 and all(
-                isinstance(v, numbers.Integral) and not isinstance(v, bool) and 1 <= v <= 4096
-                for v in size)
+                isinstance(v, numbers.Real) and not isinstance(v, bool) and 1 <= v <= 4096
+                for v in size)   # (working_size gives the model's shape in fractions)
             if not ok:
                 raise SoraUsageError(f"size must be (height, width) in pixels, 1 to 4096 each, "
                                      f"got {size!r}")
