@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 import struct
 import subprocess
@@ -116,11 +117,16 @@ def contact_sheet(path: str | os.PathLike, out_png: str | os.PathLike, cols: int
     return target
 
 
+def _whole(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _check_grid(cols: int, rows: int, tile_width: int) -> None:
-    if cols <= 0 or rows <= 0:
-        raise SoraUsageError(f"contact sheet needs a positive grid, got {cols}x{rows}")
-    if tile_width <= 0:
-        raise SoraUsageError(f"tile width must be positive, got {tile_width}")
+    if not (_whole(cols) and _whole(rows)) or cols <= 0 or rows <= 0:
+        raise SoraUsageError(f"contact sheet needs a positive grid of whole numbers, got "
+                             f"{cols!r}x{rows!r}")
+    if not _whole(tile_width) or tile_width <= 0:
+        raise SoraUsageError(f"tile width must be a positive whole number, got {tile_width!r}")
 
 
 def _draw_sheet(info: VideoInfo, out: Path, cols: int, rows: int, tile_width: int = 240) -> None:
@@ -198,10 +204,11 @@ def encode_png(image: np.ndarray) -> bytes:
 def preview_gif(path: str | os.PathLike, out_gif: str | os.PathLike, width: int = 256,
                 fps: float = 8, *, overwrite: bool = False) -> Path:
     """A small looping GIF of the whole clip (one palette per clip, ordered dithering)."""
-    if width <= 0:
-        raise SoraUsageError(f"GIF width must be positive, got {width}")
-    if not fps or fps <= 0:
-        raise SoraUsageError(f"GIF frame rate must be positive, got {fps}")
+    if not _whole(width) or width <= 0:
+        raise SoraUsageError(f"GIF width must be a positive whole number, got {width!r}")
+    if isinstance(fps, bool) or not isinstance(fps, numbers.Real) or not 0 < fps < float("inf"):
+        # (nan passed as positive and failed in ffmpeg: "Error reinitializing filters!")
+        raise SoraUsageError(f"GIF frame rate must be a number above 0, got {fps!r}")
     target = check_output_path(out_gif, overwrite, suffixes=(".gif",))
     info = probe(path)
     with atomic_output(target, overwrite) as tmp:

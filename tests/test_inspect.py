@@ -84,6 +84,12 @@ def test_contact_sheet_of_a_short_clip_and_bad_requests(tmp_path):
     assert sheet.shape[1] == 4 + 3 * (64 + 4)  # three frames: one row of three
     with pytest.raises(SoraUsageError):
         contact_sheet(clip, tmp_path / "t.png", cols=0)
+    for bad in (dict(cols=2.5), dict(rows="4"), dict(cols=True)):   # from Python: TypeErrors
+        with pytest.raises(SoraUsageError, match="whole numbers"):
+            contact_sheet(clip, tmp_path / "t.png", **bad)
+    for fps in ("8", float("nan")):   # nan failed in ffmpeg ("Error reinitializing filters!")
+        with pytest.raises(SoraUsageError, match="GIF frame rate"):
+            preview_gif(clip, tmp_path / "t.gif", fps=fps)
     with pytest.raises(SoraUsageError, match=".png"):
         contact_sheet(clip, tmp_path / "t.jpg")
     with pytest.raises(SoraError, match="already exists"):
