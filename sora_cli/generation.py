@@ -472,9 +472,10 @@ def _beside(source, ending: str, what: str) -> Path:
     """The default output of a command that reads a file: its name with `ending` (".mp4",
     "-extended.mp4"), beside it. Input from stdin or a pipe or device (`-`, /dev/stdin, bash's
     <(...)) has no such place: the video would go into /dev, so -o must name it."""
+    from sora_cli.textfile import is_stream
+
     path = Path(str(source))
-    special = path.exists() and not path.is_file() and not path.is_dir()   # a pipe, a device
-    if str(source) == "-" or special or path.absolute().parts[1:2] in (("dev",), ("proc",)):
+    if is_stream(source) or path.absolute().parts[1:2] in (("dev",), ("proc",)):
         raise SoraUsageError(f"{what} read from stdin or a pipe ({source}) needs -o to name "
                              "the video")
     return path.with_name(path.stem + ending)
@@ -501,7 +502,9 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     p = Path(path)
     if p.is_dir():
         raise SoraError(f"{p} is a folder: give an image file in it")
-    if str(path) == "-" or p.exists() and not p.is_file():
+    from sora_cli.textfile import is_stream
+
+    if is_stream(path):
         raise SoraError(f"{p} is stdin, a pipe or a device: save the image to a file first "
                         "and give its name")
     if not p.is_file():

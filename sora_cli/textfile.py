@@ -36,3 +36,10 @@ def text_lines(text: str) -> list[str]:
     a line break only. str.splitlines also breaks at U+2028, form feeds and the like, which
     would cut a prompt in two and shift every line number after it."""
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def is_stream(path: str | os.PathLike) -> bool:
+    """stdin (`-`), a pipe or a device (/dev/stdin, bash's <(...)): read once, and no folder
+    to put an output beside."""
+    p = Path(str(path))
+    return str(path) == "-" or (p.exists() and not p.is_file() and not p.is_dir())

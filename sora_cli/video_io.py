@@ -28,6 +28,7 @@ from typing import Callable, Iterable, Iterator, Mapping
 import numpy as np
 
 from sora_cli.errors import SoraError, SoraUsageError
+from sora_cli.textfile import is_stream
 
 # The key under which sora-cli keeps its generation settings (compact JSON) in the MP4.
 SORA_TAG = "sora"
@@ -195,7 +196,7 @@ def require_file(path: str | os.PathLike) -> Path:
         raise SoraError(f"no such file: {p}")
     if p.is_dir():
         raise SoraError(f"{p} is a folder, not a video file")
-    if not p.is_file():
+    if is_stream(p):
         raise SoraError(f"{p} is a pipe or a device, not a file: {pipe}")
     if not os.access(p, os.R_OK):
         raise SoraError(f"cannot read {p}: permission denied")
